@@ -1,0 +1,30 @@
+"""Reads about devices. Every selector takes the tenant first and returns nothing without one."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from iotplatform.tenancy.models import Tenant
+
+from .models import Device, DeviceType
+
+
+def device_list(*, tenant: Tenant | None, filters: dict[str, Any] | None = None) -> QuerySet[Device]:
+    """A tenant's devices with their type, optionally filtered by status, type or a search."""
+    if tenant is None:
+        return Device.objects.none()
+    qs = Device.objects.filter(tenant=tenant).select_related("type")
+    filters = filters or {}
+    if status := filters.get("status"):
+        qs = qs.filter(status=status)
+    if type_name := filters.get("type"):
+        qs = qs.filter(type__name=type_name)
+    if search := filters.get("search"):
+        qs = qs.filter(name__icontains=search) | qs.filter(serial__icontains=search)
+    return qs.order_by("name", "id")
+
+
+def device_type_list(*, tenant: Tenant | None) -> QuerySet[DeviceType]:
+    if tenant is None:
+        return DeviceType.objects.none()
+    return DeviceType.objects.filter(tenant=tenant).order_by("name")

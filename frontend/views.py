@@ -1,0 +1,52 @@
+"""Signed-in pages. Every view goes through ``tenant_page`` and reads only its tenant's rows."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from devices import selectors as device_selectors
+from devices.models import DeviceStatus
+from iotplatform.tenancy import selectors as tenancy_selectors
+from iotplatform.tenancy.middleware import SESSION_TENANT_KEY
+from iotplatform.tenancy.scoping import get_for_tenant_or_404, tenant_page
+
+
+@tenant_page()
+def home(request: HttpRequest) -> HttpResponse:
+    tenant = request.tenant  # type: ignore[attr-defined]
+    devices = list(device_selectors.device_list(tenant=tenant)[:200])
+    counts = {status: 0 for status in DeviceStatus.values}
+    for device in devices:
+        counts[device.status] += 1
+    return render(
+        request,
+        "frontend/home.html",
+        {"devices": devices, "status_counts": counts, "statuses": DeviceStatus.choices},
+    )
+
+
+@tenant_page()
+def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    device = get_for_tenant_or_404(
+        device_selectors.device_list(tenant=request.tenant),  # type: ignore[attr-defined]
+        tenant=request.tenant,  # type: ignore[attr-defined]
+        pk=pk,
+    )
+    return render(request, "frontend/device_detail.html", {"device": device})
+
+
+@login_required
+@require_POST
+def tenant_switch(request: HttpRequest) -> HttpResponse:
+    """Work in another of one's tenants; an unknown or foreign tenant changes nothing (404)."""
+    slug = request.POST.get("tenant", "")
+    membership = tenancy_selectors.membership_get(user=request.user, slug=slug)
+    if membership is None:
+        return render(request, "404.html", {"message": f"Tenant {slug!r} not found."}, status=404)
+    request.session[SESSION_TENANT_KEY] = membership.tenant_id
+    target = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        target = "/"
+    return redirect(target)

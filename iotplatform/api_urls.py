@@ -1,0 +1,8 @@
+"""The people-facing REST API, version 1: each app contributes its routes."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("iotplatform.tenancy.api.urls")),
+    path("", include("devices.api.urls")),
+]

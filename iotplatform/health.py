@@ -1,0 +1,61 @@
+"""Liveness of the platform's parts, for `/healthz` and the Celery health tasks."""
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from redis import Redis
+
+HEARTBEAT_KEY = "iot:beat:heartbeat"
+
+
+def _redis() -> Redis:
+    return Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+
+
+def heartbeat_record() -> None:
+    """Store the time of the latest beat heartbeat handled by a worker."""
+    _redis().set(HEARTBEAT_KEY, f"{time.time():.3f}", ex=24 * 3600)
+
+
+def heartbeat_age() -> float | None:
+    """Seconds since the last heartbeat, or None when none was ever recorded."""
+    raw = _redis().get(HEARTBEAT_KEY)
+    return None if raw is None else max(0.0, time.time() - float(raw))
+
+
+def services_check(*, include_worker: bool = True) -> dict[str, Any]:
+    """Check the database (and whether TimescaleDB is on), Redis and beat's heartbeat."""
+    result: dict[str, Any] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+            )
+            row = cursor.fetchone()
+            cursor.execute("SELECT count(*) FROM tenancy_tenant")
+            (tenants,) = cursor.fetchone()  # type: ignore[misc]
+        result["database"] = {"ok": True, "timescaledb": row[0] if row else None, "tenants": tenants}
+    except Exception as exc:  # report, never raise: this is the health endpoint
+        result["database"] = {"ok": False, "error": str(exc)}
+    try:
+        _redis().ping()
+        result["redis"] = {"ok": True}
+    except Exception as exc:
+        result["redis"] = {"ok": False, "error": str(exc)}
+    if include_worker and result["redis"]["ok"]:
+        age = heartbeat_age()
+        result["beat"] = {
+            "ok": age is not None and age < settings.BEAT_HEARTBEAT_STALE_AFTER,
+            "last_heartbeat_seconds_ago": None if age is None else round(age, 1),
+        }
+    return result
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Public health endpoint: 200 when database and Redis answer, else 503."""
+    result = services_check()
+    ok = result["database"]["ok"] and result["redis"]["ok"]
+    return JsonResponse({"ok": ok, **result}, status=200 if ok else 503)

@@ -1,0 +1,217 @@
+"""Django admin with tenant scoping.
+
+Platform staff (superusers) see every tenant. A tenant admin (staff flag plus an admin
+membership) sees and edits only the rows of the tenants they administer, can only pick those
+tenants in forms, and cannot grant superuser or staff powers. Apps build their admin classes on
+:class:`TenantScopedAdmin`.
+"""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from .models import Membership, Tenant
+from .selectors import admin_tenant_ids
+
+
+def _tenant_ids(request: HttpRequest) -> set[int]:
+    cache = "_admin_tenant_ids"
+    if not hasattr(request, cache):
+        setattr(request, cache, admin_tenant_ids(user=request.user))
+    return getattr(request, cache)  # type: ignore[no-any-return]
+
+
+class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """ModelAdmin for a model with a ``tenant`` field (``tenant_field`` to change the path)."""
+
+    tenant_field = "tenant"
+
+    def _is_platform(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        qs = super().get_queryset(request)
+        if self._is_platform(request):
+            return qs
+        return qs.filter(**{f"{self.tenant_field}__in": _tenant_ids(request)})
+
+    def _allowed(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        if self._is_platform(request):
+            return True
+        ids = _tenant_ids(request)
+        if not request.user.is_staff or not ids:
+            return False
+        if obj is None:
+            return True
+        return self._object_tenant_id(obj) in ids
+
+    def _object_tenant_id(self, obj: Model) -> int | None:
+        target: Any = obj
+        for part in self.tenant_field.split("__")[:-1]:
+            target = getattr(target, part)
+        return getattr(target, self.tenant_field.split("__")[-1] + "_id", None)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._allowed(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._allowed(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._allowed(request, obj)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if not self._is_platform(request):
+            model = db_field.related_model
+            if model is Tenant:
+                kwargs["queryset"] = Tenant.objects.filter(id__in=_tenant_ids(request))
+            elif any(f.name == "tenant" for f in model._meta.get_fields()):
+                kwargs["queryset"] = model._default_manager.filter(tenant_id__in=_tenant_ids(request))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Tenant)
+class TenantAdmin(TenantScopedAdmin):
+    tenant_field = "id"
+    list_display = ["name", "slug", "timezone", "created_at"]
+    search_fields = ["name", "slug"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        qs = admin.ModelAdmin.get_queryset(self, request)
+        return qs if self._is_platform(request) else qs.filter(id__in=_tenant_ids(request))
+
+    def _object_tenant_id(self, obj: Model) -> int | None:
+        return obj.pk
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._is_platform(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._is_platform(request)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        return () if self._is_platform(request) else ("slug",)
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role", "tenant"]
+    search_fields = ["user__username", "tenant__name"]
+    list_select_related = ["user", "tenant"]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "user" and not self._is_platform(request):
+            # A tenant admin adds people who already belong to one of their tenants (new people
+            # are created in the Users page, which adds them to a tenant).
+            kwargs["queryset"] = get_user_model().objects.filter(
+                memberships__tenant_id__in=_tenant_ids(request), is_superuser=False
+            ).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class TenantUserCreationForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Add a person straight into one of the admin's tenants with a role."""
+
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.none())
+    role = forms.ChoiceField(choices=Membership._meta.get_field("role").choices)
+
+    class Meta:
+        model = get_user_model()
+        fields = ["username", "email", "first_name", "last_name"]
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class TenantUserAdmin(UserAdmin):  # type: ignore[type-arg]
+    """Users: platform staff see all; a tenant admin sees the people whose every tenant is one
+    they administer, and cannot touch superuser, staff or permission flags."""
+
+    def _is_platform(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        qs = super().get_queryset(request)
+        if self._is_platform(request):
+            return qs
+        ids = _tenant_ids(request)
+        return (
+            qs.filter(is_superuser=False, memberships__tenant_id__in=ids)
+            .exclude(memberships__in=Membership.objects.exclude(tenant_id__in=ids))
+            .distinct()
+        )
+
+    def _allowed(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        if self._is_platform(request):
+            return True
+        if not (request.user.is_staff and _tenant_ids(request)):
+            return False
+        return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._allowed(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._allowed(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._allowed(request, obj) and obj != request.user
+
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        if self._is_platform(request):
+            return super().get_fieldsets(request, obj)
+        if obj is None:
+            return [(None, {"fields": ["username", "password", "email", "tenant", "role"]})]
+        return [
+            (None, {"fields": ["username", "password"]}),
+            ("Personal info", {"fields": ["first_name", "last_name", "email"]}),
+            ("Status", {"fields": ["is_active", "last_login", "date_joined"]}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        if self._is_platform(request):
+            return super().get_readonly_fields(request, obj)
+        return ["last_login", "date_joined"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        if obj is None and not self._is_platform(request):
+            kwargs["form"] = TenantUserCreationForm
+            kwargs["fields"] = None
+            form = admin.ModelAdmin.get_form(self, request, obj, **kwargs)
+            form.base_fields["tenant"].queryset = Tenant.objects.filter(id__in=_tenant_ids(request))
+            return form
+        return super().get_form(request, obj, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change and not self._is_platform(request):
+            from .services import membership_set
+
+            tenant = form.cleaned_data["tenant"]
+            if tenant.id not in _tenant_ids(request):  # defence in depth beyond the form
+                raise PermissionError("not your tenant")
+            obj.set_password(form.cleaned_data["password"])
+            obj.is_superuser = False
+            obj.save()
+            membership_set(tenant=tenant, user=obj, role=form.cleaned_data["role"])
+            return
+        super().save_model(request, obj, form, change)

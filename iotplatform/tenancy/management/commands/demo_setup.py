@@ -1,0 +1,57 @@
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+
+from iotplatform.tenancy.models import Role, Tenant
+from iotplatform.tenancy.services import membership_set
+
+DEMO_TENANTS = [
+    ("acme", "Acme Plant", "Europe/Berlin"),
+    ("globex", "Globex Foundry", "America/Chicago"),
+]
+DEMO_PEOPLE = [
+    ("acme", "acme-admin", Role.ADMIN),
+    ("acme", "acme-operator", Role.OPERATOR),
+    ("acme", "acme-viewer", Role.VIEWER),
+    ("globex", "globex-admin", Role.ADMIN),
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "Create (idempotently) the demo tenants Acme Plant and Globex Foundry with their people, "
+        "and a platform superuser; prints the logins."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--password", default="demo-pass-2024", help="password of every demo login")
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        User = get_user_model()
+        password = options["password"]
+        tenants = {}
+        for slug, name, tz in DEMO_TENANTS:
+            tenants[slug], _ = Tenant.objects.get_or_create(
+                slug=slug, defaults={"name": name, "timezone": tz}
+            )
+        rows = []
+        for slug, username, role in DEMO_PEOPLE:
+            user, created = User.objects.get_or_create(username=username)
+            if created:
+                user.set_password(password)
+                user.save()
+            membership_set(tenant=tenants[slug], user=user, role=role)
+            rows.append((username, f"{role} of {tenants[slug].name}"))
+        staff, created = User.objects.get_or_create(
+            username="platform", defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created:
+            staff.set_password(password)
+            staff.save()
+        rows.append(("platform", "platform staff (Django admin, every tenant)"))
+        self.stdout.write("Logins (password for all: %s):" % password)
+        for username, what in rows:
+            self.stdout.write(f"  {username:<15} {what}")

@@ -1,0 +1,30 @@
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from iotplatform.tenancy.services import tenant_create
+
+
+class Command(BaseCommand):
+    help = "Create a tenant: manage.py tenant_create <slug> <name> [--timezone Europe/Paris]"
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("slug")
+        parser.add_argument("name")
+        parser.add_argument("--timezone", default="UTC")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            tenant = tenant_create(
+                slug=options["slug"], name=options["name"], timezone=options["timezone"]
+            )
+        except ValidationError as exc:
+            raise CommandError("; ".join(_messages(exc))) from None
+        self.stdout.write(f"Created tenant {tenant.slug} ({tenant.name}), id {tenant.id}")
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    if hasattr(exc, "message_dict"):
+        return [f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()]
+    return list(exc.messages)

@@ -1,0 +1,187 @@
+"""Tenant scoping in one place, failing closed: for DRF views, pages and WebSocket consumers.
+
+Every tenant-owned row is reached through these helpers. Another tenant's object and a missing
+one give the same 404, so nobody can probe for ids. Role checks: viewers read, operators act,
+admins manage (:class:`~iotplatform.tenancy.models.Role`).
+"""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ClassVar, TypeVar
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from rest_framework import exceptions, permissions
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+
+from .middleware import membership_resolve
+from .models import Membership, Role, Tenant
+
+M = TypeVar("M", bound=Model)
+
+TENANT_HEADER = "HTTP_X_TENANT"
+
+
+def tenant_group(tenant_id: int) -> str:
+    """The Channels group every live event of a tenant goes to."""
+    return f"tenant.{tenant_id}"
+
+
+def get_for_tenant_or_404(queryset: QuerySet[M], *, tenant: Tenant | None, **lookup: Any) -> M:
+    """One row of ``tenant``; the same 404 whether it is missing or belongs to someone else."""
+    if tenant is None:
+        raise Http404("Not found.")
+    try:
+        return queryset.filter(tenant=tenant).get(**lookup)
+    except (queryset.model.DoesNotExist, ValueError, TypeError):
+        raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.") from None
+
+
+# --- REST API -------------------------------------------------------------------------------
+
+
+class TenantRolePermission(permissions.BasePermission):
+    """Viewers read; unsafe methods need the view's ``write_role`` (operator by default)."""
+
+    message = "Your role in this tenant does not allow this."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        membership: Membership = view.membership
+        required = view.read_role if request.method in permissions.SAFE_METHODS else view.write_role
+        return membership.allows(required)
+
+
+class TenantAPIView(GenericAPIView):  # type: ignore[type-arg]
+    """Base of every people-facing API view that touches tenant rows.
+
+    The tenant is resolved after authentication and before permissions: the ``X-Tenant`` header
+    (a slug) when sent, otherwise the session's chosen tenant or the user's first. Subclasses
+    provide :meth:`tenant_queryset`; :meth:`get_queryset` always filters it by the tenant again,
+    and a subclass may not override ``get_queryset`` (checked when the class is made).
+    """
+
+    permission_classes = [permissions.IsAuthenticated, TenantRolePermission]
+    read_role: ClassVar[str] = Role.VIEWER
+    write_role: ClassVar[str] = Role.OPERATOR
+    membership: Membership
+    tenant: Tenant
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__ or "queryset" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__}: define tenant_queryset(), not get_queryset/queryset, "
+                "so tenant scoping cannot be bypassed"
+            )
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.perform_authentication(request)
+        if request.user and request.user.is_authenticated:
+            slug = request.META.get(TENANT_HEADER)
+            membership = membership_resolve(
+                user=request.user, session=getattr(request, "session", None), slug=slug
+            )
+            if membership is None:
+                if slug:
+                    raise exceptions.NotFound(f"Tenant {slug!r} not found.")
+                raise exceptions.PermissionDenied("You are not a member of any tenant.")
+            self.membership = membership
+            self.tenant = membership.tenant
+        super().initial(request, *args, **kwargs)
+
+    def tenant_queryset(self) -> QuerySet[Any]:
+        raise NotImplementedError(f"{type(self).__name__} must define tenant_queryset()")
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return self.tenant_queryset().filter(tenant=self.tenant)
+
+    def get_object(self) -> Any:
+        lookup = {self.lookup_field: self.kwargs[self.lookup_url_kwarg or self.lookup_field]}
+        try:
+            obj = get_for_tenant_or_404(self.get_queryset(), tenant=self.tenant, **lookup)
+        except Http404 as exc:
+            raise exceptions.NotFound(str(exc)) from None
+        self.check_object_permissions(self.request, obj)
+        return obj
+
+
+# --- Pages ----------------------------------------------------------------------------------
+
+ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])
+
+
+def tenant_page(role: str = Role.VIEWER) -> Callable[[ViewFunc], ViewFunc]:
+    """Decorate a page view: signed in, member of a tenant, with at least ``role`` there.
+
+    The view finds ``request.membership`` and ``request.tenant`` set.
+    """
+
+    def decorator(view: ViewFunc) -> ViewFunc:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            membership = request.membership  # type: ignore[attr-defined]
+            if not membership:
+                return render(request, "tenancy/no_tenant.html", status=403)
+            if not membership.allows(role):
+                raise PermissionDenied("Your role in this tenant does not allow this.")
+            request.tenant = membership.tenant  # type: ignore[attr-defined]
+            return view(request, *args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+# --- WebSocket consumers -----------------------------------------------------------------------
+
+
+@database_sync_to_async
+def _socket_membership(scope: dict[str, Any]) -> Membership | None:
+    from urllib.parse import parse_qs
+
+    query = parse_qs(scope.get("query_string", b"").decode())
+    slug = (query.get("tenant") or [None])[0]
+    return membership_resolve(user=scope.get("user"), session=scope.get("session"), slug=slug)
+
+
+class TenantConsumer(AsyncJsonWebsocketConsumer):
+    """Base of every consumer: authenticates, checks membership, joins only its tenant's groups.
+
+    An anonymous socket, or one asking for a tenant its user is not in, is refused before the
+    handshake completes (HTTP 403). Subclasses add groups with :meth:`extra_groups` (awaited
+    after membership is known, so they can check object access) and must not override
+    ``connect``.
+    """
+
+    membership: Membership
+    joined: list[str]
+
+    async def connect(self) -> None:
+        membership = await _socket_membership(self.scope)
+        if membership is None:
+            await self.close(code=4403)
+            return
+        self.membership = membership
+        try:
+            extra = await self.extra_groups()
+        except (Http404, PermissionDenied):
+            await self.close(code=4404)
+            return
+        self.joined = [tenant_group(membership.tenant_id), *extra]
+        for group in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def extra_groups(self) -> list[str]:
+        return []
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)

@@ -1,0 +1,73 @@
+"""Writes about tenants and people."""
+
+import secrets
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from .models import Membership, Role, Tenant
+
+
+@transaction.atomic
+def tenant_create(*, slug: str, name: str, timezone: str = "UTC") -> Tenant:
+    """Create a tenant; the slug must be new."""
+    if Tenant.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": f"A tenant with slug {slug!r} already exists."})
+    tenant = Tenant(slug=slug, name=name, timezone=timezone)
+    tenant.full_clean()
+    tenant.save()
+    return tenant
+
+
+def password_generate() -> str:
+    return secrets.token_urlsafe(12)
+
+
+@transaction.atomic
+def user_create(
+    *,
+    tenant: Tenant,
+    username: str,
+    role: str = Role.VIEWER,
+    password: str | None = None,
+    email: str = "",
+    check_password: bool = True,
+) -> tuple[Any, str]:
+    """Create a person in a tenant with a role; returns the user and their password.
+
+    A password is generated when none is given. An existing username is an error: adding an
+    existing person to another tenant is :func:`membership_set`.
+    """
+    User = get_user_model()
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; one of {', '.join(Role.values)}."})
+    if User.objects.filter(username=username).exists():
+        raise ValidationError({"username": f"User {username!r} already exists."})
+    password = password or password_generate()
+    user = User(username=username, email=email)
+    user.full_clean(exclude=["password"])
+    if check_password:
+        validate_password(password, user)
+    user.set_password(password)
+    # Tenant admins may use the Django admin, where they see only their own tenant's rows.
+    user.is_staff = role == Role.ADMIN
+    user.save()
+    Membership.objects.create(user=user, tenant=tenant, role=role)
+    return user, password
+
+
+@transaction.atomic
+def membership_set(*, tenant: Tenant, user: Any, role: str) -> Membership:
+    """Give a user a role in a tenant (adding them to it when needed)."""
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; one of {', '.join(Role.values)}."})
+    membership, _ = Membership.objects.update_or_create(
+        user=user, tenant=tenant, defaults={"role": role}
+    )
+    if role == Role.ADMIN and not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    return membership

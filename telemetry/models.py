@@ -1,0 +1,33 @@
+"""The readings table: one narrow row per (time, device, metric).
+
+It is a TimescaleDB hypertable when the extension is available (see the migration), a plain
+table on PostgreSQL without it. Unique on (device, metric, time), so a retried upload stores
+nothing twice. The tenant and device columns carry no foreign-key constraints: ingestion writes
+by COPY at a hundred thousand rows a second and the ingestion service only writes rows of the
+device that authenticated, so a per-row FK check would buy nothing but halve the rate. Deleting a
+device deletes its readings in the service that does it.
+"""
+
+from django.db import models
+
+from devices.models import Device
+from iotplatform.tenancy.models import Tenant
+
+
+class Reading(models.Model):
+    pk = models.CompositePrimaryKey("device_id", "metric", "time")
+    time = models.DateTimeField()
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    device = models.ForeignKey(
+        Device, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    metric = models.CharField(max_length=64)
+    value = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "-time"], name="reading_tenant_time")]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} {self.metric}={self.value} @ {self.time.isoformat()}"

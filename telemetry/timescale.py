@@ -1,0 +1,28 @@
+"""TimescaleDB helpers that still work on plain PostgreSQL."""
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+READINGS_TABLE = "telemetry_reading"
+
+
+def timescaledb_available(connection: BaseDatabaseWrapper) -> bool:
+    """True when the server can run TimescaleDB: extension installed and preloaded."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
+        if cursor.fetchone() is None:
+            return False
+        cursor.execute("SELECT current_setting('shared_preload_libraries')")
+        (preload,) = cursor.fetchone()  # type: ignore[misc]
+    return "timescaledb" in preload
+
+
+def is_hypertable(connection: BaseDatabaseWrapper, table: str = READINGS_TABLE) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
+        if cursor.fetchone() is None:
+            return False
+        cursor.execute(
+            "SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = %s",
+            [table],
+        )
+        return cursor.fetchone() is not None
