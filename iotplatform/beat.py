@@ -1,7 +1,8 @@
 """The one registry of periodic tasks.
 
-Every entry names a task by its registered name and sets ``expires`` so a backlog built up while
-workers were down is dropped instead of replayed in a burst (the next run comes soon anyway).
+Every entry names a task by its registered name and sets ``expire_seconds`` (the option
+django-celery-beat's DatabaseScheduler turns into each message's ``expires``) so a backlog built
+up while workers were down is dropped instead of replayed in a burst: the next run comes soon.
 Later capabilities (offline detection, model application, retention, reports) add theirs here.
 """
 
@@ -13,6 +14,6 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "platform-heartbeat": {
         "task": "iotplatform.heartbeat",
         "schedule": HEARTBEAT_SECONDS,
-        "options": {"expires": HEARTBEAT_SECONDS},
+        "options": {"expire_seconds": HEARTBEAT_SECONDS},
     },
 }

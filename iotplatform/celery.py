@@ -13,6 +13,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iotplatform.settings.local")
 app = Celery("iotplatform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The project package is not an installed app; its platform-level tasks are found explicitly.
+app.autodiscover_tasks(["iotplatform"])
 
 
 @app.on_after_finalize.connect

@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 
 from .models import Membership, Tenant
 from .selectors import admin_tenant_ids
@@ -26,7 +26,18 @@ def _tenant_ids(request: HttpRequest) -> set[int]:
     return getattr(request, cache)  # type: ignore[no-any-return]
 
 
-class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class NotFoundForeignMixin:
+    """Another tenant's object and a missing one give the same 404 (Django's admin would
+    otherwise redirect to its index with a message)."""
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        obj = super().get_object(request, object_id, from_field)  # type: ignore[misc]
+        if obj is None:
+            raise Http404("Not found.")
+        return obj
+
+
+class TenantScopedAdmin(NotFoundForeignMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """ModelAdmin for a model with a ``tenant`` field (``tenant_field`` to change the path)."""
 
     tenant_field = "tenant"
@@ -137,7 +148,7 @@ admin.site.unregister(get_user_model())
 
 
 @admin.register(get_user_model())
-class TenantUserAdmin(UserAdmin):  # type: ignore[type-arg]
+class TenantUserAdmin(NotFoundForeignMixin, UserAdmin):  # type: ignore[type-arg]
     """Users: platform staff see all; a tenant admin sees the people whose every tenant is one
     they administer, and cannot touch superuser, staff or permission flags."""
 

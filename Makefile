@@ -1,0 +1,43 @@
+# IoT Platform. `make run` brings everything up with a demo tenant; `make test` runs every test.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export VENV HOST PORT
+
+.PHONY: install services migrate run test test-fast lint lock clean
+
+install: $(VENV)/.installed ## the .venv with the pinned dependencies
+
+$(VENV)/.installed: requirements/base.txt requirements/dev.txt scripts/install.sh
+	bash scripts/install.sh
+	@touch $@
+
+services: ## PostgreSQL+TimescaleDB, Redis and Mosquitto reachable; URLs written to .env
+	bash scripts/services.sh
+
+migrate: install services
+	$(PY) manage.py migrate --noinput
+
+run: install services ## web (ASGI) + Celery worker + beat in the foreground, demo tenant ready
+	bash scripts/run.sh
+
+test: install services ## the whole suite, slow and browser tests included
+	$(PY) -m pytest
+
+test-fast: install services ## everything but the slow and browser tests
+	$(PY) -m pytest -m "not slow and not browser"
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+lock: ## re-pin requirements/*.txt from requirements/*.in
+	$(PY) -m pip install -q uv
+	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 -q --no-header base.in -o base.txt
+	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 -q --no-header dev.in -o dev.txt
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,116 @@
+"""WebSockets through the real ASGI server (uvicorn) and the real Redis channel layer."""
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from django.test import Client
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from devices.models import Device
+from iotplatform.live import publish
+from iotplatform.tenancy.models import Role, Tenant
+
+from .. import factories, servers
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    with servers.asgi_server() as url:
+        yield url
+
+
+def session_cookie(user: Any) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+def open_socket(url: str, cookie: str | None = None, query: str = "") -> ClientConnection:
+    ws_url = url.replace("http://", "ws://") + "/ws/live/" + query
+    headers = {"Origin": url}
+    if cookie:
+        headers["Cookie"] = cookie
+    return connect(ws_url, additional_headers=headers, open_timeout=10)
+
+
+def receive(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
+    return json.loads(ws.recv(timeout=timeout))
+
+
+def test_group_message_reaches_the_tenants_socket_only(
+    server: str, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    ours = factories.make_user(tenant, Role.VIEWER)
+    theirs = factories.make_user(other_tenant, Role.VIEWER)
+    with open_socket(server, session_cookie(ours)) as a, open_socket(server, session_cookie(theirs)) as b:
+        publish(tenant_id=tenant.id, event="device.status", data={"device": 1, "to": "anomaly"})
+        assert receive(a) == {"type": "device.status", "data": {"device": 1, "to": "anomaly"}}
+        with pytest.raises(TimeoutError):
+            b.recv(timeout=1.0)
+        # b's socket is alive: it does get its own tenant's messages.
+        publish(tenant_id=other_tenant.id, event="device.status", data={"device": 2})
+        assert receive(b)["data"] == {"device": 2}
+        with pytest.raises(TimeoutError):
+            a.recv(timeout=1.0)
+
+
+def test_anonymous_socket_is_refused(server: str) -> None:
+    with pytest.raises(InvalidStatus) as exc:
+        open_socket(server)
+    assert exc.value.response.status_code == 403
+
+
+def test_socket_asking_for_a_foreign_tenant_is_refused(
+    server: str, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    user = factories.make_user(tenant, Role.ADMIN)
+    with pytest.raises(InvalidStatus) as exc:
+        open_socket(server, session_cookie(user), query="?tenant=globex")
+    assert exc.value.response.status_code == 403
+
+
+def test_socket_from_another_origin_is_refused(server: str, tenant: Tenant) -> None:
+    user = factories.make_user(tenant, Role.VIEWER)
+    ws_url = server.replace("http://", "ws://") + "/ws/live/"
+    with pytest.raises(InvalidStatus):
+        connect(ws_url, additional_headers={"Origin": "http://evil.example",
+                                            "Cookie": session_cookie(user)}, open_timeout=10)
+
+
+def test_an_operator_action_is_pushed_live_after_commit(
+    server: str, tenant: Tenant, device: Device
+) -> None:
+    factories.make_user(tenant, Role.OPERATOR, "op-live")
+    watcher = factories.make_user(tenant, Role.VIEWER)
+    with open_socket(server, session_cookie(watcher)) as ws:
+        response = requests.post(
+            f"{server}/api/v1/devices/{device.pk}/maintenance", json={"on": True},
+            auth=("op-live", factories.PASSWORD), timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        assert receive(ws) == {
+            "type": "device.status",
+            "data": {"device": device.pk, "from": "offline", "to": "maintenance"},
+        }
+
+
+def test_pages_are_served_by_the_asgi_server(server: str, tenant: Tenant, device: Device) -> None:
+    factories.make_user(tenant, Role.VIEWER, "page-viewer")
+    session = requests.Session()
+    login = session.get(f"{server}/accounts/login/", timeout=10)
+    assert login.status_code == 200
+    response = session.post(
+        f"{server}/accounts/login/",
+        data={"username": "page-viewer", "password": factories.PASSWORD,
+              "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        headers={"Referer": f"{server}/accounts/login/"}, timeout=10,
+    )
+    assert response.status_code == 200 and "Pump 1" in response.text
+    css = session.get(f"{server}/static/frontend/site.css", timeout=10)
+    assert css.status_code == 200 and "--bg" in css.text

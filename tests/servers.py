@@ -1,0 +1,118 @@
+"""Start the platform's real processes (ASGI server, Celery worker, beat) for a test session.
+
+They run as subprocesses against the test database that pytest-django created and the test
+Redis database, exactly as `make run` starts them.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def database_url(name: str | None = None) -> str:
+    db = settings.DATABASES["default"]
+    user = quote(db.get("USER") or "postgres")
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{name or db['NAME']}"
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """Environment of a platform process working on the test database and test Redis."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="iotplatform.settings.test",
+        DATABASE_URL=database_url(),
+        CONN_MAX_AGE="0",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextmanager
+def running(args: list[str], log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env=process_env(**env), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            stop(proc)
+
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@contextmanager
+def asgi_server() -> Iterator[str]:
+    """The ASGI application under uvicorn, as in production; yields its base URL."""
+    port = free_port()
+    args = [str(BIN / "uvicorn"), "iotplatform.asgi:application", "--host", "127.0.0.1",
+            "--port", str(port), "--no-access-log"]
+    with running(args, ARTIFACTS / "uvicorn.log") as proc:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/healthz", proc=proc)
+        yield url
+
+
+@contextmanager
+def celery_worker() -> Iterator[subprocess.Popen[bytes]]:
+    args = [str(BIN / "celery"), "-A", "iotplatform", "worker", "--pool", "solo",
+            "--loglevel", "INFO", "--hostname", f"test-{os.getpid()}@%h", "--without-mingle",
+            "--without-gossip"]
+    with running(args, ARTIFACTS / "celery-worker.log") as proc:
+        yield proc
+
+
+@contextmanager
+def celery_beat() -> Iterator[subprocess.Popen[bytes]]:
+    args = [str(BIN / "celery"), "-A", "iotplatform", "beat", "--loglevel", "INFO"]
+    with running(args, ARTIFACTS / "celery-beat.log") as proc:
+        yield proc

@@ -1,0 +1,114 @@
+"""The Django admin: platform staff see everything, tenant admins only their tenant's rows."""
+
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from devices.models import Device
+from iotplatform.tenancy.models import Membership, Role, Tenant
+
+from .. import factories
+
+
+@pytest.fixture
+def platform_staff(db: None) -> Any:
+    return get_user_model().objects.create_superuser("root", password="root-pass-123456")
+
+
+@pytest.mark.django_db
+class TestTenantAdmin:
+    def test_sees_only_own_devices(
+        self, page_as: Any, admin: Any, device: Device, other_device: Device
+    ) -> None:
+        page = page_as(admin).get("/admin/devices/device/")
+        assert page.status_code == 200
+        assert b"Pump 1" in page.content
+        assert b"Globex Press" not in page.content
+
+    def test_foreign_object_is_404_like_a_missing_one(
+        self, page_as: Any, admin: Any, other_device: Device
+    ) -> None:
+        client = page_as(admin)
+        assert client.get(f"/admin/devices/device/{other_device.pk}/change/").status_code == 404
+        assert client.get("/admin/devices/device/999999/change/").status_code == 404
+        assert client.get(f"/admin/devices/device/{other_device.pk}/delete/").status_code == 404
+        other_tenant_page = f"/admin/tenancy/tenant/{other_device.tenant_id}/change/"
+        assert client.get(other_tenant_page).status_code == 404
+
+    def test_cannot_edit_foreign_device_by_post(
+        self, page_as: Any, admin: Any, other_device: Device
+    ) -> None:
+        response = page_as(admin).post(
+            f"/admin/devices/device/{other_device.pk}/change/",
+            {"name": "hijacked", "serial": "X", "type": other_device.type_id,
+             "tenant": other_device.tenant_id, "status": "healthy"},
+        )
+        assert response.status_code == 404
+        other_device.refresh_from_db()
+        assert other_device.name == "Globex Press"
+
+    def test_cannot_create_a_device_in_another_tenant(
+        self, page_as: Any, admin: Any, tenant: Tenant, other_tenant: Tenant, device: Device
+    ) -> None:
+        response = page_as(admin).post(
+            "/admin/devices/device/add/",
+            {"tenant": other_tenant.pk, "type": device.type_id, "name": "Sneaky",
+             "serial": "S-1", "status": "offline", "tags": "[]"},
+        )
+        assert response.status_code == 200  # the form comes back with an error
+        assert b"Select a valid choice" in response.content
+        assert not Device.objects.filter(name="Sneaky").exists()
+
+    def test_users_page_lists_own_people_and_hides_powers(
+        self, page_as: Any, admin: Any, viewer: Any, other_admin: Any
+    ) -> None:
+        client = page_as(admin)
+        listing = client.get("/admin/auth/user/")
+        assert b"vera-viewer" in listing.content and b"gary-globex" not in listing.content
+        assert client.get(f"/admin/auth/user/{other_admin.pk}/change/").status_code == 404
+        form = client.get(f"/admin/auth/user/{viewer.pk}/change/")
+        assert b"is_superuser" not in form.content and b"is_staff" not in form.content
+
+    def test_adds_a_person_to_own_tenant(self, page_as: Any, admin: Any, tenant: Tenant) -> None:
+        response = page_as(admin).post(
+            "/admin/auth/user/add/",
+            {"username": "newop", "password": "a-long-enough-secret-42", "email": "",
+             "tenant": tenant.pk, "role": Role.OPERATOR},
+        )
+        assert response.status_code == 302, response.content[:2000]
+        created = get_user_model().objects.get(username="newop")
+        assert not created.is_superuser
+        membership = Membership.objects.get(user=created)
+        assert (membership.tenant, membership.role) == (tenant, Role.OPERATOR)
+        assert Client().login(username="newop", password="a-long-enough-secret-42")
+
+    def test_cannot_add_tenants(self, page_as: Any, admin: Any) -> None:
+        assert page_as(admin).get("/admin/tenancy/tenant/add/").status_code == 403
+
+    def test_operator_has_no_admin(self, page_as: Any, operator: Any) -> None:
+        response = page_as(operator).get("/admin/")
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_platform_staff_see_every_tenant(
+    page_as: Any, platform_staff: Any, device: Device, other_device: Device
+) -> None:
+    client = page_as(platform_staff)
+    page = client.get("/admin/devices/device/")
+    assert b"Pump 1" in page.content and b"Globex Press" in page.content
+    assert client.get(f"/admin/devices/device/{other_device.pk}/change/").status_code == 200
+    assert client.get("/admin/tenancy/tenant/add/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_admin_of_two_tenants_sees_both(page_as: Any, other_tenant: Tenant) -> None:
+    tenant = factories.make_tenant("third", "Third")
+    user = factories.make_user(tenant, Role.ADMIN, "double")
+    Membership.objects.create(user=user, tenant=other_tenant, role=Role.ADMIN)
+    factories.make_device(other_tenant, name="In Globex")
+    factories.make_device(tenant, name="In Third")
+    page = page_as(user).get("/admin/devices/device/")
+    assert b"In Globex" in page.content and b"In Third" in page.content
