@@ -9,7 +9,9 @@ from iotplatform.tenancy.models import Tenant
 from .models import Device, DeviceType
 
 
-def device_list(*, tenant: Tenant | None, filters: dict[str, Any] | None = None) -> QuerySet[Device]:
+def device_list(
+    *, tenant: Tenant | None, filters: dict[str, Any] | None = None
+) -> QuerySet[Device]:
     """A tenant's devices with their type, optionally filtered by status, type or a search."""
     if tenant is None:
         return Device.objects.none()

@@ -13,14 +13,19 @@ from .models import Device, DeviceStatus, DeviceType
 
 @transaction.atomic
 def device_type_create(
-    *, tenant: Tenant, name: str, metrics: dict[str, Any] | None = None,
+    *,
+    tenant: Tenant,
+    name: str,
+    metrics: dict[str, Any] | None = None,
     expected_interval_seconds: int = 5,
 ) -> DeviceType:
     """Create a device type of a tenant; the name must be new within the tenant."""
     if DeviceType.objects.filter(tenant=tenant, name=name).exists():
         raise ValidationError({"name": f"Device type {name!r} already exists."})
     device_type = DeviceType(
-        tenant=tenant, name=name, metrics=metrics or {},
+        tenant=tenant,
+        name=name,
+        metrics=metrics or {},
         expected_interval_seconds=expected_interval_seconds,
     )
     device_type.full_clean()
@@ -30,7 +35,12 @@ def device_type_create(
 
 @transaction.atomic
 def device_create(
-    *, tenant: Tenant, device_type: DeviceType, name: str, serial: str, location: str = "",
+    *,
+    tenant: Tenant,
+    device_type: DeviceType,
+    name: str,
+    serial: str,
+    location: str = "",
     tags: list[str] | None = None,
 ) -> Device:
     """Register a device of a tenant; its type must be the tenant's and its serial new."""
@@ -39,7 +49,11 @@ def device_create(
     if Device.objects.filter(tenant=tenant, serial=serial).exists():
         raise ValidationError({"serial": f"A device with serial {serial!r} already exists."})
     device = Device(
-        tenant=tenant, type=device_type, name=name, serial=serial, location=location,
+        tenant=tenant,
+        type=device_type,
+        name=name,
+        serial=serial,
+        location=location,
         tags=tags or [],
     )
     device.full_clean()

@@ -31,13 +31,15 @@ def services_check(*, include_worker: bool = True) -> dict[str, Any]:
     result: dict[str, Any] = {}
     try:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
-            )
+            cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
             row = cursor.fetchone()
             cursor.execute("SELECT count(*) FROM tenancy_tenant")
-            (tenants,) = cursor.fetchone()  # type: ignore[misc]
-        result["database"] = {"ok": True, "timescaledb": row[0] if row else None, "tenants": tenants}
+            (tenants,) = cursor.fetchone()
+        result["database"] = {
+            "ok": True,
+            "timescaledb": row[0] if row else None,
+            "tenants": tenants,
+        }
     except Exception as exc:  # report, never raise: this is the health endpoint
         result["database"] = {"ok": False, "error": str(exc)}
     try:

@@ -25,7 +25,9 @@ def publish(*, tenant_id: int, event: str, data: dict[str, Any], group: str | No
     if not target.startswith(tenant_group(tenant_id)):
         raise ValueError(f"group {target!r} is not within tenant {tenant_id}")
     try:
-        async_to_sync(layer.group_send)(target, {"type": "live.event", "event": event, "data": data})
+        async_to_sync(layer.group_send)(
+            target, {"type": "live.event", "event": event, "data": data}
+        )
     except Exception:  # live updates are best effort: never fail the write that caused them
         logger.exception("live publish to %s failed", target)
 
@@ -33,6 +35,4 @@ def publish(*, tenant_id: int, event: str, data: dict[str, Any], group: str | No
 def publish_on_commit(
     *, tenant_id: int, event: str, data: dict[str, Any], group: str | None = None
 ) -> None:
-    transaction.on_commit(
-        lambda: publish(tenant_id=tenant_id, event=event, data=data, group=group)
-    )
+    transaction.on_commit(lambda: publish(tenant_id=tenant_id, event=event, data=data, group=group))

@@ -12,7 +12,7 @@ def timescaledb_available(connection: BaseDatabaseWrapper) -> bool:
         if cursor.fetchone() is None:
             return False
         cursor.execute("SELECT current_setting('shared_preload_libraries')")
-        (preload,) = cursor.fetchone()  # type: ignore[misc]
+        (preload,) = cursor.fetchone()
     return "timescaledb" in preload
 
 

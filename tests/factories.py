@@ -34,7 +34,13 @@ def make_device_type(tenant: Tenant, name: str = "pump") -> DeviceType:
 
 def make_device(tenant: Tenant, device_type: DeviceType | None = None, **fields: Any) -> Device:
     n = next(_seq)
-    device_type = device_type or DeviceType.objects.filter(tenant=tenant).first() or make_device_type(tenant)
-    defaults: dict[str, Any] = {"name": f"Device {n}", "serial": f"SN-{n:05d}", "location": "Hall 1"}
+    device_type = (
+        device_type or DeviceType.objects.filter(tenant=tenant).first() or make_device_type(tenant)
+    )
+    defaults: dict[str, Any] = {
+        "name": f"Device {n}",
+        "serial": f"SN-{n:05d}",
+        "location": "Hall 1",
+    }
     defaults.update(fields)
     return Device.objects.create(tenant=tenant, type=device_type, **defaults)

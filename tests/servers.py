@@ -78,7 +78,11 @@ def running(args: list[str], log: Path, **env: str) -> Iterator[subprocess.Popen
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            args, cwd=ROOT, env=process_env(**env), stdout=out, stderr=subprocess.STDOUT,
+            args,
+            cwd=ROOT,
+            env=process_env(**env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:
@@ -94,8 +98,15 @@ ARTIFACTS = ROOT / "test-artifacts"
 def asgi_server() -> Iterator[str]:
     """The ASGI application under uvicorn, as in production; yields its base URL."""
     port = free_port()
-    args = [str(BIN / "uvicorn"), "iotplatform.asgi:application", "--host", "127.0.0.1",
-            "--port", str(port), "--no-access-log"]
+    args = [
+        str(BIN / "uvicorn"),
+        "iotplatform.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
     with running(args, ARTIFACTS / "uvicorn.log") as proc:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/healthz", proc=proc)
@@ -104,9 +115,20 @@ def asgi_server() -> Iterator[str]:
 
 @contextmanager
 def celery_worker() -> Iterator[subprocess.Popen[bytes]]:
-    args = [str(BIN / "celery"), "-A", "iotplatform", "worker", "--pool", "solo",
-            "--loglevel", "INFO", "--hostname", f"test-{os.getpid()}@%h", "--without-mingle",
-            "--without-gossip"]
+    args = [
+        str(BIN / "celery"),
+        "-A",
+        "iotplatform",
+        "worker",
+        "--pool",
+        "solo",
+        "--loglevel",
+        "INFO",
+        "--hostname",
+        f"test-{os.getpid()}@%h",
+        "--without-mingle",
+        "--without-gossip",
+    ]
     with running(args, ARTIFACTS / "celery-worker.log") as proc:
         yield proc
 

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 
-class DeviceOutput(serializers.Serializer):  # type: ignore[type-arg]
+class DeviceOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     serial = serializers.CharField()
@@ -14,5 +14,5 @@ class DeviceOutput(serializers.Serializer):  # type: ignore[type-arg]
     rul_hours = serializers.FloatField(allow_null=True)
 
 
-class MaintenanceInput(serializers.Serializer):  # type: ignore[type-arg]
+class MaintenanceInput(serializers.Serializer):
     on = serializers.BooleanField(help_text="true: into maintenance; false: back to service")

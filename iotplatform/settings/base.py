@@ -70,9 +70,7 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 # PostgreSQL with TimescaleDB; plain PostgreSQL works too (readings stay a plain table).
 DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL", default="postgres://postgres@127.0.0.1:5433/iotplatform"
-    ),
+    "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5433/iotplatform"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

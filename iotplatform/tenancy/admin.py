@@ -15,7 +15,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
-from .models import Membership, Tenant
+from .models import Membership, Role, Tenant
 from .selectors import admin_tenant_ids
 
 
@@ -23,21 +23,23 @@ def _tenant_ids(request: HttpRequest) -> set[int]:
     cache = "_admin_tenant_ids"
     if not hasattr(request, cache):
         setattr(request, cache, admin_tenant_ids(user=request.user))
-    return getattr(request, cache)  # type: ignore[no-any-return]
+    return getattr(request, cache)
 
 
 class NotFoundForeignMixin:
     """Another tenant's object and a missing one give the same 404 (Django's admin would
     otherwise redirect to its index with a message)."""
 
-    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Any:
         obj = super().get_object(request, object_id, from_field)  # type: ignore[misc]
         if obj is None:
             raise Http404("Not found.")
         return obj
 
 
-class TenantScopedAdmin(NotFoundForeignMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class TenantScopedAdmin(NotFoundForeignMixin, admin.ModelAdmin):
     """ModelAdmin for a model with a ``tenant`` field (``tenant_field`` to change the path)."""
 
     tenant_field = "tenant"
@@ -88,7 +90,9 @@ class TenantScopedAdmin(NotFoundForeignMixin, admin.ModelAdmin):  # type: ignore
             if model is Tenant:
                 kwargs["queryset"] = Tenant.objects.filter(id__in=_tenant_ids(request))
             elif any(f.name == "tenant" for f in model._meta.get_fields()):
-                kwargs["queryset"] = model._default_manager.filter(tenant_id__in=_tenant_ids(request))
+                kwargs["queryset"] = model._default_manager.filter(
+                    tenant_id__in=_tenant_ids(request)
+                )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -126,18 +130,20 @@ class MembershipAdmin(TenantScopedAdmin):
         if db_field.name == "user" and not self._is_platform(request):
             # A tenant admin adds people who already belong to one of their tenants (new people
             # are created in the Users page, which adds them to a tenant).
-            kwargs["queryset"] = get_user_model().objects.filter(
-                memberships__tenant_id__in=_tenant_ids(request), is_superuser=False
-            ).distinct()
+            kwargs["queryset"] = (
+                get_user_model()
+                .objects.filter(memberships__tenant_id__in=_tenant_ids(request), is_superuser=False)
+                .distinct()
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class TenantUserCreationForm(forms.ModelForm):  # type: ignore[type-arg]
+class TenantUserCreationForm(forms.ModelForm):
     """Add a person straight into one of the admin's tenants with a role."""
 
     password = forms.CharField(widget=forms.PasswordInput, strip=False)
     tenant = forms.ModelChoiceField(queryset=Tenant.objects.none())
-    role = forms.ChoiceField(choices=Membership._meta.get_field("role").choices)
+    role = forms.ChoiceField(choices=Role.choices)
 
     class Meta:
         model = get_user_model()
@@ -148,7 +154,7 @@ admin.site.unregister(get_user_model())
 
 
 @admin.register(get_user_model())
-class TenantUserAdmin(NotFoundForeignMixin, UserAdmin):  # type: ignore[type-arg]
+class TenantUserAdmin(NotFoundForeignMixin, UserAdmin):
     """Users: platform staff see all; a tenant admin sees the people whose every tenant is one
     they administer, and cannot touch superuser, staff or permission flags."""
 
@@ -204,14 +210,17 @@ class TenantUserAdmin(NotFoundForeignMixin, UserAdmin):  # type: ignore[type-arg
             return super().get_readonly_fields(request, obj)
         return ["last_login", "date_joined"]
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Any | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
         if obj is None and not self._is_platform(request):
             kwargs["form"] = TenantUserCreationForm
             kwargs["fields"] = None
-            form = admin.ModelAdmin.get_form(self, request, obj, **kwargs)
-            form.base_fields["tenant"].queryset = Tenant.objects.filter(id__in=_tenant_ids(request))
+            form = admin.ModelAdmin.get_form(self, request, obj, change, **kwargs)
+            tenant_field: forms.ModelChoiceField = form.base_fields["tenant"]  # type: ignore[assignment]
+            tenant_field.queryset = Tenant.objects.filter(id__in=_tenant_ids(request))
             return form
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if not change and not self._is_platform(request):

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, TypeVar
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -39,7 +39,7 @@ def get_for_tenant_or_404(queryset: QuerySet[M], *, tenant: Tenant | None, **loo
         raise Http404("Not found.")
     try:
         return queryset.filter(tenant=tenant).get(**lookup)
-    except (queryset.model.DoesNotExist, ValueError, TypeError):
+    except (ObjectDoesNotExist, ValueError, TypeError):
         raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.") from None
 
 
@@ -57,7 +57,7 @@ class TenantRolePermission(permissions.BasePermission):
         return membership.allows(required)
 
 
-class TenantAPIView(GenericAPIView):  # type: ignore[type-arg]
+class TenantAPIView(GenericAPIView):
     """Base of every people-facing API view that touches tenant rows.
 
     The tenant is resolved after authentication and before permissions: the ``X-Tenant`` header

@@ -14,7 +14,9 @@ def membership_list(*, user: Any) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
 
 
-def membership_get(*, user: Any, tenant_id: int | None = None, slug: str | None = None) -> Membership | None:
+def membership_get(
+    *, user: Any, tenant_id: int | None = None, slug: str | None = None
+) -> Membership | None:
     """The user's membership in one tenant (by id or slug), or None when they have none."""
     qs = membership_list(user=user)
     if tenant_id is not None:
@@ -33,7 +35,9 @@ def membership_default(*, user: Any) -> Membership | None:
 
 def tenant_members(*, tenant: Tenant) -> QuerySet[Membership]:
     """Everyone in a tenant, with their user."""
-    return Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username")
+    return (
+        Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username")
+    )
 
 
 def admin_tenant_ids(*, user: Any) -> set[int]:

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from ..servers import ROOT
 
@@ -12,7 +12,7 @@ DOCKER = ROOT / "docker"
 
 
 def compose_binary() -> Path:
-    import compose  # type: ignore[import-untyped]
+    import compose
 
     return Path(compose.__file__).parent / "docker-compose"
 
@@ -20,7 +20,9 @@ def compose_binary() -> Path:
 def test_compose_file_is_valid() -> None:
     result = subprocess.run(
         [str(compose_binary()), "-f", str(DOCKER / "compose.yaml"), "config", "-q"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", "SECRET_KEY": "x" * 50},
     )
     assert result.returncode == 0, result.stderr
@@ -31,7 +33,9 @@ def test_compose_file_is_invalid_when_broken(tmp_path: Path) -> None:
     broken.write_text((DOCKER / "compose.yaml").read_text().replace("services:", "servces:", 1))
     result = subprocess.run(
         [str(compose_binary()), "-f", str(broken), "config", "-q"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
 
@@ -44,7 +48,10 @@ def test_compose_runs_every_part() -> None:
 
 def test_dockerfile_passes_hadolint_and_runs_as_non_root() -> None:
     result = subprocess.run(
-        ["hadolint", str(DOCKER / "Dockerfile")], capture_output=True, text=True, timeout=60,
+        ["hadolint", str(DOCKER / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stdout + result.stderr

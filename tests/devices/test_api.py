@@ -25,7 +25,9 @@ class TestDeviceList:
         client = api_as(viewer)
         healthy = client.get("/api/v1/devices?status=healthy").json()["results"]
         assert [d["name"] for d in healthy] == ["A"]
-        assert [d["name"] for d in client.get("/api/v1/devices?search=b").json()["results"]] == ["B"]
+        assert [d["name"] for d in client.get("/api/v1/devices?search=b").json()["results"]] == [
+            "B"
+        ]
 
     def test_query_count_does_not_grow_with_devices(
         self, api_as: Any, viewer: Any, tenant: Tenant

@@ -37,7 +37,9 @@ class TestLogin:
 
     def test_login_without_csrf_token_is_refused(self, viewer: Any) -> None:
         client = Client(enforce_csrf_checks=True)
-        response = client.post("/accounts/login/", {"username": "vera-viewer", "password": PASSWORD})
+        response = client.post(
+            "/accounts/login/", {"username": "vera-viewer", "password": PASSWORD}
+        )
         assert response.status_code == 403
 
     def test_session_cookie_is_httponly_and_lax(self, viewer: Any) -> None:

@@ -45,7 +45,9 @@ def test_task_round_trip_through_a_real_worker() -> None:
         result = healthcheck.delay().get(timeout=60)
     # The worker answered from the same database the test wrote to.
     assert result["database"] == {
-        "ok": True, "timescaledb": result["database"]["timescaledb"], "tenants": 2
+        "ok": True,
+        "timescaledb": result["database"]["timescaledb"],
+        "tenants": 2,
     }
     assert result["redis"] == {"ok": True}
 

@@ -48,7 +48,10 @@ def test_group_message_reaches_the_tenants_socket_only(
 ) -> None:
     ours = factories.make_user(tenant, Role.VIEWER)
     theirs = factories.make_user(other_tenant, Role.VIEWER)
-    with open_socket(server, session_cookie(ours)) as a, open_socket(server, session_cookie(theirs)) as b:
+    with (
+        open_socket(server, session_cookie(ours)) as a,
+        open_socket(server, session_cookie(theirs)) as b,
+    ):
         publish(tenant_id=tenant.id, event="device.status", data={"device": 1, "to": "anomaly"})
         assert receive(a) == {"type": "device.status", "data": {"device": 1, "to": "anomaly"}}
         with pytest.raises(TimeoutError):
@@ -79,8 +82,11 @@ def test_socket_from_another_origin_is_refused(server: str, tenant: Tenant) -> N
     user = factories.make_user(tenant, Role.VIEWER)
     ws_url = server.replace("http://", "ws://") + "/ws/live/"
     with pytest.raises(InvalidStatus):
-        connect(ws_url, additional_headers={"Origin": "http://evil.example",
-                                            "Cookie": session_cookie(user)}, open_timeout=10)
+        connect(
+            ws_url,
+            additional_headers={"Origin": "http://evil.example", "Cookie": session_cookie(user)},
+            open_timeout=10,
+        )
 
 
 def test_an_operator_action_is_pushed_live_after_commit(
@@ -90,8 +96,10 @@ def test_an_operator_action_is_pushed_live_after_commit(
     watcher = factories.make_user(tenant, Role.VIEWER)
     with open_socket(server, session_cookie(watcher)) as ws:
         response = requests.post(
-            f"{server}/api/v1/devices/{device.pk}/maintenance", json={"on": True},
-            auth=("op-live", factories.PASSWORD), timeout=10,
+            f"{server}/api/v1/devices/{device.pk}/maintenance",
+            json={"on": True},
+            auth=("op-live", factories.PASSWORD),
+            timeout=10,
         )
         assert response.status_code == 200, response.text
         assert receive(ws) == {
@@ -107,9 +115,13 @@ def test_pages_are_served_by_the_asgi_server(server: str, tenant: Tenant, device
     assert login.status_code == 200
     response = session.post(
         f"{server}/accounts/login/",
-        data={"username": "page-viewer", "password": factories.PASSWORD,
-              "csrfmiddlewaretoken": session.cookies["csrftoken"]},
-        headers={"Referer": f"{server}/accounts/login/"}, timeout=10,
+        data={
+            "username": "page-viewer",
+            "password": factories.PASSWORD,
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+        headers={"Referer": f"{server}/accounts/login/"},
+        timeout=10,
     )
     assert response.status_code == 200 and "Pump 1" in response.text
     css = session.get(f"{server}/static/frontend/site.css", timeout=10)

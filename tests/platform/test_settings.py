@@ -10,10 +10,17 @@ from ..servers import ROOT
 def run_settings(module: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
     environment.update(DJANGO_SETTINGS_MODULE=module, **env)
+    code = (
+        "import django; django.setup(); from django.conf import settings as s;"
+        " print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.DATABASES['default']['PORT'])"
+    )
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings;"
-         " print(settings.DEBUG, settings.SESSION_COOKIE_SECURE, settings.DATABASES['default']['PORT'])"],
-        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

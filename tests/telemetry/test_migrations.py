@@ -7,6 +7,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -35,21 +36,21 @@ def test_readings_table_is_a_hypertable_on_timescaledb() -> None:
             "SELECT column_name, time_interval FROM timescaledb_information.dimensions "
             "WHERE hypertable_name = 'telemetry_reading'"
         )
-        (column, interval) = cursor.fetchone()  # type: ignore[misc]
+        (column, interval) = cursor.fetchone()
     assert column == "time" and interval.days == 1
     assert is_hypertable(connection)
 
 
-def insert_twice(cursor: psycopg.Cursor | object) -> int:
+def insert_twice(cursor: Any) -> int:
     when = datetime(2026, 1, 1, tzinfo=UTC)
     sql = (
         "INSERT INTO telemetry_reading (time, tenant_id, device_id, metric, value) "
         "VALUES (%s, 1, 1, 'temperature', %s) ON CONFLICT DO NOTHING"
     )
-    cursor.execute(sql, [when, 20.0])  # type: ignore[attr-defined]
-    cursor.execute(sql, [when, 21.0])  # type: ignore[attr-defined]
-    cursor.execute("SELECT count(*) FROM telemetry_reading")  # type: ignore[attr-defined]
-    return int(cursor.fetchone()[0])  # type: ignore[attr-defined]
+    cursor.execute(sql, [when, 20.0])
+    cursor.execute(sql, [when, 21.0])
+    cursor.execute("SELECT count(*) FROM telemetry_reading")
+    return int(cursor.fetchone()[0])
 
 
 @pytest.mark.django_db
@@ -76,11 +77,18 @@ def plain_database() -> Iterator[str]:
 
 @pytest.mark.slow
 def test_same_migrations_pass_on_plain_postgresql(plain_database: str) -> None:
-    env = dict(os.environ, DATABASE_URL=plain_database.replace("postgresql://", "postgres://"),
-               DJANGO_SETTINGS_MODULE="iotplatform.settings.test")
+    env = dict(
+        os.environ,
+        DATABASE_URL=plain_database.replace("postgresql://", "postgres://"),
+        DJANGO_SETTINGS_MODULE="iotplatform.settings.test",
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "telemetry.0002_hypertable... OK" in result.stdout

@@ -42,8 +42,13 @@ class TestTenantAdmin:
     ) -> None:
         response = page_as(admin).post(
             f"/admin/devices/device/{other_device.pk}/change/",
-            {"name": "hijacked", "serial": "X", "type": other_device.type_id,
-             "tenant": other_device.tenant_id, "status": "healthy"},
+            {
+                "name": "hijacked",
+                "serial": "X",
+                "type": other_device.type_id,
+                "tenant": other_device.tenant_id,
+                "status": "healthy",
+            },
         )
         assert response.status_code == 404
         other_device.refresh_from_db()
@@ -54,8 +59,14 @@ class TestTenantAdmin:
     ) -> None:
         response = page_as(admin).post(
             "/admin/devices/device/add/",
-            {"tenant": other_tenant.pk, "type": device.type_id, "name": "Sneaky",
-             "serial": "S-1", "status": "offline", "tags": "[]"},
+            {
+                "tenant": other_tenant.pk,
+                "type": device.type_id,
+                "name": "Sneaky",
+                "serial": "S-1",
+                "status": "offline",
+                "tags": "[]",
+            },
         )
         assert response.status_code == 200  # the form comes back with an error
         assert b"Select a valid choice" in response.content
@@ -74,8 +85,13 @@ class TestTenantAdmin:
     def test_adds_a_person_to_own_tenant(self, page_as: Any, admin: Any, tenant: Tenant) -> None:
         response = page_as(admin).post(
             "/admin/auth/user/add/",
-            {"username": "newop", "password": "a-long-enough-secret-42", "email": "",
-             "tenant": tenant.pk, "role": Role.OPERATOR},
+            {
+                "username": "newop",
+                "password": "a-long-enough-secret-42",
+                "email": "",
+                "tenant": tenant.pk,
+                "role": Role.OPERATOR,
+            },
         )
         assert response.status_code == 302, response.content[:2000]
         created = get_user_model().objects.get(username="newop")

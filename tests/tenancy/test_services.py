@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
@@ -61,7 +63,7 @@ class TestUserCreate:
 
 
 @pytest.mark.django_db
-def test_membership_set_changes_role_in_place(tenant: Tenant, viewer: object) -> None:
+def test_membership_set_changes_role_in_place(tenant: Tenant, viewer: Any) -> None:
     membership_set(tenant=tenant, user=viewer, role=Role.OPERATOR)
     assert Membership.objects.get(user=viewer, tenant=tenant).role == Role.OPERATOR
     assert Membership.objects.filter(user=viewer).count() == 1

@@ -1,26 +1,26 @@
 from rest_framework import serializers
 
 
-class TenantOutput(serializers.Serializer):  # type: ignore[type-arg]
+class TenantOutput(serializers.Serializer):
     id = serializers.IntegerField()
     slug = serializers.CharField()
     name = serializers.CharField()
     timezone = serializers.CharField()
 
 
-class MembershipOutput(serializers.Serializer):  # type: ignore[type-arg]
+class MembershipOutput(serializers.Serializer):
     tenant = TenantOutput()
     role = serializers.CharField()
 
 
-class MeOutput(serializers.Serializer):  # type: ignore[type-arg]
+class MeOutput(serializers.Serializer):
     username = serializers.CharField()
     email = serializers.CharField()
     current = MembershipOutput()
     memberships = MembershipOutput(many=True)
 
 
-class MemberOutput(serializers.Serializer):  # type: ignore[type-arg]
+class MemberOutput(serializers.Serializer):
     id = serializers.IntegerField(source="user.id")
     username = serializers.CharField(source="user.username")
     email = serializers.CharField(source="user.email")

@@ -21,9 +21,10 @@ class MeView(TenantAPIView):
         return Membership.objects.none()
 
     def get(self, request: Request) -> Response:
+        user: Any = request.user
         data = {
-            "username": request.user.username,
-            "email": request.user.email,
+            "username": user.username,
+            "email": user.email,
             "current": self.membership,
             "memberships": list(selectors.membership_list(user=request.user)),
         }

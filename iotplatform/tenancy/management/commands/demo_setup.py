@@ -26,7 +26,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--password", default="demo-pass-2024", help="password of every demo login")
+        parser.add_argument(
+            "--password", default="demo-pass-2024", help="password of every demo login"
+        )
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
@@ -52,6 +54,6 @@ class Command(BaseCommand):
             staff.set_password(password)
             staff.save()
         rows.append(("platform", "platform staff (Django admin, every tenant)"))
-        self.stdout.write("Logins (password for all: %s):" % password)
+        self.stdout.write(f"Logins (password for all: {password}):")
         for username, what in rows:
             self.stdout.write(f"  {username:<15} {what}")
