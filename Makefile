@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export VENV HOST PORT
 
-.PHONY: install services migrate run test test-fast lint lock clean
+.PHONY: install services browser migrate run test test-fast lint lock clean
 
 install: $(VENV)/.installed ## the .venv with the pinned dependencies
 
@@ -17,13 +17,16 @@ $(VENV)/.installed: requirements/base.txt requirements/dev.txt scripts/install.s
 services: ## PostgreSQL+TimescaleDB, Redis and Mosquitto reachable; URLs written to .env
 	bash scripts/services.sh
 
+browser: ## Debian's Chromium for the browser tests
+	bash scripts/browser.sh
+
 migrate: install services
 	$(PY) manage.py migrate --noinput
 
 run: install services ## web (ASGI) + Celery worker + beat in the foreground, demo tenant ready
 	bash scripts/run.sh
 
-test: install services ## the whole suite, slow and browser tests included
+test: install services browser ## the whole suite, slow and browser tests included
 	$(PY) -m pytest
 
 test-fast: install services ## everything but the slow and browser tests

@@ -40,6 +40,7 @@ def database_url(name: str | None = None) -> str:
 def process_env(**extra: str) -> dict[str, str]:
     """Environment of a platform process working on the test database and test Redis."""
     env = dict(os.environ)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the browser tests' guard lift stays theirs
     env.update(
         DJANGO_SETTINGS_MODULE="iotplatform.settings.test",
         DATABASE_URL=database_url(),

@@ -17,8 +17,15 @@
     while (feed.children.length > 100) feed.lastElementChild.remove();
   }
 
+  function bumpCount(status, delta) {
+    const cell = document.querySelector('[data-status-count="' + status + '"]');
+    if (cell) cell.textContent = String(Math.max(0, (parseInt(cell.textContent, 10) || 0) + delta));
+  }
+
   function onEvent(msg) {
     if (msg.type === "device.status") {
+      bumpCount(msg.data.from, -1);
+      bumpCount(msg.data.to, +1);
       const row = document.querySelector('tr[data-device="' + msg.data.device + '"]');
       if (row) {
         const pill = row.querySelector("[data-status]");

@@ -1,0 +1,127 @@
+"""Login, the signed-in home page with its live feed, and logout in a real headless Chromium."""
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from devices.models import Device
+from iotplatform.tenancy.models import Role, Tenant
+
+from .. import factories, servers
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = servers.ARTIFACTS / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
+    # still plain synchronous ones, so lift Django's guard for this module only.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    with servers.asgi_server() as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def sign_in(page: Page, server: str, username: str) -> None:
+    page.goto(f"{server}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+
+
+def test_login_live_update_and_logout(
+    page: Page, server: str, tenant: Tenant, device: Device, other_device: Device
+) -> None:
+    factories.make_user(tenant, Role.OPERATOR, "browser-op")
+    factories.make_device(tenant, name="Motor 7", serial="M-007", location="Hall 2")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    page.goto(f"{server}/")
+    expect(page).to_have_url(f"{server}/accounts/login/?next=/")
+    page.screenshot(path=str(SHOTS / "login.png"))
+
+    page.fill("#id_username", "browser-op")
+    page.fill("#id_password", "wrong password")
+    page.click("button[type=submit]")
+    expect(page.get_by_role("alert")).to_contain_text("didn't match")
+
+    sign_in(page, server, "browser-op")
+    expect(page.locator("h1")).to_have_text("Acme Plant")
+    expect(page.locator("#username")).to_have_text("browser-op")
+    expect(page.get_by_role("link", name="Pump 1")).to_be_visible()
+    expect(page.get_by_text("Globex Press")).to_have_count(0)
+    expect(page.locator("#live-state")).to_have_text("live", timeout=10_000)
+
+    # An operator action through the API shows up on the open page without a reload.
+    response = requests.post(
+        f"{server}/api/v1/devices/{device.pk}/maintenance",
+        json={"on": True},
+        auth=("browser-op", factories.PASSWORD),
+        timeout=10,
+    )
+    assert response.status_code == 200
+    row = page.locator(f'tr[data-device="{device.pk}"] [data-status]')
+    expect(row).to_have_text("Maintenance", timeout=5_000)
+    expect(page.locator("#feed")).to_contain_text("Pump 1: offline → maintenance")
+    expect(page.locator('[data-status-count="maintenance"]')).to_have_text("1")
+    expect(page.locator('[data-status-count="offline"]')).to_have_text("1")
+    page.screenshot(path=str(SHOTS / "home.png"))
+
+    page.get_by_role("link", name="Pump 1").click()
+    expect(page.locator("h1")).to_contain_text("Pump 1")
+    page.screenshot(path=str(SHOTS / "device.png"))
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(f"{server}/accounts/login/")
+    page.goto(f"{server}/")
+    expect(page).to_have_url(f"{server}/accounts/login/?next=/")
+
+
+def test_foreign_device_page_is_not_found(
+    page: Page, server: str, tenant: Tenant, other_device: Device
+) -> None:
+    factories.make_user(tenant, Role.VIEWER, "browser-viewer")
+    sign_in(page, server, "browser-viewer")
+    expect(page.locator("h1")).to_have_text("Acme Plant")
+    response: Any = page.goto(f"{server}/devices/{other_device.pk}/")
+    assert response.status == 404
+    expect(page.locator("h1")).to_have_text("Not found")
+    expect(page.get_by_text("Globex Press")).to_have_count(0)
