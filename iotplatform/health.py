@@ -8,8 +8,6 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from redis import Redis
 
-HEARTBEAT_KEY = "iot:beat:heartbeat"
-
 
 def _redis() -> Redis:
     return Redis.from_url(settings.REDIS_URL, socket_timeout=2)
@@ -17,29 +15,30 @@ def _redis() -> Redis:
 
 def heartbeat_record() -> None:
     """Store the time of the latest beat heartbeat handled by a worker."""
-    _redis().set(HEARTBEAT_KEY, f"{time.time():.3f}", ex=24 * 3600)
+    _redis().set(settings.BEAT_HEARTBEAT_KEY, f"{time.time():.3f}", ex=24 * 3600)
 
 
 def heartbeat_age() -> float | None:
     """Seconds since the last heartbeat, or None when none was ever recorded."""
-    raw = _redis().get(HEARTBEAT_KEY)
+    raw = _redis().get(settings.BEAT_HEARTBEAT_KEY)
     return None if raw is None else max(0.0, time.time() - float(raw))
 
 
-def services_check(*, include_worker: bool = True) -> dict[str, Any]:
-    """Check the database (and whether TimescaleDB is on), Redis and beat's heartbeat."""
+def services_check(*, include_beat: bool = True, include_counts: bool = False) -> dict[str, Any]:
+    """Check the database (and whether TimescaleDB is on), Redis and beat's heartbeat.
+
+    ``include_counts`` adds the number of tenants (for operators' checks from a worker; the
+    public endpoint leaves it out).
+    """
     result: dict[str, Any] = {}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
             row = cursor.fetchone()
-            cursor.execute("SELECT count(*) FROM tenancy_tenant")
-            (tenants,) = cursor.fetchone()
-        result["database"] = {
-            "ok": True,
-            "timescaledb": row[0] if row else None,
-            "tenants": tenants,
-        }
+            result["database"] = {"ok": True, "timescaledb": row[0] if row else None}
+            if include_counts:
+                cursor.execute("SELECT count(*) FROM tenancy_tenant")
+                result["database"]["tenants"] = cursor.fetchone()[0]
     except Exception as exc:  # report, never raise: this is the health endpoint
         result["database"] = {"ok": False, "error": str(exc)}
     try:
@@ -47,7 +46,7 @@ def services_check(*, include_worker: bool = True) -> dict[str, Any]:
         result["redis"] = {"ok": True}
     except Exception as exc:
         result["redis"] = {"ok": False, "error": str(exc)}
-    if include_worker and result["redis"]["ok"]:
+    if include_beat and result["redis"]["ok"]:
         age = heartbeat_age()
         result["beat"] = {
             "ok": age is not None and age < settings.BEAT_HEARTBEAT_STALE_AFTER,

@@ -16,4 +16,4 @@ def heartbeat() -> None:
 @shared_task(name="iotplatform.healthcheck")
 def healthcheck() -> dict[str, Any]:
     """Answers from inside a worker what it can reach, for `/healthz` and the tests."""
-    return health.services_check(include_worker=False)
+    return health.services_check(include_beat=False, include_counts=True)

@@ -109,6 +109,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Seconds after which beat is considered dead by the health check.
 BEAT_HEARTBEAT_STALE_AFTER = env.int("BEAT_HEARTBEAT_STALE_AFTER", default=90)
+BEAT_HEARTBEAT_KEY = "iot:beat:heartbeat"
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

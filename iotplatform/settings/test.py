@@ -1,13 +1,19 @@
 """Test settings: the real services, kept apart from a developer's running platform.
 
 Redis work goes to its own database number (TEST_REDIS_DB, default 9) so a `make run` beside
-the test suite never picks up a test's task or WebSocket message, nor the reverse.
+the test suite never picks up a test's task or WebSocket message, nor the reverse. The test
+database, the Celery queue and the channel-layer prefix carry a tag of the checkout's path, so
+two checkouts (a working tree and a CI clone) can run their suites at the same time.
 """
 
+import hashlib
 from urllib.parse import urlsplit, urlunsplit
 
 from .base import *  # noqa: F403
-from .base import REDIS_URL, env
+from .base import BASE_DIR, DATABASES, REDIS_URL, env
+
+CHECKOUT_TAG = hashlib.sha1(str(BASE_DIR).encode()).hexdigest()[:8]
+DATABASES["default"]["TEST"] = {"NAME": f"test_iotplatform_{CHECKOUT_TAG}"}
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY", default="insecure-test-key")
@@ -24,15 +30,17 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "iot-test",
+        "KEY_PREFIX": f"iot-test-{CHECKOUT_TAG}",
     }
 }
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "iot-test:channels"},
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"iot-test-{CHECKOUT_TAG}:channels"},
     }
 }
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_DEFAULT_QUEUE = f"test-{CHECKOUT_TAG}"
+BEAT_HEARTBEAT_KEY = f"iot-test-{CHECKOUT_TAG}:beat:heartbeat"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 import requests
+from django.conf import settings
 
 from iotplatform import health
 from iotplatform.beat import BEAT_SCHEDULE
@@ -56,7 +57,7 @@ def test_task_round_trip_through_a_real_worker() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_beat_drives_the_worker_and_health_reports_it() -> None:
     redis = health._redis()
-    redis.delete(health.HEARTBEAT_KEY)
+    redis.delete(settings.BEAT_HEARTBEAT_KEY)
     with servers.asgi_server() as url:
         before = requests.get(f"{url}/healthz", timeout=5).json()
         assert before["beat"] == {"ok": False, "last_heartbeat_seconds_ago": None}

@@ -45,3 +45,14 @@ def test_environment_wins_over_dotenv(port: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "False", port]
+
+
+@pytest.mark.django_db
+def test_public_health_endpoint_reports_services_but_no_tenant_data(tenant: object) -> None:
+    from django.test import Client
+
+    body = Client().get("/healthz").json()
+    assert body["ok"] is True
+    assert body["database"]["ok"] and body["database"]["timescaledb"]
+    assert "tenants" not in body["database"]
+    assert body["redis"] == {"ok": True}
