@@ -1,8 +1,8 @@
-"""Device types and devices of a tenant.
+"""Device types, devices, their credentials and status history, and gateway ingestion keys.
 
-Credentials, commands and desired/reported configuration come with the devices-and-telemetry
-capability; the fields that later capabilities fill (health, RUL, cluster) are here already so
-the data model matches DESIGN.md.
+Commands and desired/reported configuration come with the simulator capability; the fields
+that later capabilities fill (health, RUL, cluster) are here already so the data model matches
+DESIGN.md.
 """
 
 from django.core.exceptions import ValidationError
@@ -12,9 +12,16 @@ from iotplatform.tenancy.models import Tenant
 
 
 class DeviceType(models.Model):
+    """A kind of device and the metrics it reports.
+
+    ``metrics`` maps a metric key to its definition: ``unit``, ``label``, the expected range
+    ``min``/``max`` and default alert thresholds ``warn_low``/``warn_high``/``alarm_low``/
+    ``alarm_high`` (any may be absent). Devices may report metrics not declared here: they are
+    stored and listed all the same.
+    """
+
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="device_types")
     name = models.CharField(max_length=100)
-    # key -> {"unit", "label", "min", "max", "warn_high", ...}: metric definitions and defaults.
     metrics = models.JSONField(default=dict, blank=True)
     expected_interval_seconds = models.PositiveIntegerField(default=5)
 
@@ -64,3 +71,58 @@ class Device(models.Model):
     def clean(self) -> None:
         if self.type_id and self.tenant_id and self.type.tenant_id != self.tenant_id:
             raise ValidationError({"type": "The device type belongs to another tenant."})
+
+
+class DeviceCredential(models.Model):
+    """A device's access token, stored as a SHA-256 hash with a short prefix for lookup.
+
+    The token is ``<prefix>.<secret>``, 43 random URL-safe characters of secret: a fast hash is
+    right for such a high-entropy secret (a slow password hash would cost every request).
+    """
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="credentials")
+    prefix = models.CharField(max_length=16, unique=True)
+    token_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({'revoked' if self.revoked_at else 'active'})"
+
+
+class IngestKey(models.Model):
+    """A tenant's ingestion key for gateways that send readings of many devices."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="ingest_keys")
+    name = models.CharField(max_length=100, default="gateway")
+    prefix = models.CharField(max_length=16, unique=True)
+    token_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.prefix}…"
+
+
+class DeviceStatusChange(models.Model):
+    """When a device's status changed, from what to what (offline detection, maintenance, …)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="status_changes")
+    at = models.DateTimeField()
+    from_status = models.CharField(max_length=16, choices=DeviceStatus.choices)
+    to_status = models.CharField(max_length=16, choices=DeviceStatus.choices)
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "-at"]), models.Index(fields=["device", "-at"])]
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.device_id}: {self.from_status} → {self.to_status} at {self.at}"

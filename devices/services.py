@@ -1,14 +1,49 @@
-"""Writes about devices."""
+"""Writes about devices: types, registration, credentials, gateway keys and status."""
 
+import re
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from iotplatform.live import publish_on_commit
 from iotplatform.tenancy.models import Tenant
 
-from .models import Device, DeviceStatus, DeviceType
+from . import catalog, tokens
+from .models import (
+    Device,
+    DeviceCredential,
+    DeviceStatus,
+    DeviceStatusChange,
+    DeviceType,
+    IngestKey,
+)
+
+METRIC_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+METRIC_NUMBER_FIELDS = ("min", "max", "warn_low", "warn_high", "alarm_low", "alarm_high")
+
+
+def metrics_validate(metrics: Any) -> dict[str, Any]:
+    """Check a device type's metric definitions; raise ValidationError naming the bad entry."""
+    if not isinstance(metrics, dict):
+        raise ValidationError({"metrics": "An object of metric key → definition."})
+    for key, definition in metrics.items():
+        if not METRIC_KEY.match(key):
+            raise ValidationError({"metrics": f"Bad metric key {key!r}: letters, digits, _ . -"})
+        if not isinstance(definition, dict):
+            raise ValidationError({"metrics": f"{key}: the definition must be an object."})
+        for field in METRIC_NUMBER_FIELDS:
+            value = definition.get(field)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise ValidationError({"metrics": f"{key}.{field} must be a number."})
+        low, high = definition.get("min"), definition.get("max")
+        if low is not None and high is not None and low >= high:
+            raise ValidationError({"metrics": f"{key}: min must be below max."})
+    return metrics
 
 
 @transaction.atomic
@@ -25,7 +60,7 @@ def device_type_create(
     device_type = DeviceType(
         tenant=tenant,
         name=name,
-        metrics=metrics or {},
+        metrics=metrics_validate(metrics or {}),
         expected_interval_seconds=expected_interval_seconds,
     )
     device_type.full_clean()
@@ -34,31 +69,144 @@ def device_type_create(
 
 
 @transaction.atomic
+def device_types_install_catalog(*, tenant: Tenant) -> list[DeviceType]:
+    """Give a tenant the standard device types (pump, motor, …); idempotent."""
+    installed = []
+    for name, spec in catalog.DEVICE_TYPES.items():
+        device_type, _ = DeviceType.objects.get_or_create(
+            tenant=tenant,
+            name=name,
+            defaults={
+                "metrics": spec["metrics"],
+                "expected_interval_seconds": spec["expected_interval_seconds"],
+            },
+        )
+        installed.append(device_type)
+    return installed
+
+
+def _credential_issue(device: Device) -> str:
+    new = tokens.token_generate()
+    DeviceCredential.objects.create(device=device, prefix=new.prefix, token_hash=new.token_hash)
+    return new.token
+
+
+@transaction.atomic
 def device_create(
     *,
     tenant: Tenant,
     device_type: DeviceType,
     name: str,
-    serial: str,
+    serial: str = "",
     location: str = "",
     tags: list[str] | None = None,
-) -> Device:
-    """Register a device of a tenant; its type must be the tenant's and its serial new."""
+) -> tuple[Device, str]:
+    """Register a device of a tenant and issue its token (returned once, stored hashed).
+
+    The type must be the tenant's and the serial new within the tenant; without a serial one is
+    made from the device's id.
+    """
     if device_type.tenant_id != tenant.id:
         raise ValidationError({"type": "Unknown device type."})
-    if Device.objects.filter(tenant=tenant, serial=serial).exists():
+    if serial and Device.objects.filter(tenant=tenant, serial=serial).exists():
         raise ValidationError({"serial": f"A device with serial {serial!r} already exists."})
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        raise ValidationError({"tags": "A list of strings."})
     device = Device(
         tenant=tenant,
         type=device_type,
         name=name,
-        serial=serial,
+        serial=serial or f"pending-{tokens.token_generate().prefix}",
         location=location,
         tags=tags or [],
     )
     device.full_clean()
     device.save()
+    if not serial:
+        device.serial = f"{device_type.name[:3].upper()}-{device.id:05d}"
+        device.save(update_fields=["serial"])
+    return device, _credential_issue(device)
+
+
+@transaction.atomic
+def device_update(*, device: Device, **fields: Any) -> Device:
+    """Change a device's name, location, tags or type (within its tenant)."""
+    allowed = {"name", "location", "tags", "type"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "This field cannot be changed."})
+    if "type" in fields and fields["type"].tenant_id != device.tenant_id:
+        raise ValidationError({"type": "Unknown device type."})
+    for key, value in fields.items():
+        setattr(device, key, value)
+    device.full_clean()
+    device.save()
     return device
+
+
+@transaction.atomic
+def device_delete(*, device: Device) -> None:
+    """Delete a device with its credentials, history and readings."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM telemetry_reading WHERE device_id = %s", [device.id])
+        cursor.execute("DELETE FROM telemetry_latest WHERE device_id = %s", [device.id])
+    device.delete()
+
+
+@transaction.atomic
+def device_token_rotate(*, device: Device) -> str:
+    """Revoke every token of the device and issue a new one (returned once)."""
+    DeviceCredential.objects.filter(device=device, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    return _credential_issue(device)
+
+
+@transaction.atomic
+def device_token_revoke(*, device: Device) -> int:
+    """Revoke every token of the device; it can no longer send until a new one is issued."""
+    return DeviceCredential.objects.filter(device=device, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def ingest_key_create(*, tenant: Tenant, name: str = "gateway") -> tuple[IngestKey, str]:
+    """Issue a tenant ingestion key for gateways (returned once, stored hashed)."""
+    new = tokens.token_generate()
+    key = IngestKey.objects.create(
+        tenant=tenant, name=name, prefix=new.prefix, token_hash=new.token_hash
+    )
+    return key, new.token
+
+
+@transaction.atomic
+def ingest_key_revoke(*, key: IngestKey) -> None:
+    key.revoked_at = timezone.now()
+    key.save(update_fields=["revoked_at"])
+
+
+def status_changes_record(
+    changes: list[tuple[int, int, str, str]], *, at: datetime, reason: str
+) -> None:
+    """Record and publish (after commit) status changes given as (tenant, device, from, to)."""
+    DeviceStatusChange.objects.bulk_create(
+        DeviceStatusChange(
+            tenant_id=tenant_id,
+            device_id=device_id,
+            at=at,
+            from_status=old,
+            to_status=new,
+            reason=reason,
+        )
+        for tenant_id, device_id, old, new in changes
+    )
+    for tenant_id, device_id, old, new in changes:
+        publish_on_commit(
+            tenant_id=tenant_id,
+            event="device.status",
+            data={"device": device_id, "from": old, "to": new, "at": at.isoformat()},
+        )
 
 
 @transaction.atomic
@@ -67,16 +215,43 @@ def device_maintenance_set(*, device: Device, on: bool) -> Device:
     out; out of maintenance it is offline until its next reading says otherwise."""
     device = Device.objects.select_for_update().get(pk=device.pk)
     previous = device.status
-    new = DeviceStatus.MAINTENANCE if on else DeviceStatus.OFFLINE
-    if previous == DeviceStatus.MAINTENANCE and on:
+    if (previous == DeviceStatus.MAINTENANCE) == on:
         return device
-    if previous != DeviceStatus.MAINTENANCE and not on:
-        return device
-    device.status = new
+    device.status = DeviceStatus.MAINTENANCE if on else DeviceStatus.OFFLINE
     device.save(update_fields=["status"])
-    publish_on_commit(
-        tenant_id=device.tenant_id,
-        event="device.status",
-        data={"device": device.id, "from": previous, "to": new},
+    status_changes_record(
+        [(device.tenant_id, device.id, previous, device.status)],
+        at=timezone.now(),
+        reason="maintenance on" if on else "maintenance off",
     )
     return device
+
+
+def device_offline_sweep(*, now: datetime | None = None) -> int:
+    """Mark devices offline after 3 times their type's expected interval without data.
+
+    One UPDATE for the whole fleet; each change is recorded and published. Devices in
+    maintenance are left alone. Returns how many went offline.
+    """
+    now = now or timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH stale AS (
+                SELECT d.id, d.status AS previous
+                FROM devices_device d JOIN devices_devicetype t ON t.id = d.type_id
+                WHERE d.status IN ('healthy', 'anomaly')
+                  AND (d.last_seen IS NULL
+                       OR d.last_seen < %s - make_interval(secs => 3 * t.expected_interval_seconds))
+                FOR UPDATE OF d SKIP LOCKED
+            )
+            UPDATE devices_device d SET status = 'offline'
+            FROM stale WHERE d.id = stale.id
+            RETURNING d.tenant_id, d.id, stale.previous
+            """,
+            [now],
+        )
+        changes = [(t, d, prev, DeviceStatus.OFFLINE.value) for t, d, prev in cursor.fetchall()]
+        if changes:
+            status_changes_record(changes, at=now, reason="no data for 3 expected intervals")
+    return len(changes)

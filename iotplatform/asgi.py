@@ -1,6 +1,11 @@
-"""One ASGI application for HTTP (Django) and WebSockets (Channels)."""
+"""One ASGI application: device ingestion, Django (HTTP) and Channels (WebSockets).
+
+The device endpoints are served by a light ASGI app placed ahead of Django
+(:mod:`telemetry.ingest.app`, which says why); everything else goes to Django or Channels.
+"""
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -13,8 +18,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from frontend.routing import websocket_urlpatterns  # noqa: E402
+from telemetry.ingest.app import IngestApp  # noqa: E402
 
-application = ProtocolTypeRouter(
+ingest = IngestApp()
+
+channels_app = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
@@ -22,3 +30,10 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan" or IngestApp.handles(scope):
+        await ingest(scope, receive, send)
+    else:
+        await channels_app(scope, receive, send)

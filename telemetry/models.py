@@ -31,3 +31,26 @@ class Reading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device_id} {self.metric}={self.value} @ {self.time.isoformat()}"
+
+
+class LatestReading(models.Model):
+    """The newest value of every (device, metric): what dashboards and the latest-values API
+    read, upserted in the same transaction as the readings themselves."""
+
+    pk = models.CompositePrimaryKey("device_id", "metric")
+    device = models.ForeignKey(
+        Device, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    metric = models.CharField(max_length=64)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    time = models.DateTimeField()
+    value = models.FloatField()
+
+    class Meta:
+        db_table = "telemetry_latest"
+        indexes = [models.Index(fields=["tenant", "device"], name="latest_tenant_device")]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} {self.metric}={self.value} @ {self.time.isoformat()}"

@@ -111,6 +111,18 @@ CELERY_TIMEZONE = "UTC"
 BEAT_HEARTBEAT_STALE_AFTER = env.int("BEAT_HEARTBEAT_STALE_AFTER", default=90)
 BEAT_HEARTBEAT_KEY = "iot:beat:heartbeat"
 
+# --- Device ingestion (telemetry/ingest/app.py) ---------------------------------------------
+INGEST_MAX_POINTS = env.int("INGEST_MAX_POINTS", default=10_000)  # per request
+INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+INGEST_MAX_FUTURE_SECONDS = env.int("INGEST_MAX_FUTURE_SECONDS", default=300)  # clock sanity
+INGEST_DEVICE_RATE = env.int("INGEST_DEVICE_RATE", default=20)  # requests/s per device
+INGEST_TENANT_RATE = env.int("INGEST_TENANT_RATE", default=250_000)  # points/s per tenant
+INGEST_AUTH_CACHE_SECONDS = env.float("INGEST_AUTH_CACHE_SECONDS", default=10.0)
+INGEST_WRITERS = env.int("INGEST_WRITERS", default=2)  # concurrent group-commit transactions
+INGEST_MAX_BATCH_ROWS = env.int("INGEST_MAX_BATCH_ROWS", default=50_000)
+INGEST_LIVE_INTERVAL = env.float("INGEST_LIVE_INTERVAL", default=0.25)  # live pushes, seconds
+INGEST_SEEN_INTERVAL = env.float("INGEST_SEEN_INTERVAL", default=1.0)  # last_seen flush
+
 # --- Auth -------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,0 +1,197 @@
+"""Parse and validate telemetry payloads. Pure functions: no ORM, no I/O.
+
+Accepted shapes (ThingsBoard's, so firmware written for it works unchanged):
+
+- ``{"temperature": 71.2, "vibration": 0.4}``: values at the server's time;
+- ``{"ts": 1730000000000, "values": {...}}``: milliseconds since the epoch, or an ISO-8601
+  string with a zone (``"2026-11-23T10:00:00Z"``);
+- an array of either.
+
+A gateway sends ``{"<device serial>": <any of the above>, ...}``.
+
+Each bad item is rejected with a reason and the rest are kept; the caller decides whether the
+request as a whole is acceptable (size, number of points).
+"""
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+METRIC_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_REASONS = 100
+
+Point = tuple[datetime, str, float]
+
+
+class PayloadError(ValueError):
+    """The payload as a whole is unusable (HTTP 400)."""
+
+
+@dataclass
+class Parsed:
+    points: list[Point] = field(default_factory=list)
+    rejected: int = 0
+    duplicates: int = 0
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+
+    def reject(
+        self,
+        reason: str,
+        *,
+        item: int | None = None,
+        key: str | None = None,
+        device: str | None = None,
+        count: int = 1,
+    ) -> None:
+        self.rejected += count
+        if len(self.reasons) < MAX_REASONS:
+            entry: dict[str, Any] = {"reason": reason}
+            if device is not None:
+                entry["device"] = device
+            if item is not None:
+                entry["item"] = item
+            if key is not None:
+                entry["key"] = key
+            self.reasons.append(entry)
+
+
+def _timestamp(raw: Any, now: datetime, max_future: timedelta) -> datetime | str:
+    """A datetime, or the reason it is not one."""
+    if isinstance(raw, bool):
+        return "ts must be milliseconds since the epoch or an ISO-8601 string"
+    if isinstance(raw, int | float):
+        if not math.isfinite(raw):
+            return "ts is not finite"
+        try:
+            when = datetime.fromtimestamp(raw / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            return "ts is out of range"
+    elif isinstance(raw, str):
+        try:
+            when = datetime.fromisoformat(raw)
+        except ValueError:
+            return f"ts {raw[:40]!r} is not an ISO-8601 time"
+        if when.tzinfo is None:
+            return "ts has no time zone (add Z or +hh:mm)"
+    else:
+        return "ts must be milliseconds since the epoch or an ISO-8601 string"
+    if when < EARLIEST:
+        return "ts is before 2000-01-01 (seconds instead of milliseconds?)"
+    if when > now + max_future:
+        return f"ts is more than {int(max_future.total_seconds())} s in the future"
+    return when
+
+
+def _values(
+    values: Any,
+    when: datetime,
+    out: Parsed,
+    item: int | None,
+    device: str | None,
+    seen: set[tuple[str, datetime]],
+) -> None:
+    if not isinstance(values, dict):
+        out.reject("values must be an object of metric → number", item=item, device=device)
+        return
+    if not values:
+        out.reject("no values", item=item, device=device)
+        return
+    for key, value in values.items():
+        if not METRIC_KEY.match(key):
+            out.reject(
+                "bad metric key: 1-64 letters, digits, _ . - starting with a letter or digit",
+                item=item,
+                key=key[:64],
+                device=device,
+            )
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            out.reject(
+                f"value is a {type(value).__name__}, not a number",
+                item=item,
+                key=key,
+                device=device,
+            )
+        elif not math.isfinite(value):
+            out.reject("value is not finite (NaN or Infinity)", item=item, key=key, device=device)
+        elif (key, when) in seen:
+            out.duplicates += 1
+        else:
+            seen.add((key, when))
+            out.points.append((when, key, float(value)))
+
+
+def _item(
+    entry: Any,
+    now: datetime,
+    max_future: timedelta,
+    out: Parsed,
+    item: int | None,
+    device: str | None,
+    seen: set[tuple[str, datetime]],
+) -> None:
+    if not isinstance(entry, dict):
+        out.reject("each item must be an object", item=item, device=device)
+        return
+    if "ts" in entry or "values" in entry:
+        if set(entry) - {"ts", "values"}:
+            out.reject(
+                "an item with ts/values may hold only ts and values", item=item, device=device
+            )
+            return
+        if "values" not in entry:
+            out.reject("ts without values", item=item, device=device)
+            return
+        when = _timestamp(entry["ts"], now, max_future) if "ts" in entry else now
+        if isinstance(when, str):
+            count = len(entry["values"]) if isinstance(entry["values"], dict) else 1
+            out.reject(when, item=item, device=device, count=max(count, 1))
+            return
+        _values(entry["values"], when, out, item, device, seen)
+    else:
+        _values(entry, now, out, item, device, seen)
+
+
+def parse_device(
+    payload: Any,
+    *,
+    now: datetime,
+    max_future: timedelta,
+    device: str | None = None,
+    out: Parsed | None = None,
+) -> Parsed:
+    """Readings of one device from a decoded JSON payload."""
+    out = out if out is not None else Parsed()
+    seen: set[tuple[str, datetime]] = set()
+    if isinstance(payload, list):
+        if not payload:
+            raise PayloadError("empty array: nothing to store")
+        for index, entry in enumerate(payload):
+            _item(entry, now, max_future, out, index, device, seen)
+    elif isinstance(payload, dict):
+        if not payload:
+            raise PayloadError("empty object: nothing to store")
+        _item(payload, now, max_future, out, None, device, seen)
+    else:
+        raise PayloadError("expected a JSON object or array of objects")
+    return out
+
+
+def parse_gateway(
+    payload: Any, *, now: datetime, max_future: timedelta
+) -> tuple[dict[str, list[Point]], Parsed]:
+    """Readings of many devices keyed by serial; returns points per serial and the totals."""
+    if not isinstance(payload, dict) or not payload:
+        raise PayloadError('expected {"<device serial>": [{"ts": ..., "values": {...}}, ...]}')
+    totals = Parsed()
+    by_serial: dict[str, list[Point]] = {}
+    for serial, readings in payload.items():
+        start = len(totals.points)
+        if not isinstance(readings, list | dict) or not readings:
+            totals.reject("expected an object or a non-empty array", device=serial)
+            continue
+        parse_device(readings, now=now, max_future=max_future, device=serial, out=totals)
+        by_serial[serial] = totals.points[start:]
+    return by_serial, totals
