@@ -10,7 +10,14 @@ from typing import Any
 
 HEARTBEAT_SECONDS = 15.0
 
+OFFLINE_SWEEP_SECONDS = 5.0
+
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "devices-offline-sweep": {
+        "task": "devices.offline_sweep",
+        "schedule": OFFLINE_SWEEP_SECONDS,
+        "options": {"expire_seconds": OFFLINE_SWEEP_SECONDS},
+    },
     "platform-heartbeat": {
         "task": "iotplatform.heartbeat",
         "schedule": HEARTBEAT_SECONDS,

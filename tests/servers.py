@@ -96,7 +96,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 @contextmanager
-def asgi_server() -> Iterator[str]:
+def asgi_server(**env: str) -> Iterator[str]:
     """The ASGI application under uvicorn, as in production; yields its base URL."""
     port = free_port()
     args = [
@@ -108,7 +108,7 @@ def asgi_server() -> Iterator[str]:
         str(port),
         "--no-access-log",
     ]
-    with running(args, ARTIFACTS / "uvicorn.log") as proc:
+    with running(args, ARTIFACTS / f"uvicorn-{port}.log", **env) as proc:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/healthz", proc=proc)
         yield url

@@ -1,5 +1,12 @@
 from rest_framework import serializers
 
+from devices.models import DeviceStatus
+
+
+class LatestValueOutput(serializers.Serializer):
+    time = serializers.DateTimeField()
+    value = serializers.FloatField()
+
 
 class DeviceOutput(serializers.Serializer):
     id = serializers.IntegerField()
@@ -8,11 +15,52 @@ class DeviceOutput(serializers.Serializer):
     type = serializers.CharField(source="type.name")
     location = serializers.CharField()
     tags = serializers.ListField(child=serializers.CharField())
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=DeviceStatus.choices)
     last_seen = serializers.DateTimeField(allow_null=True)
     health = serializers.FloatField(allow_null=True)
     rul_hours = serializers.FloatField(allow_null=True)
+    latest = serializers.DictField(
+        child=LatestValueOutput(), help_text="newest value of each metric", required=False
+    )
+
+
+class DeviceCreateInput(serializers.Serializer):
+    type = serializers.CharField(help_text="device type name, e.g. pump")
+    name = serializers.CharField(max_length=200)
+    serial = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, default=list
+    )
+
+
+class DeviceUpdateInput(serializers.Serializer):
+    type = serializers.CharField(required=False)
+    name = serializers.CharField(max_length=200, required=False)
+    location = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+
+
+class DeviceCreatedOutput(DeviceOutput):
+    token = serializers.CharField(help_text="shown once: stored only as a hash")
+
+
+class TokenOutput(serializers.Serializer):
+    token = serializers.CharField(help_text="shown once: stored only as a hash")
 
 
 class MaintenanceInput(serializers.Serializer):
     on = serializers.BooleanField(help_text="true: into maintenance; false: back to service")
+
+
+class DeviceTypeOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    metrics = serializers.DictField()
+    expected_interval_seconds = serializers.IntegerField()
+
+
+class DeviceTypeInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    metrics = serializers.DictField(required=False, default=dict)
+    expected_interval_seconds = serializers.IntegerField(min_value=1, max_value=86400, default=5)

@@ -1,13 +1,21 @@
 from django.urls import path
 
-from .views import DeviceDetailView, DeviceListView, DeviceMaintenanceView
+from .views import (
+    DeviceDetailView,
+    DeviceListView,
+    DeviceMaintenanceView,
+    DeviceTokenView,
+    DeviceTypeListView,
+)
 
 urlpatterns = [
     path("devices", DeviceListView.as_view(), name="api-device-list"),
     path("devices/<int:pk>", DeviceDetailView.as_view(), name="api-device-detail"),
+    path("devices/<int:pk>/token", DeviceTokenView.as_view(), name="api-device-token"),
     path(
         "devices/<int:pk>/maintenance",
         DeviceMaintenanceView.as_view(),
         name="api-device-maintenance",
     ),
+    path("device-types", DeviceTypeListView.as_view(), name="api-device-type-list"),
 ]

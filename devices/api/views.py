@@ -1,21 +1,59 @@
+"""The people-facing device API. Viewers read; operators act; admins manage."""
+
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from devices import selectors, services
-from devices.models import Device, DeviceStatus
+from devices.models import Device, DeviceStatus, DeviceType
+from iotplatform.tenancy.models import Role
 from iotplatform.tenancy.scoping import TenantAPIView
+from telemetry.selectors import latest_values
 
-from .serializers import DeviceOutput, MaintenanceInput
+from .serializers import (
+    DeviceCreatedOutput,
+    DeviceCreateInput,
+    DeviceOutput,
+    DeviceTypeInput,
+    DeviceTypeOutput,
+    DeviceUpdateInput,
+    MaintenanceInput,
+    TokenOutput,
+)
+
+
+def _validation(exc: ValidationError) -> exceptions.ValidationError:
+    detail = exc.message_dict if hasattr(exc, "message_dict") else {"detail": exc.messages}
+    return exceptions.ValidationError(detail)
+
+
+def _with_latest(view: TenantAPIView, devices: list[Device]) -> list[dict[str, Any]]:
+    latest = latest_values(tenant=view.tenant, device_ids=[d.id for d in devices])
+    out: list[dict[str, Any]] = []
+    for device in devices:
+        data = dict(DeviceOutput(device).data)
+        data["latest"] = latest.get(device.id, {})
+        out.append(data)
+    return out
+
+
+def _device_type(view: TenantAPIView, name: str) -> DeviceType:
+    device_type = selectors.device_type_list(tenant=view.tenant).filter(name=name).first()
+    if device_type is None:
+        raise exceptions.ValidationError({"type": [f"Unknown device type {name!r}."]})
+    return device_type
 
 
 class DeviceListView(TenantAPIView):
-    """The tenant's devices; filter with ?status=, ?type=, ?search=."""
+    """The tenant's devices with their latest values; admins register new ones."""
 
     serializer_class = DeviceOutput
+    write_role = Role.ADMIN
 
     def tenant_queryset(self) -> QuerySet[Device]:
         params = self.request.query_params
@@ -34,17 +72,68 @@ class DeviceListView(TenantAPIView):
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(DeviceOutput(page, many=True).data)
+        return self.get_paginated_response(_with_latest(self, list(page or [])))
+
+    @extend_schema(request=DeviceCreateInput, responses={201: DeviceCreatedOutput})
+    def post(self, request: Request) -> Response:
+        payload = DeviceCreateInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        device_type = _device_type(self, data.pop("type"))
+        try:
+            device, token = services.device_create(
+                tenant=self.tenant, device_type=device_type, **data
+            )
+        except ValidationError as exc:
+            raise _validation(exc) from None
+        body = dict(DeviceOutput(device).data)
+        body["token"] = token
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class DeviceDetailView(TenantAPIView):
     serializer_class = DeviceOutput
+    write_role = Role.ADMIN
 
     def tenant_queryset(self) -> QuerySet[Device]:
         return selectors.device_list(tenant=self.tenant)
 
     def get(self, request: Request, pk: int) -> Response:
-        return Response(DeviceOutput(self.get_object()).data)
+        return Response(_with_latest(self, [self.get_object()])[0])
+
+    @extend_schema(request=DeviceUpdateInput, responses=DeviceOutput)
+    def patch(self, request: Request, pk: int) -> Response:
+        device = self.get_object()
+        payload = DeviceUpdateInput(data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        fields = dict(payload.validated_data)
+        if "type" in fields:
+            fields["type"] = _device_type(self, fields["type"])
+        try:
+            device = services.device_update(device=device, **fields)
+        except ValidationError as exc:
+            raise _validation(exc) from None
+        return Response(_with_latest(self, [device])[0])
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        services.device_delete(device=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DeviceTokenView(TenantAPIView):
+    """Admins rotate a device's token: the old ones stop working, the new one is shown once."""
+
+    serializer_class = TokenOutput
+    write_role = Role.ADMIN
+
+    def tenant_queryset(self) -> QuerySet[Device]:
+        return selectors.device_list(tenant=self.tenant)
+
+    @extend_schema(request=None, responses={201: TokenOutput})
+    def post(self, request: Request, pk: int) -> Response:
+        token = services.device_token_rotate(device=self.get_object())
+        return Response({"token": token}, status=status.HTTP_201_CREATED)
 
 
 class DeviceMaintenanceView(TenantAPIView):
@@ -62,3 +151,28 @@ class DeviceMaintenanceView(TenantAPIView):
         payload.is_valid(raise_exception=True)
         device = services.device_maintenance_set(device=device, on=payload.validated_data["on"])
         return Response(DeviceOutput(device).data)
+
+
+class DeviceTypeListView(TenantAPIView):
+    """The tenant's device types and their metric definitions; admins add types."""
+
+    serializer_class = DeviceTypeOutput
+    write_role = Role.ADMIN
+
+    def tenant_queryset(self) -> QuerySet[DeviceType]:
+        return selectors.device_type_list(tenant=self.tenant)
+
+    @extend_schema(responses=DeviceTypeOutput(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(DeviceTypeOutput(page, many=True).data)
+
+    @extend_schema(request=DeviceTypeInput, responses={201: DeviceTypeOutput})
+    def post(self, request: Request) -> Response:
+        payload = DeviceTypeInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            device_type = services.device_type_create(tenant=self.tenant, **payload.validated_data)
+        except ValidationError as exc:
+            raise _validation(exc) from None
+        return Response(DeviceTypeOutput(device_type).data, status=status.HTTP_201_CREATED)

@@ -101,3 +101,133 @@ class TestMaintenance:
             f"/api/v1/devices/{device.pk}/maintenance", "{not json", content_type="application/json"
         )
         assert response.status_code == 400
+
+
+@pytest.mark.django_db
+class TestDeviceManagement:
+    @pytest.fixture(autouse=True)
+    def _types(self, tenant: Tenant) -> None:
+        from devices.services import device_types_install_catalog
+
+        device_types_install_catalog(tenant=tenant)
+
+    def test_admin_registers_a_device_and_gets_its_token_once(
+        self, api_as: Any, admin: Any, viewer: Any
+    ) -> None:
+        response = api_as(admin).post(
+            "/api/v1/devices",
+            {"type": "motor", "name": "Motor 9", "location": "Hall 3", "tags": ["line-2"]},
+            format="json",
+        )
+        assert response.status_code == 201, response.content
+        body = response.json()
+        assert body["type"] == "motor" and body["token"].count(".") == 1
+        detail = api_as(viewer).get(f"/api/v1/devices/{body['id']}").json()
+        assert "token" not in detail and detail["tags"] == ["line-2"]
+
+    @pytest.mark.parametrize("role_fixture", ["viewer", "operator"])
+    def test_only_admins_manage(
+        self, api_as: Any, request: Any, role_fixture: str, device: Device
+    ) -> None:
+        client = api_as(request.getfixturevalue(role_fixture))
+        assert (
+            client.post("/api/v1/devices", {"type": "pump", "name": "X"}, format="json").status_code
+            == 403
+        )
+        assert (
+            client.patch(f"/api/v1/devices/{device.pk}", {"name": "Y"}, format="json").status_code
+            == 403
+        )
+        assert client.delete(f"/api/v1/devices/{device.pk}").status_code == 403
+        assert client.post(f"/api/v1/devices/{device.pk}/token").status_code == 403
+        assert Device.objects.get(pk=device.pk).name == "Pump 1"
+
+    def test_bad_input_names_the_field(self, api_as: Any, admin: Any, device: Device) -> None:
+        client = api_as(admin)
+        response = client.post("/api/v1/devices", {"type": "rocket", "name": "X"}, format="json")
+        assert response.status_code == 400 and "rocket" in response.json()["type"][0]
+        response = client.post("/api/v1/devices", {"type": "pump"}, format="json")
+        assert response.status_code == 400 and "name" in response.json()
+        response = client.post(
+            "/api/v1/devices", {"type": "pump", "name": "Dup", "serial": "P-001"}, format="json"
+        )
+        assert response.status_code == 400 and "serial" in response.json()
+        response = client.patch(f"/api/v1/devices/{device.pk}", {"tags": "nope"}, format="json")
+        assert response.status_code == 400 and "tags" in response.json()
+
+    def test_update_rotate_delete(self, api_as: Any, admin: Any, device: Device) -> None:
+        client = api_as(admin)
+        response = client.patch(
+            f"/api/v1/devices/{device.pk}",
+            {"name": "Pump One", "type": "compressor"},
+            format="json",
+        )
+        assert response.json()["name"] == "Pump One" and response.json()["type"] == "compressor"
+        token = client.post(f"/api/v1/devices/{device.pk}/token").json()["token"]
+        assert token.count(".") == 1
+        assert client.delete(f"/api/v1/devices/{device.pk}").status_code == 204
+        assert not Device.objects.filter(pk=device.pk).exists()
+
+    def test_foreign_devices_are_404_for_every_action(
+        self, api_as: Any, admin: Any, other_device: Device
+    ) -> None:
+        client = api_as(admin)
+        url = f"/api/v1/devices/{other_device.pk}"
+        assert client.patch(url, {"name": "mine"}, format="json").status_code == 404
+        assert client.delete(url).status_code == 404
+        assert client.post(f"{url}/token").status_code == 404
+        assert Device.objects.filter(pk=other_device.pk, name="Globex Press").exists()
+
+    def test_latest_values_are_listed_without_extra_queries(
+        self, api_as: Any, viewer: Any, tenant: Tenant
+    ) -> None:
+        from django.utils import timezone
+
+        from telemetry.models import LatestReading
+
+        client = api_as(viewer)
+        devices = [factories.make_device(tenant) for _ in range(3)]
+        now = timezone.now()
+        LatestReading.objects.create(
+            device=devices[0], tenant=tenant, metric="temperature", time=now, value=71.5
+        )
+        with CaptureQueriesContext(connection) as few:
+            body = client.get("/api/v1/devices").json()
+        by_id = {d["id"]: d for d in body["results"]}
+        assert by_id[devices[0].id]["latest"]["temperature"]["value"] == 71.5
+        assert by_id[devices[1].id]["latest"] == {}
+        for _ in range(10):
+            factories.make_device(tenant)
+        with CaptureQueriesContext(connection) as many:
+            client.get("/api/v1/devices")
+        assert len(many) == len(few)
+
+
+@pytest.mark.django_db
+def test_device_types_are_listed_and_admins_add_them(
+    api_as: Any, admin: Any, viewer: Any, other_tenant: Tenant
+) -> None:
+    from devices.services import device_types_install_catalog
+
+    device_types_install_catalog(tenant=other_tenant)
+    assert api_as(viewer).get("/api/v1/device-types").json()["results"] == []
+    created = api_as(admin).post(
+        "/api/v1/device-types",
+        {
+            "name": "chiller",
+            "metrics": {"temperature": {"unit": "°C", "min": 0, "max": 20}},
+            "expected_interval_seconds": 10,
+        },
+        format="json",
+    )
+    assert created.status_code == 201
+    assert [t["name"] for t in api_as(viewer).get("/api/v1/device-types").json()["results"]] == [
+        "chiller"
+    ]
+    bad = api_as(admin).post(
+        "/api/v1/device-types", {"name": "x", "metrics": {"t": 1}}, format="json"
+    )
+    assert bad.status_code == 400 and "metrics" in bad.json()
+    assert (
+        api_as(viewer).post("/api/v1/device-types", {"name": "y"}, format="json").status_code == 403
+    )

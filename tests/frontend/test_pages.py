@@ -112,3 +112,30 @@ def test_api_docs_and_schema_are_served_offline(page_as: Any, viewer: Any) -> No
     assert b"cdn" not in docs.content.lower()
     schema = client.get("/api/schema/")
     assert schema.status_code == 200 and b"/api/v1/devices" in schema.content
+
+
+def test_openapi_document_is_valid_and_describes_the_device_endpoints(tmp_path: Any) -> None:
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.json"
+    call_command(
+        "spectacular",
+        "--validate",
+        "--fail-on-warn",
+        "--format",
+        "openapi-json",
+        "--file",
+        str(out),
+    )
+    import json
+
+    paths = json.loads(out.read_text())["paths"]
+    for path in (
+        "/api/v1/ingest",
+        "/api/v1/{token}/telemetry",
+        "/api/v1/gateway/telemetry",
+        "/api/v1/devices",
+        "/api/v1/devices/{id}/maintenance",
+    ):
+        assert path in paths, path
+    assert "429" in paths["/api/v1/ingest"]["post"]["responses"]

@@ -102,10 +102,15 @@ def test_an_operator_action_is_pushed_live_after_commit(
             timeout=10,
         )
         assert response.status_code == 200, response.text
-        assert receive(ws) == {
-            "type": "device.status",
-            "data": {"device": device.pk, "from": "offline", "to": "maintenance"},
+        event = receive(ws)
+        assert event["type"] == "device.status"
+        assert event["data"] == {
+            **event["data"],
+            "device": device.pk,
+            "from": "offline",
+            "to": "maintenance",
         }
+        assert set(event["data"]) == {"device", "from", "to", "at"}
 
 
 def test_pages_are_served_by_the_asgi_server(server: str, tenant: Tenant, device: Device) -> None:

@@ -47,6 +47,10 @@ class Command(BaseCommand):
                 user.save()
             membership_set(tenant=tenants[slug], user=user, role=role)
             rows.append((username, f"{role} of {tenants[slug].name}"))
+        from devices.services import device_types_install_catalog
+
+        for tenant in tenants.values():
+            device_types_install_catalog(tenant=tenant)
         staff, created = User.objects.get_or_create(
             username="platform", defaults={"is_staff": True, "is_superuser": True}
         )

@@ -1,0 +1,27 @@
+"""Reads of telemetry. Every selector takes the tenant first and returns nothing without one."""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from iotplatform.tenancy.models import Tenant
+
+from .models import LatestReading
+
+
+def latest_values(
+    *, tenant: Tenant | None, device_ids: Iterable[int] | None = None
+) -> dict[int, dict[str, dict[str, Any]]]:
+    """The newest value of every metric of the tenant's devices (or of some of them), in one
+    query: ``{device_id: {metric: {"time": …, "value": …}}}``."""
+    if tenant is None:
+        return {}
+    qs = LatestReading.objects.filter(tenant=tenant)
+    if device_ids is not None:
+        qs = qs.filter(device_id__in=list(device_ids))
+    result: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
+    row: tuple[int, str, datetime, float]
+    for row in qs.values_list("device_id", "metric", "time", "value").iterator(chunk_size=5000):
+        result[row[0]][row[1]] = {"time": row[2], "value": row[3]}
+    return dict(result)
