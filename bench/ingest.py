@@ -6,7 +6,7 @@
    given a tenant with ``--devices`` pumps and their tokens.
 2. Raw baseline, same run, same table: binary COPY of 10,000-row batches straight into
    ``telemetry_reading``, one transaction per batch, from one client: rows/s.
-3. Batches: wrk posts 10,000-point batches (2,000 readings × 5 metrics) through uvicorn to
+3. Batches: wrk posts 10,000-point batches (2,000 readings x 5 metrics) through uvicorn to
    ``/api/v1/ingest``, each with a device token: points/s, request p50/p99, ratio to raw COPY.
 4. Small devices: wrk posts one reading per request: requests/s, p50/p99.
 
@@ -31,7 +31,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-BATCH_ITEMS = 2000  # readings per batch request; × 5 metrics = 10,000 points
+BATCH_ITEMS = 2000  # readings per batch request; x 5 metrics = 10,000 points
 
 
 def dotenv(name: str, default: str) -> str:
@@ -51,8 +51,9 @@ def ensure_wrk() -> str:
         return path
     print("installing wrk (Debian package)…", file=sys.stderr)
     sudo = [] if os.geteuid() == 0 else ["sudo"]
-    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "wrk"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL
+    )
     return shutil.which("wrk") or "wrk"
 
 
@@ -66,10 +67,15 @@ def scratch_database(base_url: str, name: str) -> str:
 
 
 def django_env(database_url: str, **extra: str) -> dict[str, str]:
-    env = dict(os.environ, DATABASE_URL=database_url,
-               DJANGO_SETTINGS_MODULE="iotplatform.settings.production",
-               SECRET_KEY="bench-" + "x" * 40, ALLOWED_HOSTS="127.0.0.1,localhost",
-               LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        DJANGO_SETTINGS_MODULE="iotplatform.settings.production",
+        SECRET_KEY="bench-" + "x" * 40,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
     env.update(extra)
     return env
 
@@ -87,10 +93,15 @@ with open({str(tokens_file)!r}, "w") as out:
                                       serial=f"B-{{i:05d}}")
         out.write(token + "\\n")
 """
-    subprocess.run([str(BIN / "python"), "manage.py", "migrate", "-v0"], cwd=ROOT, check=True,
-                   env=django_env(database_url))
-    subprocess.run([str(BIN / "python"), "-c", code], cwd=ROOT, check=True,
-                   env=django_env(database_url))
+    subprocess.run(
+        [str(BIN / "python"), "manage.py", "migrate", "-v0"],
+        cwd=ROOT,
+        check=True,
+        env=django_env(database_url),
+    )
+    subprocess.run(
+        [str(BIN / "python"), "-c", code], cwd=ROOT, check=True, env=django_env(database_url)
+    )
 
 
 def count_and_clear(conninfo: str) -> int:
@@ -120,35 +131,72 @@ def raw_copy(conninfo: str, rows_total: int, batch: int = 10_000) -> float:
             batches.append(rows)
         began = time.perf_counter()
         for rows in batches:
-            with conn.transaction(), conn.cursor() as cur, cur.copy(
-                "COPY telemetry_reading (time, tenant_id, device_id, metric, value) "
-                "FROM STDIN (FORMAT BINARY)"
-            ) as copy:
+            with (
+                conn.transaction(),
+                conn.cursor() as cur,
+                cur.copy(
+                    "COPY telemetry_reading (time, tenant_id, device_id, metric, value) "
+                    "FROM STDIN (FORMAT BINARY)"
+                ) as copy,
+            ):
                 copy.set_types(["timestamptz", "int8", "int8", "text", "float8"])
                 for row in rows:
                     copy.write_row(row)
         return rows_total / (time.perf_counter() - began)
 
 
-def run_wrk(wrk: str, url: str, *, threads: int, connections: int, seconds: int,
-            tokens_file: Path, items: int, metrics: int) -> dict[str, float]:
+def run_wrk(
+    wrk: str,
+    url: str,
+    *,
+    threads: int,
+    connections: int,
+    seconds: int,
+    tokens_file: Path,
+    items: int,
+    metrics: int,
+) -> dict[str, float]:
     base_ms = int((datetime.now(UTC) - timedelta(days=40)).timestamp() * 1000)
-    env = dict(os.environ, BENCH_TOKENS=str(tokens_file), BENCH_ITEMS=str(items),
-               BENCH_METRICS=str(metrics), BENCH_BASE_MS=str(base_ms))
+    env = dict(
+        os.environ,
+        BENCH_TOKENS=str(tokens_file),
+        BENCH_ITEMS=str(items),
+        BENCH_METRICS=str(metrics),
+        BENCH_BASE_MS=str(base_ms),
+    )
     result = subprocess.run(
-        [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
-         "-s", str(ROOT / "bench" / "wrk_ingest.lua"), url],
-        env=env, capture_output=True, text=True, check=True,
+        [
+            wrk,
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(ROOT / "bench" / "wrk_ingest.lua"),
+            url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     line = next(x for x in result.stdout.splitlines() if x.startswith("JSON "))
     data = json.loads(line[5:])
     ok = data["requests"] - data["errors_status"]
     seconds_run = data["duration_us"] / 1e6
     return {
-        "requests": data["requests"], "ok": ok, "non_2xx": data["errors_status"],
+        "requests": data["requests"],
+        "ok": ok,
+        "non_2xx": data["errors_status"],
         "errors": data["errors_connect"] + data["errors_timeout"],
-        "rps": ok / seconds_run, "points_per_s": ok * items * metrics / seconds_run,
-        "p50_ms": data["p50_us"] / 1000, "p99_ms": data["p99_us"] / 1000,
+        "rps": ok / seconds_run,
+        "points_per_s": ok * items * metrics / seconds_run,
+        "p50_ms": data["p50_us"] / 1000,
+        "p99_ms": data["p99_us"] / 1000,
         "points": ok * items * metrics,
     }
 
@@ -178,15 +226,29 @@ def main() -> None:
 
     port = 18000 + os.getpid() % 1000
     server_env = django_env(
-        database_url, INGEST_TENANT_RATE="100000000", INGEST_DEVICE_RATE="100000",
+        database_url,
+        INGEST_TENANT_RATE="100000000",
+        INGEST_DEVICE_RATE="100000",
         REDIS_URL=dotenv("REDIS_URL", "redis://127.0.0.1:6379/0"),
         PYTHONWARNINGS="ignore::UserWarning",  # no collectstatic for a benchmark
     )
     server = subprocess.Popen(
-        [str(BIN / "uvicorn"), "iotplatform.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(args.workers), "--no-access-log",
-         "--log-level", "warning"],
-        cwd=ROOT, env=server_env, start_new_session=True,
+        [
+            str(BIN / "uvicorn"),
+            "iotplatform.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=server_env,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -201,17 +263,40 @@ def main() -> None:
             except Exception:
                 time.sleep(0.2)
         # warm-up: connection pools, token caches, code paths
-        run_wrk(wrk, url, threads=2, connections=8, seconds=2, tokens_file=tokens_file,
-                items=1, metrics=1)
+        run_wrk(
+            wrk,
+            url,
+            threads=2,
+            connections=8,
+            seconds=2,
+            tokens_file=tokens_file,
+            items=1,
+            metrics=1,
+        )
         count_and_clear(conninfo)
 
-        batch = run_wrk(wrk, url, threads=2, connections=args.batch_connections,
-                        seconds=args.seconds, tokens_file=tokens_file, items=BATCH_ITEMS,
-                        metrics=5)
+        batch = run_wrk(
+            wrk,
+            url,
+            threads=2,
+            connections=args.batch_connections,
+            seconds=args.seconds,
+            tokens_file=tokens_file,
+            items=BATCH_ITEMS,
+            metrics=5,
+        )
         time.sleep(1.5)
         stored_batch = count_and_clear(conninfo)
-        single = run_wrk(wrk, url, threads=2, connections=args.single_connections,
-                         seconds=args.seconds, tokens_file=tokens_file, items=1, metrics=1)
+        single = run_wrk(
+            wrk,
+            url,
+            threads=2,
+            connections=args.single_connections,
+            seconds=args.seconds,
+            tokens_file=tokens_file,
+            items=1,
+            metrics=1,
+        )
         time.sleep(1.5)
         stored_single = count_and_clear(conninfo)
     finally:
@@ -220,17 +305,25 @@ def main() -> None:
 
     ratio = batch["points_per_s"] / raw
     print()
-    print(f"ingest benchmark — {os.cpu_count()} cores, uvicorn × {args.workers}, "
-          f"{args.devices} devices, {args.seconds} s per run, wrk on the same machine")
+    print(
+        f"ingest benchmark — {os.cpu_count()} cores, uvicorn x{args.workers}, "
+        f"{args.devices} devices, {args.seconds} s per run, wrk on the same machine"
+    )
     print(f"  raw binary COPY (10,000-row transactions)  {raw:>12,.0f} rows/s")
-    print(f"  batches of 10,000 points via the API       {batch['points_per_s']:>12,.0f} points/s"
-          f"   ratio to raw COPY {ratio:.0%}   p50 {batch['p50_ms']:.1f} ms"
-          f"   p99 {batch['p99_ms']:.1f} ms   ({args.batch_connections} connections)")
-    print(f"  one reading per request                    {single['rps']:>12,.0f} requests/s"
-          f"                     p50 {single['p50_ms']:.1f} ms   p99 {single['p99_ms']:.1f} ms"
-          f"   ({args.single_connections} connections)")
-    print(f"  non-2xx answers: batch {batch['non_2xx']}, single {single['non_2xx']}; "
-          f"socket errors: {batch['errors'] + single['errors']}")
+    print(
+        f"  batches of 10,000 points via the API       {batch['points_per_s']:>12,.0f} points/s"
+        f"   ratio to raw COPY {ratio:.0%}   p50 {batch['p50_ms']:.1f} ms"
+        f"   p99 {batch['p99_ms']:.1f} ms   ({args.batch_connections} connections)"
+    )
+    print(
+        f"  one reading per request                    {single['rps']:>12,.0f} requests/s"
+        f"                     p50 {single['p50_ms']:.1f} ms   p99 {single['p99_ms']:.1f} ms"
+        f"   ({args.single_connections} connections)"
+    )
+    print(
+        f"  non-2xx answers: batch {batch['non_2xx']}, single {single['non_2xx']}; "
+        f"socket errors: {batch['errors'] + single['errors']}"
+    )
     # wrk stops counting with requests still in flight: those were stored but not tallied, so
     # the table may hold up to one request per connection more than was acknowledged.
     problems = []
@@ -241,8 +334,17 @@ def main() -> None:
         problems.append(f"single: table holds {stored_single}, acknowledged {single['points']}")
     for problem in problems:
         print(f"  MISMATCH {problem}")
-    print("JSON " + json.dumps({"raw_copy_rows_per_s": round(raw), "batch": batch,
-                                "single": single, "ratio": round(ratio, 3)}))
+    print(
+        "JSON "
+        + json.dumps(
+            {
+                "raw_copy_rows_per_s": round(raw),
+                "batch": batch,
+                "single": single,
+                "ratio": round(ratio, 3),
+            }
+        )
+    )
     shutil.rmtree(work, ignore_errors=True)
     sys.exit(1 if problems else 0)
 

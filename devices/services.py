@@ -149,7 +149,8 @@ def device_delete(*, device: Device) -> None:
     """Delete a device with its credentials, history and readings."""
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM telemetry_reading WHERE device_id = %s", [device.id])
-        cursor.execute("DELETE FROM telemetry_latest WHERE device_id = %s", [device.id])
+        for table in ("telemetry_latest", "telemetry_rollup_1m", "telemetry_rollup_1h"):
+            cursor.execute(f"DELETE FROM {table} WHERE device_id = %s", [device.id])
     device.delete()
 
 

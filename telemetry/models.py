@@ -54,3 +54,50 @@ class LatestReading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device_id} {self.metric}={self.value} @ {self.time.isoformat()}"
+
+
+class _Rollup(models.Model):
+    """Per-(device, metric) aggregates of a fixed width, kept exact by the ingest writer: each
+    stored reading adds to its bucket in the same transaction (a resend adds nothing).
+
+    Long ranges are answered from here instead of scanning millions of raw rows.
+    """
+
+    device = models.ForeignKey(
+        Device, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    metric = models.CharField(max_length=64)
+    bucket = models.DateTimeField()
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    count = models.BigIntegerField()
+    sum = models.FloatField()
+    min = models.FloatField()
+    max = models.FloatField()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.device_id} {self.metric} {self.bucket.isoformat()} n={self.count}"
+
+
+class RollupMinute(_Rollup):
+    pk = models.CompositePrimaryKey("device_id", "metric", "bucket")
+
+    class Meta:
+        db_table = "telemetry_rollup_1m"
+        indexes = [
+            models.Index(fields=["tenant", "metric", "bucket"], name="rollup_1m_tenant_metric")
+        ]
+
+
+class RollupHour(_Rollup):
+    pk = models.CompositePrimaryKey("device_id", "metric", "bucket")
+
+    class Meta:
+        db_table = "telemetry_rollup_1h"
+        indexes = [
+            models.Index(fields=["tenant", "metric", "bucket"], name="rollup_1h_tenant_metric")
+        ]

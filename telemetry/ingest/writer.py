@@ -3,8 +3,9 @@
 The common case, new readings, goes straight into the table by binary COPY under a savepoint.
 When a unique violation says a resend arrived, the savepoint is rolled back and the same rows go
 through a temporary staging table and ``INSERT … ON CONFLICT DO NOTHING``, which stores only what
-is new. Either way one transaction: a failed write stores nothing. The latest value of each
-(device, metric) is upserted in the same transaction.
+is new. Either way one transaction: a failed write stores nothing. In the same transaction the
+latest value of each (device, metric) is upserted, and the stored rows are added to the minute
+and hour rollups (aggregated here first, so a batch costs one upsert per table).
 
 Rows are ``(time, tenant_id, device_id, metric, value)``. There is a synchronous variant for
 Django code (imports, management commands) and an asynchronous one for the ASGI ingest app.
@@ -43,6 +44,20 @@ WHERE telemetry_latest.time < EXCLUDED.time
 
 Key = tuple[int, str, datetime]
 
+ROLLUP_UPSERT = """
+INSERT INTO {table} AS r (device_id, metric, bucket, tenant_id, count, sum, min, max)
+SELECT * FROM unnest(%s::int8[], %s::text[], %s::timestamptz[], %s::int8[], %s::int8[],
+                     %s::float8[], %s::float8[], %s::float8[])
+ON CONFLICT (device_id, metric, bucket) DO UPDATE
+SET count = r.count + EXCLUDED.count, sum = r.sum + EXCLUDED.sum,
+    min = LEAST(r.min, EXCLUDED.min), max = GREATEST(r.max, EXCLUDED.max)
+"""
+ROLLUP_MINUTE = ROLLUP_UPSERT.format(table="telemetry_rollup_1m")
+ROLLUP_HOUR = ROLLUP_UPSERT.format(table="telemetry_rollup_1h")
+
+# (device, metric, bucket) -> [tenant, count, sum, min, max]
+Aggregates = dict[tuple[int, str, datetime], list[Any]]
+
 
 def latest_params(rows: Iterable[Row]) -> list[list[Any]] | None:
     """Parameters of LATEST_UPSERT: the newest row of each (device, metric)."""
@@ -62,6 +77,66 @@ def latest_params(rows: Iterable[Row]) -> list[list[Any]] | None:
         [r[0] for r in values],
         [r[4] for r in values],
     ]
+
+
+def rollup_aggregate(rows: Iterable[Row]) -> tuple[Aggregates, Aggregates]:
+    """Minute and hour aggregates of rows (the hour ones from the minute ones: fewer steps)."""
+    minutes: Aggregates = {}
+    for when, tenant_id, device_id, metric, value in rows:
+        key = (device_id, metric, when.replace(second=0, microsecond=0))
+        agg = minutes.get(key)
+        if agg is None:
+            minutes[key] = [tenant_id, 1, value, value, value]
+        else:
+            agg[1] += 1
+            agg[2] += value
+            if value < agg[3]:
+                agg[3] = value
+            elif value > agg[4]:
+                agg[4] = value
+    hours: Aggregates = {}
+    for (device_id, metric, minute), (tenant_id, count, total, low, high) in minutes.items():
+        key = (device_id, metric, minute.replace(minute=0))
+        agg = hours.get(key)
+        if agg is None:
+            hours[key] = [tenant_id, count, total, low, high]
+        else:
+            agg[1] += count
+            agg[2] += total
+            agg[3] = min(agg[3], low)
+            agg[4] = max(agg[4], high)
+    return minutes, hours
+
+
+def rollup_params(aggregates: Aggregates) -> list[list[Any]]:
+    """Parameters of a rollup upsert, sorted by key so concurrent writers lock in one order."""
+    keys = sorted(aggregates)
+    return [
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [aggregates[k][0] for k in keys],
+        [aggregates[k][1] for k in keys],
+        [aggregates[k][2] for k in keys],
+        [aggregates[k][3] for k in keys],
+        [aggregates[k][4] for k in keys],
+    ]
+
+
+DERIVED_UPSERT = (
+    # One round trip for the three derived tables (data-modifying CTEs).
+    f"WITH latest AS ({LATEST_UPSERT}), minute AS ({ROLLUP_MINUTE}) {ROLLUP_HOUR}"
+)
+
+
+def _derived_statements(rows: Sequence[Row], stored: "set[Key] | None") -> list[tuple[str, Any]]:
+    """The latest-value and rollup upserts for the rows that were stored."""
+    kept = rows if stored is None else [r for r in rows if (r[2], r[3], r[0]) in stored]
+    params = latest_params(kept)
+    if not params:
+        return []
+    minutes, hours = rollup_aggregate(kept)
+    return [(DERIVED_UPSERT, [*params, *rollup_params(minutes), *rollup_params(hours)])]
 
 
 def write_sync(conn: psycopg.Connection[Any], rows: Sequence[Row]) -> set[Key] | None:
@@ -88,11 +163,8 @@ def write_sync(conn: psycopg.Connection[Any], rows: Sequence[Row]) -> set[Key] |
             cur.execute(INSERT_FROM_STAGING)
             stored = {(d, m, t) for d, m, t in cur.fetchall()}
             cur.execute("TRUNCATE reading_staging")
-        params = latest_params(
-            rows if stored is None else (r for r in rows if (r[2], r[3], r[0]) in stored)
-        )
-        if params:
-            cur.execute(LATEST_UPSERT, params)
+        for sql, params in _derived_statements(rows, stored):
+            cur.execute(sql, params)
     return stored
 
 
@@ -116,9 +188,6 @@ async def write_async(conn: psycopg.AsyncConnection[Any], rows: Sequence[Row]) -
             await cur.execute(INSERT_FROM_STAGING)
             stored = {(d, m, t) for d, m, t in await cur.fetchall()}
             await cur.execute("TRUNCATE reading_staging")
-        params = latest_params(
-            rows if stored is None else (r for r in rows if (r[2], r[3], r[0]) in stored)
-        )
-        if params:
-            await cur.execute(LATEST_UPSERT, params)
+        for sql, params in _derived_statements(rows, stored):
+            await cur.execute(sql, params)
     return stored

@@ -168,3 +168,32 @@ def test_sync_writer_is_idempotent_and_keeps_the_first_value(tenant: Tenant) -> 
     assert Reading.objects.filter(device=device).count() == 101
     assert Reading.objects.get(device=device, time=t + timedelta(seconds=50)).value == 50.0
     assert LatestReading.objects.get(device=device).value == 9.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rollups_match_the_raw_readings_after_resends(tenant: Tenant) -> None:
+    pump = device_types_install_catalog(tenant=tenant)[0]
+    device, _ = device_create(tenant=tenant, device_type=pump, name="P")
+    t = timezone.now().replace(minute=58, second=0, microsecond=0) - timedelta(hours=1)
+    rows = [
+        (t + timedelta(seconds=7 * i), tenant.id, device.id, m, float((i * 37) % 11))
+        for i in range(60)
+        for m in ("temperature", "vibration")
+    ]  # spans 2 hours
+    connection.ensure_connection()
+    pg = connection.connection
+    for batch in (rows[:70], rows[40:], rows):  # overlapping resends
+        with pg.transaction():
+            write_sync(pg, batch)
+    with connection.cursor() as cursor:
+        for table, width in (("telemetry_rollup_1m", "minute"), ("telemetry_rollup_1h", "hour")):
+            cursor.execute(
+                f"SELECT metric, bucket, count, sum, min, max FROM {table} ORDER BY 1, 2"
+            )
+            rolled = cursor.fetchall()
+            cursor.execute(
+                f"SELECT metric, date_trunc('{width}', time), count(*), sum(value), min(value),"
+                " max(value) FROM telemetry_reading GROUP BY 1, 2 ORDER BY 1, 2"
+            )
+            assert rolled == cursor.fetchall()
+            assert sum(r[2] for r in rolled) == 120

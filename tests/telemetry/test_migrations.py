@@ -31,13 +31,13 @@ def test_readings_table_is_a_hypertable_on_timescaledb() -> None:
         cursor.execute(
             "SELECT hypertable_name, num_dimensions FROM timescaledb_information.hypertables"
         )
-        assert cursor.fetchall() == [("telemetry_reading", 1)]
+        assert sorted(cursor.fetchall()) == [("telemetry_reading", 1), ("telemetry_rollup_1m", 1)]
         cursor.execute(
-            "SELECT column_name, time_interval FROM timescaledb_information.dimensions "
-            "WHERE hypertable_name = 'telemetry_reading'"
+            "SELECT hypertable_name, column_name, time_interval "
+            "FROM timescaledb_information.dimensions ORDER BY 1"
         )
-        (column, interval) = cursor.fetchone()
-    assert column == "time" and interval.days == 1
+        dimensions = [(t, c, i.days) for t, c, i in cursor.fetchall()]
+    assert dimensions == [("telemetry_reading", "time", 1), ("telemetry_rollup_1m", "bucket", 7)]
     assert is_hypertable(connection)
 
 
