@@ -1,7 +1,7 @@
 """Signed-in pages. Every view goes through ``tenant_page`` and reads only its tenant's rows."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -11,6 +11,8 @@ from devices.models import DeviceStatus
 from iotplatform.tenancy import selectors as tenancy_selectors
 from iotplatform.tenancy.middleware import SESSION_TENANT_KEY
 from iotplatform.tenancy.scoping import get_for_tenant_or_404, tenant_page
+from telemetry.api.serializers import ExportInput
+from telemetry.api.views import export_response
 
 
 @tenant_page()
@@ -35,6 +37,15 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     return render(request, "frontend/device_detail.html", {"device": device})
+
+
+@tenant_page()
+def export_readings(request: HttpRequest) -> HttpResponseBase:
+    """CSV download of readings for the pages (same parameters as the API's export)."""
+    params = ExportInput(data=request.GET)
+    if not params.is_valid():
+        return JsonResponse(params.errors, status=400)
+    return export_response(tenant=request.tenant, params=params.validated_data)  # type: ignore[attr-defined]
 
 
 @login_required

@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("iotplatform.tenancy.api.urls")),
     path("", include("devices.api.urls")),
+    path("", include("telemetry.api.urls")),
 ]

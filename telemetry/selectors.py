@@ -25,3 +25,19 @@ def latest_values(
     for row in qs.values_list("device_id", "metric", "time", "value").iterator(chunk_size=5000):
         result[row[0]][row[1]] = {"time": row[2], "value": row[3]}
     return dict(result)
+
+
+def metrics_of(*, tenant: Tenant | None, devices: Iterable[Any]) -> list[str]:
+    """Every metric the devices declare (their types) or have reported, sorted."""
+    if tenant is None:
+        return []
+    devices = list(devices)
+    names: set[str] = set()
+    for device in devices:
+        names.update(device.type.metrics)
+    names.update(
+        LatestReading.objects.filter(tenant=tenant, device_id__in=[d.id for d in devices])
+        .values_list("metric", flat=True)
+        .distinct()
+    )
+    return sorted(names)

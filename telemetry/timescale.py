@@ -26,3 +26,22 @@ def is_hypertable(connection: BaseDatabaseWrapper, table: str = READINGS_TABLE) 
             [table],
         )
         return cursor.fetchone() is not None
+
+
+BUCKET_ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+
+
+def bucket_expression(connection: BaseDatabaseWrapper, column: str) -> str:
+    """SQL bucketing ``column`` by the interval bound as the first parameter.
+
+    ``time_bucket`` on TimescaleDB, ``date_bin`` on plain PostgreSQL, both from the same origin
+    so the two give the same buckets. The answer is cached on the connection.
+    """
+    timescale = getattr(connection, "_iot_timescale", None)
+    if timescale is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
+            timescale = cursor.fetchone() is not None
+        connection._iot_timescale = timescale  # type: ignore[attr-defined]
+    function = "time_bucket" if timescale else "date_bin"
+    return f"{function}(%s::interval, {column}, {BUCKET_ORIGIN})"

@@ -14,7 +14,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponseBase
 from django.shortcuts import render
 from rest_framework import exceptions, permissions
 from rest_framework.generics import GenericAPIView
@@ -113,7 +113,7 @@ class TenantAPIView(GenericAPIView):
 
 # --- Pages ----------------------------------------------------------------------------------
 
-ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])
+ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponseBase])
 
 
 def tenant_page(role: str = Role.VIEWER) -> Callable[[ViewFunc], ViewFunc]:
@@ -125,7 +125,7 @@ def tenant_page(role: str = Role.VIEWER) -> Callable[[ViewFunc], ViewFunc]:
     def decorator(view: ViewFunc) -> ViewFunc:
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             membership = request.membership  # type: ignore[attr-defined]
             if not membership:
                 return render(request, "tenancy/no_tenant.html", status=403)

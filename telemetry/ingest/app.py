@@ -42,6 +42,7 @@ from psycopg_pool import AsyncConnectionPool
 from redis import asyncio as aioredis
 
 from devices.tokens import token_matches, token_prefix
+from iotplatform.database import conninfo
 from iotplatform.tenancy.scoping import tenant_group
 
 from . import parse, writer
@@ -75,19 +76,6 @@ class DeviceIdentity:
 @dataclass(frozen=True)
 class GatewayIdentity:
     tenant_id: int
-
-
-def _conninfo() -> str:
-    db = settings.DATABASES["default"]
-    parts = {
-        "host": db.get("HOST") or "127.0.0.1",
-        "port": str(db.get("PORT") or 5432),
-        "dbname": db["NAME"],
-        "user": db.get("USER") or "postgres",
-        "password": db.get("PASSWORD") or "",
-        "application_name": "iot-ingest",
-    }
-    return " ".join(f"{k}='{v}'" for k, v in parts.items() if v)
 
 
 def _decode(body: bytes) -> Any:
@@ -237,7 +225,7 @@ class IngestApp:
             if self.committer is not None:
                 return
             pool = AsyncConnectionPool(
-                _conninfo(),
+                conninfo(application_name="iot-ingest"),
                 min_size=1,
                 max_size=settings.INGEST_WRITERS + 2,
                 open=False,

@@ -1,0 +1,21 @@
+"""Connection strings for code that talks to PostgreSQL with psycopg directly (the ingest app,
+streaming exports), built from the same DATABASES setting as Django's own connections."""
+
+from django.conf import settings
+
+
+def conninfo(*, application_name: str = "iotplatform", alias: str = "default") -> str:
+    db = settings.DATABASES[alias]
+    parts = {
+        "host": db.get("HOST") or "127.0.0.1",
+        "port": str(db.get("PORT") or 5432),
+        "dbname": db["NAME"],
+        "user": db.get("USER") or "postgres",
+        "password": db.get("PASSWORD") or "",
+        "application_name": application_name,
+    }
+    return " ".join(
+        "{}='{}'".format(k, str(v).replace("\\", "\\\\").replace("'", "\\'"))
+        for k, v in parts.items()
+        if v
+    )

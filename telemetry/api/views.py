@@ -1,0 +1,158 @@
+"""Telemetry queries: bucketed series, fleet aggregates, latest values and CSV export."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404, StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from devices import selectors as device_selectors
+from devices.models import Device
+from iotplatform.tenancy.models import Tenant
+from iotplatform.tenancy.scoping import TenantAPIView
+from telemetry import queries
+from telemetry.export import readings_csv
+from telemetry.selectors import latest_values, metrics_of
+
+from .serializers import ExportInput, FleetInput, LatestOutput, SeriesInput, SeriesOutput
+
+
+def _series_body(series: queries.Series, device: int | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "bucket": queries.bucket_name(series.bucket),
+        "table": series.source,
+        "start": series.start,
+        "end": series.end,
+        "series": series.metrics,
+    }
+    if device is not None:
+        body["device"] = device
+    return body
+
+
+class _DeviceScoped(TenantAPIView):
+    def tenant_queryset(self) -> QuerySet[Device]:
+        return device_selectors.device_list(tenant=self.tenant)
+
+
+class DeviceSeriesView(_DeviceScoped):
+    """A device's metrics over a range, bucketed to at most `points` buckets (or a fixed
+    `bucket`): min / avg / max / count per bucket, columnar, ready for a chart."""
+
+    serializer_class = SeriesOutput
+
+    @extend_schema(parameters=[SeriesInput], responses=SeriesOutput)
+    def get(self, request: Request, pk: int) -> Response:
+        device = self.get_object()
+        params = SeriesInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        metrics = data.get("metrics") or metrics_of(tenant=self.tenant, devices=[device])
+        if not metrics:
+            raise exceptions.ValidationError({"metrics": ["The device has no metrics yet."]})
+        width = (
+            queries.BUCKETS[data["bucket"]]
+            if "bucket" in data
+            else queries.bucket_for(data["start"], data["end"], data["points"])
+        )
+        if (data["end"] - data["start"]) / width > 10_000:
+            raise exceptions.ValidationError({"bucket": ["More than 10,000 buckets; widen it."]})
+        series = queries.device_series(
+            tenant_id=self.tenant.id,
+            device_id=device.id,
+            metrics=metrics,
+            start=data["start"],
+            end=data["end"],
+            width=width,
+        )
+        return Response(_series_body(series, device.id))
+
+
+class FleetSeriesView(_DeviceScoped):
+    """One metric over the tenant's fleet per hour or day: min / avg / max, readings and
+    reporting devices per bucket."""
+
+    serializer_class = SeriesOutput
+
+    @extend_schema(parameters=[FleetInput], responses=SeriesOutput)
+    def get(self, request: Request) -> Response:
+        params = FleetInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        type_id = None
+        if data.get("type"):
+            device_type = (
+                device_selectors.device_type_list(tenant=self.tenant)
+                .filter(name=data["type"])
+                .first()
+            )
+            if device_type is None:
+                raise exceptions.ValidationError({"type": [f"Unknown type {data['type']!r}."]})
+            type_id = device_type.id
+        series = queries.fleet_series(
+            tenant_id=self.tenant.id,
+            metric=data["metric"],
+            start=data["start"],
+            end=data["end"],
+            width=queries.BUCKETS[data["bucket"]],
+            device_type_id=type_id,
+        )
+        return Response(_series_body(series))
+
+
+class LatestView(_DeviceScoped):
+    """The newest value of every metric of every device of the tenant, in one query."""
+
+    serializer_class = LatestOutput
+
+    def get(self, request: Request) -> Response:
+        return Response({"devices": latest_values(tenant=self.tenant)})
+
+
+def export_response(*, tenant: Tenant, params: dict[str, Any]) -> StreamingHttpResponse:
+    """The streaming CSV download shared by the API and the pages."""
+    devices = {
+        d.id: d.serial
+        for d in device_selectors.device_list(tenant=tenant).filter(id__in=params["devices"])
+    }
+    missing = set(params["devices"]) - set(devices)
+    if missing:  # another tenant's device and a missing one look the same
+        raise Http404(f"No device {sorted(missing)[0]}.")
+    metrics = params.get("metrics") or metrics_of(
+        tenant=tenant, devices=device_selectors.device_list(tenant=tenant).filter(id__in=devices)
+    )
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response = StreamingHttpResponse(
+        readings_csv(
+            tenant_id=tenant.id,
+            devices=devices,
+            metrics=metrics,
+            start=params["start"],
+            end=params["end"],
+            layout=params["layout"],
+        ),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="readings-{stamp}.csv"'
+    return response
+
+
+class ExportView(_DeviceScoped):
+    """Readings of some devices as CSV, streamed: any range, wide or long layout."""
+
+    @extend_schema(
+        parameters=[ExportInput],
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV")},
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        params = ExportInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        try:
+            return export_response(tenant=self.tenant, params=params.validated_data)
+        except Http404 as exc:
+            raise exceptions.NotFound(str(exc)) from None

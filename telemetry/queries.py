@@ -1,0 +1,152 @@
+"""Time-bucketed reads of telemetry: device series and fleet aggregates.
+
+Pure SQL over the readings table or its rollups, chosen by the bucket width: a bucket that is a
+whole number of hours reads the hourly rollups, of minutes the minute rollups, anything finer
+the raw readings. The range is widened to whole buckets so every source gives the same numbers.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection
+
+from .timescale import bucket_expression
+
+BUCKETS: dict[str, timedelta] = {
+    "1s": timedelta(seconds=1),
+    "5s": timedelta(seconds=5),
+    "10s": timedelta(seconds=10),
+    "30s": timedelta(seconds=30),
+    "1m": timedelta(minutes=1),
+    "5m": timedelta(minutes=5),
+    "10m": timedelta(minutes=10),
+    "15m": timedelta(minutes=15),
+    "30m": timedelta(minutes=30),
+    "1h": timedelta(hours=1),
+    "2h": timedelta(hours=2),
+    "3h": timedelta(hours=3),
+    "6h": timedelta(hours=6),
+    "12h": timedelta(hours=12),
+    "1d": timedelta(days=1),
+    "7d": timedelta(days=7),
+}
+ORIGIN = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+
+
+def bucket_name(width: timedelta) -> str:
+    return next(name for name, value in BUCKETS.items() if value == width)
+
+
+def bucket_for(start: datetime, end: datetime, points: int) -> timedelta:
+    """The finest standard bucket that gives at most ``points`` buckets over the range."""
+    span = end - start
+    for width in BUCKETS.values():
+        if span / width <= points:
+            return width
+    return BUCKETS["7d"]
+
+
+def bucket_floor(when: datetime, width: timedelta) -> datetime:
+    return ORIGIN + ((when - ORIGIN) // width) * width
+
+
+def source_for(width: timedelta) -> tuple[str, str]:
+    """(table, time column) that can answer buckets of this width exactly."""
+    if width % timedelta(hours=1) == timedelta(0):
+        return "telemetry_rollup_1h", "bucket"
+    if width % timedelta(minutes=1) == timedelta(0):
+        return "telemetry_rollup_1m", "bucket"
+    return "telemetry_reading", "time"
+
+
+@dataclass
+class Series:
+    bucket: timedelta
+    source: str
+    start: datetime
+    end: datetime
+    metrics: dict[str, dict[str, list[Any]]]
+
+
+def device_series(
+    *,
+    tenant_id: int,
+    device_id: int,
+    metrics: list[str],
+    start: datetime,
+    end: datetime,
+    width: timedelta,
+) -> Series:
+    """min / avg / max / count per bucket of each metric of one device, columnar."""
+    table, column = source_for(width)
+    start = bucket_floor(start, width)
+    bucket = bucket_expression(connection, column)
+    if table == "telemetry_reading":
+        aggregates = "count(*), min(value), avg(value), max(value)"
+    else:
+        aggregates = "sum(count), min(min), sum(sum) / sum(count), max(max)"
+    sql = (
+        f"SELECT metric, {bucket} AS b, {aggregates} FROM {table} "
+        f"WHERE tenant_id = %s AND device_id = %s AND metric = ANY(%s) "
+        f"AND {column} >= %s AND {column} < %s GROUP BY metric, b ORDER BY metric, b"
+    )
+    out: dict[str, dict[str, list[Any]]] = {
+        m: {"t": [], "count": [], "min": [], "avg": [], "max": []} for m in metrics
+    }
+    with connection.cursor() as cursor:
+        params: list[Any] = [width, tenant_id, device_id, metrics, start, end]
+        cursor.execute(sql, params)
+        for metric, when, count, low, mean, high in cursor.fetchall():
+            series = out[metric]
+            series["t"].append(when)
+            series["count"].append(int(count))
+            series["min"].append(low)
+            series["avg"].append(mean)
+            series["max"].append(high)
+    return Series(width, table, start, end, out)
+
+
+def fleet_series(
+    *,
+    tenant_id: int,
+    metric: str,
+    start: datetime,
+    end: datetime,
+    width: timedelta,
+    device_type_id: int | None = None,
+) -> Series:
+    """Aggregates of one metric over all the tenant's devices (or one type) per hour or day."""
+    if width % timedelta(hours=1) != timedelta(0):
+        raise ValueError("fleet aggregates come in whole hours")
+    start = bucket_floor(start, width)
+    bucket = bucket_expression(connection, "r.bucket")
+    type_filter = ""
+    params: list[Any] = [width, tenant_id, metric, start, end]
+    if device_type_id is not None:
+        type_filter = "AND r.device_id IN (SELECT id FROM devices_device WHERE type_id = %s)"
+        params.append(device_type_id)
+    sql = (
+        f"SELECT {bucket} AS b, sum(r.count), min(r.min), sum(r.sum) / sum(r.count), "
+        f"max(r.max), count(DISTINCT r.device_id) FROM telemetry_rollup_1h r "
+        f"WHERE r.tenant_id = %s AND r.metric = %s AND r.bucket >= %s AND r.bucket < %s "
+        f"{type_filter} GROUP BY b ORDER BY b"
+    )
+    series: dict[str, list[Any]] = {
+        "t": [],
+        "count": [],
+        "min": [],
+        "avg": [],
+        "max": [],
+        "devices": [],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for when, count, low, mean, high, devices in cursor.fetchall():
+            series["t"].append(when)
+            series["count"].append(int(count))
+            series["min"].append(low)
+            series["avg"].append(mean)
+            series["max"].append(high)
+            series["devices"].append(devices)
+    return Series(width, "telemetry_rollup_1h", start, end, {metric: series})
