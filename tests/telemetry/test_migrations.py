@@ -1,6 +1,7 @@
 """The readings table: a hypertable on TimescaleDB, a plain table on plain PostgreSQL, and the
 same unique key on both."""
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from django.db import connection
 
 from telemetry.timescale import is_hypertable
 
+from .. import servers
 from ..servers import ROOT
 
 PLAIN_POSTGRES_URL = os.environ.get(
@@ -102,3 +104,53 @@ def test_same_migrations_pass_on_plain_postgresql(plain_database: str) -> None:
         assert pk == 'PRIMARY KEY (device_id, metric, "time")'
         with conn.cursor() as cursor:
             assert insert_twice(cursor) == 1
+
+
+def _probe(database_url: str) -> dict[str, Any]:
+    env = dict(
+        os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="iotplatform.settings.test"
+    )
+    for args in (
+        ["manage.py", "migrate", "--noinput", "-v0"],
+        ["-m", "tests.telemetry.series_probe"],
+    ):
+        result = subprocess.run(
+            [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def timescale_scratch() -> Iterator[str]:
+    name = f"iot_probe_{uuid.uuid4().hex[:8]}"
+    admin_url = servers.database_url("postgres").replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield servers.database_url(name)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.slow
+def test_bucketed_queries_give_the_same_numbers_on_timescaledb_and_plain_postgresql(
+    plain_database: str, timescale_scratch: str
+) -> None:
+    timescale = _probe(timescale_scratch)
+    plain = _probe(plain_database.replace("postgresql://", "postgres://"))
+    assert (timescale.pop("timescaledb"), plain.pop("timescaledb")) == (True, False)
+    assert timescale.keys() == plain.keys()
+    for key in timescale:
+        a, b = timescale[key], plain[key]
+        assert a["table"] == b["table"], key
+        for metric, series in a["series"].items():
+            other = b["series"][metric]
+            assert series["t"] == other["t"] and series["count"] == other["count"], key
+            assert len(series["t"]) > 0, key
+            for field in ("min", "avg", "max"):
+                assert series[field] == pytest.approx(other[field], rel=1e-12), (key, field)
+    assert [timescale[k]["table"] for k in ("device-10s", "device-1m", "device-1h")] == [
+        "telemetry_reading",
+        "telemetry_rollup_1m",
+        "telemetry_rollup_1h",
+    ]

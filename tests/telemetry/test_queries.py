@@ -202,7 +202,6 @@ class TestExport:
                 str(device.id),
                 "P-001",
                 *[repr(v(m, i, device.id)) for m in header[3:]],
-                ],
             ]
             for i in range(3)
         ]
