@@ -8,11 +8,18 @@ Later capabilities (offline detection, model application, retention, reports) ad
 
 from typing import Any
 
+from celery.schedules import crontab
+
 HEARTBEAT_SECONDS = 15.0
 
 OFFLINE_SWEEP_SECONDS = 5.0
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "telemetry-retention": {
+        "task": "telemetry.retention",
+        "schedule": crontab(hour=3, minute=15),
+        "options": {"expire_seconds": 6 * 3600},
+    },
     "devices-offline-sweep": {
         "task": "devices.offline_sweep",
         "schedule": OFFLINE_SWEEP_SECONDS,

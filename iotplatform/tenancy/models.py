@@ -38,6 +38,9 @@ class Tenant(models.Model):
     )
     name = models.CharField(max_length=200)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    retention_days = models.PositiveIntegerField(
+        default=365, help_text="readings older than this are deleted (nightly)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
