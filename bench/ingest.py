@@ -25,59 +25,11 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from common import BIN, ROOT, django_env, dotenv, ensure_wrk, scratch_database
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 BATCH_ITEMS = 2000  # readings per batch request; x 5 metrics = 10,000 points
-
-
-def dotenv(name: str, default: str) -> str:
-    if name in os.environ:
-        return os.environ[name]
-    env_file = ROOT / ".env"
-    if env_file.exists():
-        for line in env_file.read_text().splitlines():
-            if line.startswith(f"{name}="):
-                return line.split("=", 1)[1]
-    return default
-
-
-def ensure_wrk() -> str:
-    path = shutil.which("wrk")
-    if path:
-        return path
-    print("installing wrk (Debian package)…", file=sys.stderr)
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    subprocess.run(
-        [*sudo, "apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL
-    )
-    return shutil.which("wrk") or "wrk"
-
-
-def scratch_database(base_url: str, name: str) -> str:
-    parts = urlsplit(base_url)
-    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def django_env(database_url: str, **extra: str) -> dict[str, str]:
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url,
-        DJANGO_SETTINGS_MODULE="iotplatform.settings.production",
-        SECRET_KEY="bench-" + "x" * 40,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
 
 
 def provision(database_url: str, devices: int, tokens_file: Path) -> None:
