@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from iotplatform.tenancy.models import Tenant
 
-from .models import Device, DeviceType
+from .models import Device, DeviceStatusChange, DeviceType
 
 
 def device_list(
@@ -30,3 +30,15 @@ def device_type_list(*, tenant: Tenant | None) -> QuerySet[DeviceType]:
     if tenant is None:
         return DeviceType.objects.none()
     return DeviceType.objects.filter(tenant=tenant).order_by("name")
+
+
+def status_change_list(
+    *, tenant: Tenant | None, device: Device | None = None
+) -> QuerySet[DeviceStatusChange]:
+    """Status changes of the tenant's devices (or one of them), newest first."""
+    if tenant is None:
+        return DeviceStatusChange.objects.none()
+    qs = DeviceStatusChange.objects.filter(tenant=tenant)
+    if device is not None:
+        qs = qs.filter(device=device)
+    return qs.order_by("-at", "-id")

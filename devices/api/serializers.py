@@ -64,3 +64,10 @@ class DeviceTypeInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     metrics = serializers.DictField(required=False, default=dict)
     expected_interval_seconds = serializers.IntegerField(min_value=1, max_value=86400, default=5)
+
+
+class StatusChangeOutput(serializers.Serializer):
+    at = serializers.DateTimeField()
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    reason = serializers.CharField()

@@ -4,6 +4,7 @@ from .views import (
     DeviceDetailView,
     DeviceListView,
     DeviceMaintenanceView,
+    DeviceStatusHistoryView,
     DeviceTokenView,
     DeviceTypeListView,
 )
@@ -16,6 +17,11 @@ urlpatterns = [
         "devices/<int:pk>/maintenance",
         DeviceMaintenanceView.as_view(),
         name="api-device-maintenance",
+    ),
+    path(
+        "devices/<int:pk>/status-changes",
+        DeviceStatusHistoryView.as_view(),
+        name="api-device-status-changes",
     ),
     path("device-types", DeviceTypeListView.as_view(), name="api-device-type-list"),
 ]

@@ -23,6 +23,7 @@ from .serializers import (
     DeviceTypeOutput,
     DeviceUpdateInput,
     MaintenanceInput,
+    StatusChangeOutput,
     TokenOutput,
 )
 
@@ -176,3 +177,20 @@ class DeviceTypeListView(TenantAPIView):
         except ValidationError as exc:
             raise _validation(exc) from None
         return Response(DeviceTypeOutput(device_type).data, status=status.HTTP_201_CREATED)
+
+
+class DeviceStatusHistoryView(TenantAPIView):
+    """When the device's status changed, from what to what, newest first."""
+
+    serializer_class = StatusChangeOutput
+
+    def tenant_queryset(self) -> QuerySet[Device]:
+        return selectors.device_list(tenant=self.tenant)
+
+    @extend_schema(responses=StatusChangeOutput(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        device = self.get_object()
+        page = self.paginate_queryset(
+            selectors.status_change_list(tenant=self.tenant, device=device)
+        )
+        return self.get_paginated_response(StatusChangeOutput(page, many=True).data)

@@ -231,3 +231,19 @@ def test_device_types_are_listed_and_admins_add_them(
     assert (
         api_as(viewer).post("/api/v1/device-types", {"name": "y"}, format="json").status_code == 403
     )
+
+
+@pytest.mark.django_db
+def test_status_history(
+    api_as: Any, operator: Any, viewer: Any, device: Device, other_device: Device
+) -> None:
+    api_as(operator).post(f"/api/v1/devices/{device.pk}/maintenance", {"on": True}, format="json")
+    api_as(operator).post(f"/api/v1/devices/{device.pk}/maintenance", {"on": False}, format="json")
+    body = api_as(viewer).get(f"/api/v1/devices/{device.pk}/status-changes").json()
+    assert [(c["from_status"], c["to_status"]) for c in body["results"]] == [
+        ("maintenance", "offline"),
+        ("offline", "maintenance"),
+    ]
+    assert (
+        api_as(viewer).get(f"/api/v1/devices/{other_device.pk}/status-changes").status_code == 404
+    )

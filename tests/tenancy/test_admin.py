@@ -128,3 +128,57 @@ def test_admin_of_two_tenants_sees_both(page_as: Any, other_tenant: Tenant) -> N
     factories.make_device(tenant, name="In Third")
     page = page_as(user).get("/admin/devices/device/")
     assert b"In Globex" in page.content and b"In Third" in page.content
+
+
+@pytest.mark.django_db
+class TestDeviceCredentialsInAdmin:
+    def test_adding_a_device_shows_its_token_once(
+        self, page_as: Any, admin: Any, tenant: Tenant
+    ) -> None:
+        from devices import tokens
+        from devices.models import DeviceCredential
+        from devices.services import device_types_install_catalog
+
+        pump = device_types_install_catalog(tenant=tenant)[0]
+        client = page_as(admin)
+        response = client.post(
+            "/admin/devices/device/add/",
+            {
+                "tenant": tenant.pk,
+                "type": pump.pk,
+                "name": "Admin pump",
+                "serial": "AP-1",
+                "status": "offline",
+                "tags": "[]",
+                "credentials-TOTAL_FORMS": "0",
+                "credentials-INITIAL_FORMS": "0",
+            },
+            follow=True,
+        )
+        assert response.status_code == 200
+        shown = [str(m) for m in response.context["messages"]]
+        token = next(m.rsplit(" ", 1)[1] for m in shown if "shown once" in m)
+        credential = DeviceCredential.objects.get(device__serial="AP-1")
+        assert tokens.token_matches(token, credential.token_hash)
+        # Shown once: the device's page does not show it again.
+        page = client.get(f"/admin/devices/device/{credential.device_id}/change/")
+        assert token.encode() not in page.content
+
+    def test_rotate_action_revokes_and_shows_a_new_token(
+        self, page_as: Any, admin: Any, tenant: Tenant
+    ) -> None:
+        from devices import tokens
+        from devices.models import DeviceCredential
+        from devices.services import device_create, device_types_install_catalog
+
+        pump = device_types_install_catalog(tenant=tenant)[0]
+        device, old = device_create(tenant=tenant, device_type=pump, name="R")
+        response = page_as(admin).post(
+            "/admin/devices/device/",
+            {"action": "rotate_tokens", "_selected_action": [device.pk]},
+            follow=True,
+        )
+        shown = [str(m) for m in response.context["messages"]]
+        new = next(m.rsplit(" ", 1)[1] for m in shown if "shown once" in m)
+        active = DeviceCredential.objects.get(device=device, revoked_at__isnull=True)
+        assert tokens.token_matches(new, active.token_hash) and new != old
