@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export VENV HOST PORT
 
-.PHONY: install services browser migrate run test test-fast lint lock clean
+.PHONY: install services browser migrate run test test-fast lint bench lock clean
 
 install: $(VENV)/.installed ## the .venv with the pinned dependencies
 
@@ -36,6 +36,10 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+
+bench: install services ## ingestion and query benchmarks (print figures; see README)
+	$(PY) bench/ingest.py
+	$(PY) bench/query.py
 
 lock: ## re-pin requirements/*.txt from requirements/*.in
 	$(PY) -m pip install -q uv

@@ -2,8 +2,13 @@
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -57,3 +62,49 @@ def django_env(database_url: str, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+@contextmanager
+def uvicorn(database_url: str, *, workers: int = 1, **env: str) -> Iterator[str]:
+    """The platform's ASGI app under uvicorn on a scratch database; yields its URL once it
+    answers, and stops it (with its workers) afterwards."""
+    port = 18000 + os.getpid() % 2000
+    server = subprocess.Popen(
+        [
+            str(BIN / "uvicorn"),
+            "iotplatform.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=django_env(
+            database_url,
+            PYTHONWARNINGS="ignore::UserWarning",  # no collectstatic for a benchmark
+            SESSION_COOKIE_SECURE="false",  # plain http on loopback
+            CSRF_COOKIE_SECURE="false",
+            REDIS_URL=dotenv("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            **env,
+        ),
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(f"{url}/healthz", timeout=1)
+                break
+            except Exception:
+                if server.poll() is not None:
+                    raise RuntimeError("uvicorn exited") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)

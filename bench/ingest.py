@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from common import BIN, ROOT, django_env, dotenv, ensure_wrk, scratch_database
+from common import BIN, ROOT, django_env, dotenv, ensure_wrk, scratch_database, uvicorn
 
 BATCH_ITEMS = 2000  # readings per batch request; x 5 metrics = 10,000 points
 
@@ -176,44 +176,12 @@ def main() -> None:
     raw = raw_copy(conninfo, args.raw_rows)
     count_and_clear(conninfo)
 
-    port = 18000 + os.getpid() % 1000
-    server_env = django_env(
+    with uvicorn(
         database_url,
+        workers=args.workers,
         INGEST_TENANT_RATE="100000000",
         INGEST_DEVICE_RATE="100000",
-        REDIS_URL=dotenv("REDIS_URL", "redis://127.0.0.1:6379/0"),
-        PYTHONWARNINGS="ignore::UserWarning",  # no collectstatic for a benchmark
-    )
-    server = subprocess.Popen(
-        [
-            str(BIN / "uvicorn"),
-            "iotplatform.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=server_env,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                with psycopg.connect(conninfo):
-                    pass
-                import urllib.request
-
-                urllib.request.urlopen(f"{url}/healthz", timeout=1)
-                break
-            except Exception:
-                time.sleep(0.2)
+    ) as url:
         # warm-up: connection pools, token caches, code paths
         run_wrk(
             wrk,
@@ -251,9 +219,6 @@ def main() -> None:
         )
         time.sleep(1.5)
         stored_single = count_and_clear(conninfo)
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(30)
 
     ratio = batch["points_per_s"] / raw
     print()

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from common import BIN, ROOT, django_env, dotenv, scratch_database
+from common import BIN, ROOT, django_env, dotenv, scratch_database, uvicorn
 
 TARGET_SERIES_MS = 150
 TARGET_LATEST_MS = 100
@@ -113,30 +113,6 @@ def main() -> None:
         rows = conn.execute("SELECT count(*) FROM telemetry_reading").fetchone()[0]  # type: ignore[index]
     start = end - timedelta(days=args.days)
 
-    port = 19000 + os.getpid() % 1000
-    server = subprocess.Popen(
-        [
-            str(BIN / "uvicorn"),
-            "iotplatform.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=django_env(
-            database_url,
-            PYTHONWARNINGS="ignore::UserWarning",
-            SESSION_COOKIE_SECURE="false",  # plain http on loopback
-            CSRF_COOKIE_SECURE="false",
-            REDIS_URL=dotenv("REDIS_URL", "redis://127.0.0.1:6379/0"),
-        ),
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
     # A signed-in session, as the pages use: HTTP Basic would hash the password (PBKDF2, about
     # a quarter of a second by design) on every request.
     cookies = http.cookiejar.CookieJar()
@@ -163,13 +139,7 @@ def main() -> None:
         return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
     results: dict[str, dict[str, float]] = {}
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{url}/healthz", timeout=1)
-                break
-            except Exception:
-                time.sleep(0.2)
+    with uvicorn(database_url) as url:
         login()
 
         month = (
@@ -195,9 +165,6 @@ def main() -> None:
             len(v) for v in json.loads(get("/api/v1/telemetry/latest"))["devices"].values()
         )
         results["latest"] = timed(lambda: get("/api/v1/telemetry/latest"), args.runs)
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(30)
 
     with psycopg.connect(conninfo) as conn:
 

@@ -73,38 +73,37 @@ class Device(models.Model):
             raise ValidationError({"type": "The device type belongs to another tenant."})
 
 
-class DeviceCredential(models.Model):
-    """A device's access token, stored as a SHA-256 hash with a short prefix for lookup.
+class HashedToken(models.Model):
+    """A secret stored as a SHA-256 hash with a short prefix for lookup (see ``tokens``).
 
     The token is ``<prefix>.<secret>``, 43 random URL-safe characters of secret: a fast hash is
     right for such a high-entropy secret (a slow password hash would cost every request).
     """
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="credentials")
     prefix = models.CharField(max_length=16, unique=True)
     token_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at"]
+
+
+class DeviceCredential(HashedToken):
+    """A device's access token."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="credentials")
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({'revoked' if self.revoked_at else 'active'})"
 
 
-class IngestKey(models.Model):
+class IngestKey(HashedToken):
     """A tenant's ingestion key for gateways that send readings of many devices."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="ingest_keys")
     name = models.CharField(max_length=100, default="gateway")
-    prefix = models.CharField(max_length=16, unique=True)
-    token_hash = models.CharField(max_length=64)
-    created_at = models.DateTimeField(auto_now_add=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.name} {self.prefix}…"

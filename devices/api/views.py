@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from devices import selectors, services
 from devices.models import Device, DeviceStatus, DeviceType
+from iotplatform.errors import validation_dict
 from iotplatform.tenancy.models import Role
 from iotplatform.tenancy.scoping import TenantAPIView
 from telemetry.selectors import latest_values
@@ -29,8 +30,7 @@ from .serializers import (
 
 
 def _validation(exc: ValidationError) -> exceptions.ValidationError:
-    detail = exc.message_dict if hasattr(exc, "message_dict") else {"detail": exc.messages}
-    return exceptions.ValidationError(detail)
+    return exceptions.ValidationError(validation_dict(exc))
 
 
 def _with_latest(view: TenantAPIView, devices: list[Device]) -> list[dict[str, Any]]:

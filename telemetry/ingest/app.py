@@ -371,49 +371,45 @@ class IngestApp:
 
     # --- authentication -------------------------------------------------------------------
 
+    async def _lookup(self, kind: str, token: str, sql: str) -> tuple[Any, ...] | None:
+        """The row of an active credential matching the token (cached, negatives briefly)."""
+        hit, row = self.auth_cache.get((kind, token))
+        if hit:
+            return row
+        row = None
+        prefix = token_prefix(token)
+        if prefix is not None:
+            assert self.pool is not None
+            async with self.pool.connection() as conn:
+                cursor = await conn.execute(sql, [prefix])
+                found = await cursor.fetchone()
+            if found is not None and token_matches(token, found[0]):
+                row = tuple(found[1:])
+        self.auth_cache.put((kind, token), row, None if row else 2.0)
+        return row
+
     async def _device_identity(self, token: str) -> DeviceIdentity:
-        hit, identity = self.auth_cache.get(("d", token))
-        if not hit:
-            identity = None
-            prefix = token_prefix(token)
-            if prefix is not None:
-                assert self.pool is not None
-                async with self.pool.connection() as conn:
-                    cursor = await conn.execute(
-                        "SELECT c.token_hash, d.id, d.tenant_id, d.serial "
-                        "FROM devices_devicecredential c "
-                        "JOIN devices_device d ON d.id = c.device_id "
-                        "WHERE c.prefix = %s AND c.revoked_at IS NULL",
-                        [prefix],
-                    )
-                    row = await cursor.fetchone()
-                if row is not None and token_matches(token, row[0]):
-                    identity = DeviceIdentity(row[1], row[2], row[3])
-            self.auth_cache.put(("d", token), identity, None if identity else 2.0)
-        if identity is None:
+        row = await self._lookup(
+            "device",
+            token,
+            "SELECT c.token_hash, d.id, d.tenant_id, d.serial FROM devices_devicecredential c "
+            "JOIN devices_device d ON d.id = c.device_id "
+            "WHERE c.prefix = %s AND c.revoked_at IS NULL",
+        )
+        if row is None:
             raise HTTPError(401, "unknown or revoked device token")
-        return identity
+        return DeviceIdentity(*row)
 
     async def _gateway_identity(self, key: str) -> GatewayIdentity:
-        hit, identity = self.auth_cache.get(("g", key))
-        if not hit:
-            identity = None
-            prefix = token_prefix(key)
-            if prefix is not None:
-                assert self.pool is not None
-                async with self.pool.connection() as conn:
-                    cursor = await conn.execute(
-                        "SELECT token_hash, tenant_id FROM devices_ingestkey "
-                        "WHERE prefix = %s AND revoked_at IS NULL",
-                        [prefix],
-                    )
-                    row = await cursor.fetchone()
-                if row is not None and token_matches(key, row[0]):
-                    identity = GatewayIdentity(row[1])
-            self.auth_cache.put(("g", key), identity, None if identity else 2.0)
-        if identity is None:
+        row = await self._lookup(
+            "gateway",
+            key,
+            "SELECT token_hash, tenant_id FROM devices_ingestkey "
+            "WHERE prefix = %s AND revoked_at IS NULL",
+        )
+        if row is None:
             raise HTTPError(401, "unknown or revoked ingestion key")
-        return identity
+        return GatewayIdentity(*row)
 
     async def _serials(self, tenant_id: int, serials: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}

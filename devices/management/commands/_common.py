@@ -1,4 +1,3 @@
-from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from devices.models import Device
@@ -20,9 +19,3 @@ def device_get(tenant: Tenant, ref: str) -> Device:
     if device is None:
         raise CommandError(f"No device {ref!r} in tenant {tenant.slug}.")
     return device
-
-
-def messages(exc: ValidationError) -> str:
-    if hasattr(exc, "message_dict"):
-        return "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-    return "; ".join(exc.messages)

@@ -5,8 +5,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from devices.models import DeviceType
 from devices.services import device_create
+from iotplatform.errors import validation_text
 
-from ._common import messages, tenant_get
+from ._common import tenant_get
 
 
 class Command(BaseCommand):
@@ -42,6 +43,6 @@ class Command(BaseCommand):
                 tags=options["tags"],
             )
         except ValidationError as exc:
-            raise CommandError(messages(exc)) from None
+            raise CommandError(validation_text(exc)) from None
         self.stdout.write(f"Created device {device.name} (serial {device.serial}, id {device.id})")
         self.stdout.write(token)

@@ -3,6 +3,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from iotplatform.errors import validation_text
 from iotplatform.tenancy.services import tenant_create
 
 
@@ -20,11 +21,5 @@ class Command(BaseCommand):
                 slug=options["slug"], name=options["name"], timezone=options["timezone"]
             )
         except ValidationError as exc:
-            raise CommandError("; ".join(_messages(exc))) from None
+            raise CommandError(validation_text(exc)) from None
         self.stdout.write(f"Created tenant {tenant.slug} ({tenant.name}), id {tenant.id}")
-
-
-def _messages(exc: ValidationError) -> list[str]:
-    if hasattr(exc, "message_dict"):
-        return [f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()]
-    return list(exc.messages)

@@ -3,10 +3,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from iotplatform.errors import validation_text
 from iotplatform.tenancy.models import Role, Tenant
 from iotplatform.tenancy.services import user_create
-
-from .tenant_create import _messages
 
 
 class Command(BaseCommand):
@@ -37,7 +36,7 @@ class Command(BaseCommand):
                 email=options["email"],
             )
         except ValidationError as exc:
-            raise CommandError("; ".join(_messages(exc))) from None
+            raise CommandError(validation_text(exc)) from None
         self.stdout.write(f"Created {user.username} as {options['role']} in {tenant.slug}")
         if not options["password"]:
             self.stdout.write(f"Password: {password}")
