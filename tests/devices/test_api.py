@@ -247,3 +247,25 @@ def test_status_history(
     assert (
         api_as(viewer).get(f"/api/v1/devices/{other_device.pk}/status-changes").status_code == 404
     )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "make"),
+    [
+        ("/api/v1/device-types", lambda t, i: factories.make_device_type(t, f"type {i}")),
+        ("/api/v1/members", lambda t, i: factories.make_user(t)),
+    ],
+)
+def test_other_lists_do_not_grow_queries_with_rows(
+    api_as: Any, admin: Any, tenant: Tenant, url: str, make: Any
+) -> None:
+    client = api_as(admin)
+    make(tenant, 0)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    for i in range(1, 11):
+        make(tenant, i)
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(url).json()["count"] >= 11
+    assert len(many) == len(few)
