@@ -181,6 +181,56 @@ def ingest_key_create(*, tenant: Tenant, name: str = "gateway") -> tuple[IngestK
     return key, new.token
 
 
+def ingest_key_authenticate(key: str) -> IngestKey | None:
+    """The active ingestion key matching ``key``, or None."""
+    prefix = tokens.token_prefix(key)
+    if prefix is None:
+        return None
+    found = (
+        IngestKey.objects.select_related("tenant")
+        .filter(prefix=prefix, revoked_at__isnull=True)
+        .first()
+    )
+    if found is None or not tokens.token_matches(key, found.token_hash):
+        return None
+    return found
+
+
+@transaction.atomic
+def devices_provision(*, tenant: Tenant, specs: list[dict[str, Any]]) -> list[tuple[Device, str]]:
+    """Register devices a gateway or simulator announces (by serial), issuing each a token.
+
+    A serial the tenant already has keeps its device and gets a new token (the old ones are
+    revoked): the caller holds the tenant's ingestion key, and may have lost its tokens. A type
+    the tenant lacks is created from the standard catalogue when it is one of its names.
+    """
+    types = {t.name: t for t in DeviceType.objects.filter(tenant=tenant)}
+    if any(spec["type"] not in types for spec in specs):
+        types.update({t.name: t for t in device_types_install_catalog(tenant=tenant)})
+    unknown = sorted({spec["type"] for spec in specs} - set(types))
+    if unknown:
+        raise ValidationError({"type": f"Unknown device type {unknown[0]!r}."})
+    existing = {
+        d.serial: d
+        for d in Device.objects.filter(tenant=tenant, serial__in=[spec["serial"] for spec in specs])
+    }
+    out = []
+    for spec in specs:
+        device = existing.get(spec["serial"])
+        if device is None:
+            device, token = device_create(
+                tenant=tenant,
+                device_type=types[spec["type"]],
+                name=spec["name"],
+                serial=spec["serial"],
+                location=spec.get("location", ""),
+            )
+        else:
+            token = device_token_rotate(device=device)
+        out.append((device, token))
+    return out
+
+
 @transaction.atomic
 def ingest_key_revoke(*, key: IngestKey) -> None:
     key.revoked_at = timezone.now()

@@ -17,7 +17,7 @@ Output directory:
 import csv
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +102,14 @@ def simulate(
         spec.kind, load=load, temp_air=physics.ambient(t), wear=wear, battery=battery, noise=rng
     )
 
-    events = schedule_events(spec, start, end, rates)
+    events = []
+    for event in schedule_events(spec, start, end, rates):
+        if event.kind == "spike":  # a spike is one reading: label the sample it lands on
+            index = int(np.searchsorted(t, event.start))
+            if index >= n:
+                continue
+            event = replace(event, start=float(t[index]), end=float(t[index]))
+        events.append(event)
     reporting = ~down
     ts = t.copy()
     for event in events:
@@ -127,9 +134,7 @@ def _inject(
 ) -> None:
     scale = float(np.std(series)) or 1.0
     if event.kind == "spike":
-        index = int(np.searchsorted(t, event.start))
-        if index < len(series):
-            series[index] += event.magnitude * scale
+        series[int(np.searchsorted(t, event.start))] += event.magnitude * scale
         return
     if not window.any():
         return

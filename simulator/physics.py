@@ -146,7 +146,8 @@ def metrics(
 def battery_level(
     elapsed: Array, *, fade: Array, drain_per_day: float, drops: Array | float = 0.0
 ) -> Array:
-    """Battery charge after ``elapsed`` seconds: a steady drain, faster as the cell fades, and
-    sudden drops (cold nights, radio bursts) given as their cumulative size."""
+    """Battery charge after ``elapsed`` seconds: a steady drain, faster as the cell fades, lost
+    capacity as the fade nears its end (the battery runs flat: that failure), and sudden drops
+    (cold nights, radio bursts) given as their cumulative size."""
     days = elapsed / DAY
-    return np.clip(100 - drain_per_day * days * (1 + 3 * fade) - drops, 0, 100)
+    return np.clip(100 - drain_per_day * days * (1 + 3 * fade) - 75 * fade**2 - drops, 0, 100)

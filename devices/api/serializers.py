@@ -71,3 +71,24 @@ class StatusChangeOutput(serializers.Serializer):
     from_status = serializers.CharField()
     to_status = serializers.CharField()
     reason = serializers.CharField()
+
+
+class ProvisionDeviceInput(serializers.Serializer):
+    serial = serializers.CharField(max_length=100)
+    type = serializers.CharField(max_length=100)
+    name = serializers.CharField(max_length=200)
+    location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class ProvisionInput(serializers.Serializer):
+    devices = ProvisionDeviceInput(many=True, allow_empty=False, max_length=1000)  # type: ignore[call-arg]
+
+
+class ProvisionedOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    serial = serializers.CharField()
+    token = serializers.CharField()
+
+
+class ProvisionOutput(serializers.Serializer):
+    devices = ProvisionedOutput(many=True)

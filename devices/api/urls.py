@@ -7,6 +7,7 @@ from .views import (
     DeviceStatusHistoryView,
     DeviceTokenView,
     DeviceTypeListView,
+    ProvisionView,
 )
 
 urlpatterns = [
@@ -23,5 +24,6 @@ urlpatterns = [
         DeviceStatusHistoryView.as_view(),
         name="api-device-status-changes",
     ),
+    path("provision", ProvisionView.as_view(), name="api-provision"),
     path("device-types", DeviceTypeListView.as_view(), name="api-device-type-list"),
 ]

@@ -8,6 +8,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from devices import selectors, services
 from devices.models import Device, DeviceStatus, DeviceType
@@ -24,6 +25,8 @@ from .serializers import (
     DeviceTypeOutput,
     DeviceUpdateInput,
     MaintenanceInput,
+    ProvisionInput,
+    ProvisionOutput,
     StatusChangeOutput,
     TokenOutput,
 )
@@ -194,3 +197,37 @@ class DeviceStatusHistoryView(TenantAPIView):
             selectors.status_change_list(tenant=self.tenant, device=device)
         )
         return self.get_paginated_response(StatusChangeOutput(page, many=True).data)
+
+
+class ProvisionView(APIView):
+    """Gateways and the simulator register their devices with the tenant's ingestion key
+    (``Authorization: Gateway <key>`` or ``X-API-Key``) and get each device's token."""
+
+    authentication_classes: list[type] = []
+    permission_classes: list[type] = []
+    throttle_classes: list[type] = []
+
+    @extend_schema(request=ProvisionInput, responses=ProvisionOutput, auth=[])
+    def post(self, request: Request) -> Response:
+        auth = request.headers.get("Authorization", "")
+        scheme, _, value = auth.partition(" ")
+        key = value.strip() if scheme.lower() == "gateway" else request.headers.get("X-API-Key")
+        ingest_key = services.ingest_key_authenticate(key or "")
+        if ingest_key is None:
+            raise exceptions.AuthenticationFailed("unknown or revoked ingestion key")
+        payload = ProvisionInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            provisioned = services.devices_provision(
+                tenant=ingest_key.tenant, specs=payload.validated_data["devices"]
+            )
+        except ValidationError as exc:
+            raise _validation(exc) from None
+        return Response(
+            {
+                "devices": [
+                    {"id": device.id, "serial": device.serial, "token": token}
+                    for device, token in provisioned
+                ]
+            }
+        )

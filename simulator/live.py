@@ -1,0 +1,383 @@
+"""Live mode: the fleet reports in real time through the platform's public device API.
+
+Each tick (the reporting interval) every working device sends one reading with its own token
+to ``/api/v1/ingest``. Wear accumulates with use (``--time-scale`` speeds it up for demos); a
+worn-out device fails and stops reporting until it is repaired (automatically after
+``repair_minutes``). Anomalies, outages and clock skews start at random with their rates and are
+written to ``labels.csv`` in the state directory. Delivery is store-and-forward (see
+``transport``). The fleet's tokens live in ``tokens.json`` in the state directory: provisioned
+once through ``/api/v1/provision`` with the tenant's ingestion key, or read from ``--tokens``.
+"""
+
+import asyncio
+import contextlib
+import csv
+import json
+import logging
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import physics
+from .fleet import ANOMALY_KINDS, DeviceSpec, Rates, make_fleet
+from .transport import HTTPClient, Spool, TransportError
+
+logger = logging.getLogger("simulator")
+
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+@dataclass
+class LiveDevice:
+    spec: DeviceSpec
+    use: float = 0.0
+    life_use: float = 0.0
+    wander: float = 0.0
+    failed_at: float | None = None
+    battery_drops: float = 0.0
+    born: float = 0.0
+    events: list[dict[str, Any]] = field(default_factory=list)
+    stuck: dict[str, float] = field(default_factory=dict)
+
+
+class LiveRunner:
+    def __init__(
+        self,
+        *,
+        url: str,
+        tenant_key: str | None,
+        devices: int,
+        seed: int,
+        interval: float,
+        state_dir: Path,
+        tokens_file: str | None,
+        rates: Rates,
+        time_scale: float = 1.0,
+        duplicate_rate: float = 0.01,
+        repair_minutes: float = 10.0,
+        connections: int = 32,
+    ):
+        self.url = url.rstrip("/")
+        self.tenant_key = tenant_key
+        self.interval = interval
+        self.state_dir = state_dir
+        self.tokens_file = tokens_file
+        self.rates = rates
+        self.time_scale = time_scale
+        self.duplicate_rate = duplicate_rate
+        self.repair_seconds = repair_minutes * 60
+        self.connections = connections
+        self.rng = random.Random(seed)
+        self.noise = np.random.default_rng([seed, 0x11FE])
+        now = time.time()
+        self.devices = [
+            LiveDevice(
+                spec,
+                life_use=spec.life_use,
+                use=spec.life_use * self.rng.uniform(0.0, 0.7),
+                born=now,
+            )
+            for spec in make_fleet(devices, seed, rates)
+        ]
+        self.tokens: dict[str, str] = {}
+        self.stats = {
+            "ticks": 0,
+            "generated": 0,
+            "accepted": 0,
+            "duplicate": 0,
+            "rejected": 0,
+            "spooled": 0,
+            "resent": 0,
+            "failures": 0,
+        }
+        self.stopping = False
+
+    # --- tokens ------------------------------------------------------------------------------
+
+    async def _load_tokens(self, client: HTTPClient) -> None:
+        store = self.state_dir / "tokens.json"
+        if self.tokens_file:
+            for line in Path(self.tokens_file).read_text().splitlines():
+                if line.strip():
+                    serial, token = line.split()
+                    self.tokens[serial] = token
+        elif store.exists():
+            self.tokens = json.loads(store.read_text())
+        missing = [d.spec for d in self.devices if d.spec.serial not in self.tokens]
+        if not missing:
+            return
+        if not self.tenant_key:
+            raise SystemExit(
+                f"{len(missing)} device(s) have no token: give --tenant-key or --tokens"
+            )
+        for first in range(0, len(missing), 500):
+            chunk = missing[first : first + 500]
+            body = json.dumps(
+                {
+                    "devices": [
+                        {"serial": s.serial, "type": s.kind, "name": s.name, "location": s.location}
+                        for s in chunk
+                    ]
+                }
+            ).encode()
+            for attempt in range(60):
+                try:
+                    answer = await client.request(
+                        "POST",
+                        "/api/v1/provision",
+                        body,
+                        {"Authorization": f"Gateway {self.tenant_key}"},
+                    )
+                except TransportError as exc:
+                    answer = None
+                    logger.warning("provisioning: platform unreachable (%s); retrying", exc)
+                if answer is not None and answer.status == 200:
+                    break
+                if answer is not None and answer.status not in RETRY_STATUSES:
+                    raise SystemExit(f"provisioning refused: {answer.status} {answer.body[:300]!r}")
+                await asyncio.sleep(min(2 + attempt, 10))
+            else:
+                raise SystemExit("provisioning: the platform did not answer")
+            for device in answer.json()["devices"]:
+                self.tokens[device["serial"]] = device["token"]
+        store.parent.mkdir(parents=True, exist_ok=True)
+        store.write_text(json.dumps(self.tokens))
+        logger.info("provisioned %d device(s)", len(missing))
+
+    # --- physics -----------------------------------------------------------------------------
+
+    def _events(self, device: LiveDevice, now: float) -> None:
+        device.events = [e for e in device.events if e["end"] > now]
+        per_tick = self.interval / physics.DAY
+        rng = self.rng
+        labels: list[list[Any]] = []
+        if rng.random() < self.rates.anomalies_per_day * per_tick:
+            kind = rng.choice(ANOMALY_KINDS)
+            length = 0.0 if kind == "spike" else rng.uniform(120, 1200)
+            event = {
+                "kind": kind,
+                "metric": rng.choice(device.spec.metrics),
+                "start": now,
+                "end": now + max(length, self.interval / 2),
+                "magnitude": rng.uniform(4, 8) * rng.choice([-1, 1]),
+            }
+            device.events.append(event)
+            labels.append([device.spec.serial, kind, event["metric"], now, event["end"]])
+        if rng.random() < self.rates.outages_per_day * per_tick:
+            end = now + rng.uniform(60, 600)
+            device.events.append({"kind": "outage", "start": now, "end": end})
+            labels.append([device.spec.serial, "outage", "", now, end])
+        if rng.random() < self.rates.skews_per_day * per_tick:
+            end = now + rng.uniform(600, 3600)
+            skew = rng.uniform(30, 240) * rng.choice([-1, 1])
+            device.events.append(
+                {"kind": "clock_skew", "start": now, "end": end, "magnitude": skew}
+            )
+            labels.append([device.spec.serial, "clock_skew", "", now, end])
+        if labels:
+            with (self.state_dir / "labels.csv").open("a", newline="") as handle:
+                csv.writer(handle).writerows(labels)
+
+    def _readings(self, now: float) -> list[tuple[str, bytes]]:
+        """One request body per reporting device."""
+        dt = self.interval * self.time_scale
+        out: list[tuple[str, bytes]] = []
+        by_kind: dict[str, list[LiveDevice]] = {}
+        for device in self.devices:
+            if device.failed_at is not None:
+                if now - device.failed_at >= self.repair_seconds:
+                    device.failed_at = None  # repaired: as good as new
+                    device.use = 0.0
+                    device.born = now
+                    device.life_use = device.spec.life_use * self.rng.lognormvariate(0, 0.15)
+                else:
+                    continue
+            self._events(device, now)
+            by_kind.setdefault(device.spec.kind, []).append(device)
+        for kind, group in by_kind.items():
+            phase = np.array([d.spec.phase for d in group])
+            wander = np.array([d.wander for d in group])
+            wander = wander * 0.98 + self.noise.normal(0, 0.02, len(group))
+            load = np.clip(physics.shift_load(np.full(len(group), now), phase) + wander, 0.05, 1)
+            for d, w, lo in zip(group, wander, load, strict=True):
+                d.wander = float(w)
+                d.use += (0.4 + float(lo)) * dt
+            degradation = np.clip(np.array([(d.use / d.life_use) ** 1.6 for d in group]), 0, 1)
+            modes = [d.spec.failure_mode for d in group]
+            wear = physics.Wear(
+                *[
+                    np.where(np.array(modes) == m, degradation, 0.0)
+                    for m in ("bearing", "overheating", "seal_leak", "battery_fade")
+                ]
+            )
+            for d in group:
+                if self.rng.random() < dt / (3 * physics.DAY):
+                    d.battery_drops += self.rng.uniform(1, 4)
+            battery = physics.battery_level(
+                np.array([(now - d.born) * self.time_scale for d in group]),
+                fade=wear.battery_fade,
+                drain_per_day=float(np.mean([d.spec.drain_per_day for d in group])),
+                drops=np.array([d.battery_drops for d in group]),
+            )
+            values = physics.metrics(
+                kind,
+                load=load,
+                temp_air=physics.ambient(np.full(len(group), now)),
+                wear=wear,
+                battery=battery,
+                noise=self.noise,
+            )
+            for i, device in enumerate(group):
+                if degradation[i] >= 1.0:
+                    device.failed_at = now
+                    self.stats["failures"] += 1
+                    with (self.state_dir / "labels.csv").open("a", newline="") as handle:
+                        csv.writer(handle).writerow(
+                            [device.spec.serial, "failure", device.spec.failure_mode, now, ""]
+                        )
+                    continue
+                reading = {m: float(values[m][i]) for m in values}
+                ts = now
+                skip = False
+                for event in device.events:
+                    if event["start"] > now:
+                        continue
+                    kind_ = event["kind"]
+                    if kind_ == "outage":
+                        skip = True
+                    elif kind_ == "clock_skew":
+                        ts += event["magnitude"]
+                    else:
+                        reading[event["metric"]] = self._anomalous(
+                            kind_, reading[event["metric"]], event, now, device
+                        )
+                if skip:
+                    continue
+                body = json.dumps(
+                    {"ts": int(ts * 1000), "values": {k: round(v, 4) for k, v in reading.items()}}
+                ).encode()
+                out.append((device.spec.serial, body))
+        return out
+
+    def _anomalous(
+        self, kind: str, value: float, event: dict[str, Any], now: float, device: LiveDevice
+    ) -> float:
+        scale = abs(value) * 0.05 + 0.5
+        key = f"{event['metric']}@{event['start']}"
+        if kind == "spike":
+            return value + event["magnitude"] * scale * 2
+        if kind == "level_shift":
+            return value + event["magnitude"] * scale
+        if kind == "drift":
+            span = max(event["end"] - event["start"], 1.0)
+            return value + event["magnitude"] * scale * (now - event["start"]) / span
+        if kind == "stuck":
+            return device.stuck.setdefault(key, value)
+        if kind == "noise_burst":
+            return value + self.rng.gauss(0, abs(event["magnitude"]) * scale / 2)
+        return value
+
+    # --- delivery ------------------------------------------------------------------------------
+
+    async def _send(self, client: HTTPClient, serial: str, body: bytes) -> bool:
+        """True when the platform took it (stored, duplicate or rejected for good)."""
+        token = self.tokens[serial]
+        try:
+            answer = await client.request(
+                "POST", "/api/v1/ingest", body, {"Authorization": f"Device {token}"}
+            )
+        except TransportError:
+            return False
+        if answer.status in RETRY_STATUSES:
+            return False
+        if answer.status in (200, 400):
+            counts = answer.json() or {}
+            for key in ("accepted", "duplicate", "rejected"):
+                self.stats[key] += int(counts.get(key, 0))
+        else:
+            logger.warning("device %s: %s %s", serial, answer.status, answer.body[:200])
+        return True
+
+    async def _drain(self, client: HTTPClient, spool: Spool) -> None:
+        while not self.stopping:
+            segment = spool.oldest()
+            if segment is None:
+                await asyncio.sleep(0.2)
+                continue
+            path, entries = segment
+            ok = True
+            for entry in entries:
+                if not await self._send(client, entry["serial"], entry["body"].encode()):
+                    ok = False
+                    break
+                self.stats["resent"] += 1
+            if ok:
+                spool.done(path)
+            else:
+                await asyncio.sleep(2.0)
+
+    async def _main(self, duration: float | None) -> int:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        client = HTTPClient(self.url, connections=self.connections)
+        drain_client = HTTPClient(self.url, connections=4)
+        spool = Spool(self.state_dir / "spool")
+        await self._load_tokens(client)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self._stop)
+        drainer = asyncio.create_task(self._drain(drain_client, spool))
+        started = time.time()
+        next_tick = started
+        last_log = started
+        logger.info(
+            "%d devices reporting every %.1f s to %s", len(self.devices), self.interval, self.url
+        )
+        while not self.stopping and (duration is None or time.time() - started < duration):
+            now = time.time()
+            batch = self._readings(now)
+            self.stats["ticks"] += 1
+            self.stats["generated"] += sum(len(json.loads(b)["values"]) for _, b in batch)
+            if not spool.empty():
+                for serial, body in batch:
+                    spool.append(serial, body)
+                self.stats["spooled"] += len(batch)
+            else:
+                results = await asyncio.gather(*(self._send(client, s, b) for s, b in batch))
+                for (serial, body), ok in zip(batch, results, strict=True):
+                    if not ok:
+                        spool.append(serial, body)
+                        self.stats["spooled"] += 1
+                dupes = [p for p in batch if self.rng.random() < self.duplicate_rate]
+                await asyncio.gather(*(self._send(client, s, b) for s, b in dupes))
+            if time.time() - last_log >= 30:
+                last_log = time.time()
+                logger.info("stats %s", json.dumps(self.stats))
+            next_tick += self.interval
+            await asyncio.sleep(max(0.0, next_tick - time.time()))
+        self.stopping = False
+        # Give the spool a last chance, then leave the rest on disk for the next run.
+        deadline = time.time() + 10
+        while not spool.empty() and time.time() < deadline:
+            await asyncio.sleep(0.2)
+        self.stopping = True
+        drainer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await drainer
+        await client.close()
+        await drain_client.close()
+        summary = {**self.stats, "spool_left": len(spool)}
+        (self.state_dir / "summary.json").write_text(json.dumps(summary))
+        logger.info("stopped: %s", json.dumps(summary))
+        return 0
+
+    def _stop(self) -> None:
+        self.stopping = True
+
+    def run(self, duration: float | None = None) -> int:
+        return asyncio.run(self._main(duration))
