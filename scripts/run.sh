@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make run`: migrate, create the demo tenants, then run the ASGI web server, a Celery worker and
-# Celery beat in the foreground. Ctrl-C (or SIGTERM) stops all three cleanly; if one of them dies
-# the others are stopped too.
+# `make run`: migrate, create the demo tenants, then run the ASGI web server, a Celery worker,
+# Celery beat and the simulated fleet of the demo tenant in the foreground. Ctrl-C (or SIGTERM)
+# stops all of them cleanly; if one of them dies the others are stopped too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
@@ -10,7 +10,8 @@ HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
 
 "$BIN/python" manage.py migrate --noinput -v0
-LOGINS="$("$BIN/python" manage.py demo_setup)"
+SIM_DIR="${SIM_STATE_DIR:-.simulator}"
+LOGINS="$("$BIN/python" manage.py demo_setup --simulator-key-file "$SIM_DIR/acme.key")"
 
 pids=()
 stop() {
@@ -42,10 +43,17 @@ for _ in $(seq 1 150); do
   curl -fs -o /dev/null "${URL}accounts/login/" && break
   sleep 0.2
 done
+# The demo plant: a simulated fleet of Acme Plant reporting through the public device API.
+# Wear runs SIM_TIME_SCALE times faster than the clock so failures show within hours.
+"$BIN/python" -m simulator run --url "http://127.0.0.1:$PORT" \
+  --tenant-key "$(cat "$SIM_DIR/acme.key")" --devices "${SIM_DEVICES:-24}" \
+  --interval "${SIM_INTERVAL:-5s}" --time-scale "${SIM_TIME_SCALE:-360}" \
+  --state-dir "$SIM_DIR/acme" &
+pids+=($!)
 cat <<BANNER
 
 ================================================================
- IoT Platform is up at $URL
+ IoT Platform is up at $URL  (simulated fleet: ${SIM_DEVICES:-24} devices of Acme Plant)
  Admin: ${URL}admin/   API docs: ${URL}api/docs/   Health: ${URL}healthz
 $LOGINS
  Ctrl-C stops everything.

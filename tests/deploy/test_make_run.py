@@ -102,6 +102,15 @@ def test_make_run_comes_up_and_stops_cleanly(clean_copy: Path, scratch_database:
             )
             assert home.status_code == 200 and "Acme Plant" in home.text
             assert (clean_copy / ".env").exists()
+            # The simulated fleet provisions itself and reports: devices get readings.
+            deadline = time.monotonic() + 60
+            latest: dict[str, object] = {}
+            while time.monotonic() < deadline and len(latest) < 24:
+                time.sleep(1)
+                latest = session.get(f"{base}/api/v1/telemetry/latest", timeout=10).json()[
+                    "devices"
+                ]
+            assert len(latest) == 24, latest
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGINT)

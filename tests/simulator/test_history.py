@@ -17,7 +17,7 @@ START = 1_790_000_000.0  # a Monday morning is not needed: any time works
 
 def one(kind: str, mode: str, seed: int = 7, **rates: float) -> tuple:
     spec = next(s for s in make_fleet(60, seed, kinds=(kind,)) if s.failure_mode == mode)
-    return spec, Rates(**rates)  # type: ignore[arg-type]
+    return spec, Rates(**rates)
 
 
 def corr(a: np.ndarray, b: np.ndarray) -> float:

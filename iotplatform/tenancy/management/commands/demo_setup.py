@@ -1,3 +1,4 @@
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -29,6 +30,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--password", default="demo-pass-2024", help="password of every demo login"
         )
+        parser.add_argument(
+            "--simulator-key-file",
+            default=None,
+            help="keep Acme's ingestion key for the simulator here (reused while it works)",
+        )
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
@@ -58,6 +64,21 @@ class Command(BaseCommand):
             staff.set_password(password)
             staff.save()
         rows.append(("platform", "platform staff (Django admin, every tenant)"))
+        if options["simulator_key_file"]:
+            self._simulator_key(tenants["acme"], Path(options["simulator_key_file"]))
         self.stdout.write(f"Logins (password for all: {password}):")
         for username, what in rows:
             self.stdout.write(f"  {username:<15} {what}")
+
+    def _simulator_key(self, tenant: Tenant, path: Path) -> None:
+        """An ingestion key for the demo simulator, kept in a git-ignored file."""
+        from devices.services import ingest_key_authenticate, ingest_key_create
+
+        if path.exists():
+            found = ingest_key_authenticate(path.read_text().strip())
+            if found is not None and found.tenant_id == tenant.id:
+                return
+        _, key = ingest_key_create(tenant=tenant, name="demo simulator")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(key + "\n")
+        path.chmod(0o600)
