@@ -291,9 +291,11 @@ class LiveRunner:
             answer = await client.request(
                 "POST", "/api/v1/ingest", body, {"Authorization": f"Device {token}"}
             )
-        except TransportError:
+        except TransportError as exc:
+            self._warn(f"platform unreachable ({exc}); buffering on disk")
             return False
         if answer.status in RETRY_STATUSES:
+            self._warn(f"platform answered {answer.status}; buffering on disk")
             return False
         if answer.status in (200, 400):
             counts = answer.json() or {}
@@ -375,6 +377,13 @@ class LiveRunner:
         (self.state_dir / "summary.json").write_text(json.dumps(summary))
         logger.info("stopped: %s", json.dumps(summary))
         return 0
+
+    def _warn(self, message: str) -> None:
+        """Log a delivery problem at most every 10 seconds."""
+        now = time.monotonic()
+        if now - getattr(self, "_warned_at", 0.0) >= 10:
+            self._warned_at = now
+            logger.warning(message)
 
     def _stop(self) -> None:
         self.stopping = True

@@ -53,29 +53,37 @@ class HTTPClient:
     async def request(
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> Answer:
+        head = [
+            f"{method} {self.prefix}{path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            f"Content-Length: {len(body)}",
+            "Content-Type: application/json",
+        ]
+        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        message = ("\r\n".join(head) + "\r\n\r\n").encode() + body
         conn = await self.pool.get()
-        try:
-            if conn is None:
-                conn = await asyncio.wait_for(
-                    asyncio.open_connection(self.host, self.port), self.timeout
-                )
-            reader, writer = conn
-            head = [
-                f"{method} {self.prefix}{path} HTTP/1.1",
-                f"Host: {self.host}:{self.port}",
-                f"Content-Length: {len(body)}",
-                "Content-Type: application/json",
-            ]
-            head += [f"{k}: {v}" for k, v in (headers or {}).items()]
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-            answer = await asyncio.wait_for(self._read(reader), self.timeout)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            if conn is not None:
-                conn[1].close()
-            self.pool.put_nowait(None)
-            raise TransportError(f"{type(exc).__name__}: {exc}") from None
-        self.pool.put_nowait(conn)
-        return answer
+        # A kept-alive connection the server has closed meanwhile fails at once: retry that
+        # once on a fresh connection (sending readings twice is harmless anyway).
+        for attempt in (0, 1):
+            reused = conn is not None
+            try:
+                if conn is None:
+                    conn = await asyncio.wait_for(
+                        asyncio.open_connection(self.host, self.port), self.timeout
+                    )
+                conn[1].write(message)
+                answer = await asyncio.wait_for(self._read(conn[0]), self.timeout)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                if conn is not None:
+                    conn[1].close()
+                conn = None
+                if reused and attempt == 0 and not isinstance(exc, TimeoutError):
+                    continue
+                self.pool.put_nowait(None)
+                raise TransportError(f"{type(exc).__name__}: {exc}") from None
+            self.pool.put_nowait(conn)
+            return answer
+        raise AssertionError("unreachable")
 
     @staticmethod
     async def _read(reader: asyncio.StreamReader) -> Answer:
