@@ -5,6 +5,7 @@ that later capabilities fill (health, RUL, cluster) are here already so the data
 DESIGN.md.
 """
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -52,6 +53,12 @@ class Device(models.Model):
     last_seen = models.DateTimeField(null=True, blank=True)
     status = models.CharField(
         max_length=16, choices=DeviceStatus.choices, default=DeviceStatus.OFFLINE
+    )
+    desired_config = models.JSONField(
+        default=dict, blank=True, help_text="configuration the platform wants (set_config)"
+    )
+    reported_config = models.JSONField(
+        default=dict, blank=True, help_text="configuration the device says it runs"
     )
     health = models.FloatField(null=True, blank=True)
     rul_hours = models.FloatField(null=True, blank=True)
@@ -125,3 +132,51 @@ class DeviceStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device_id}: {self.from_status} → {self.to_status} at {self.at}"
+
+
+class CommandKind(models.TextChoices):
+    RESTART = "restart", "Restart"
+    SET_CONFIG = "set_config", "Set configuration"
+
+
+class CommandStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    ACKED = "acked", "Acknowledged"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"
+
+
+class Command(models.Model):
+    """An instruction for a device: issued by an operator, fetched by the device (RPC), answered
+    by it; unanswered commands expire."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="commands")
+    kind = models.CharField(max_length=32, choices=CommandKind.choices)
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=CommandStatus.choices, default=CommandStatus.PENDING
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["device", "status"]),
+            models.Index(fields=["status", "expires_at"]),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.device_id}: {self.status}"

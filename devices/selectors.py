@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from iotplatform.tenancy.models import Tenant
 
-from .models import Device, DeviceStatusChange, DeviceType
+from .models import Command, Device, DeviceStatusChange, DeviceType
 
 
 def device_list(
@@ -42,3 +42,13 @@ def status_change_list(
     if device is not None:
         qs = qs.filter(device=device)
     return qs.order_by("-at", "-id")
+
+
+def command_list(*, tenant: Tenant | None, device: Device | None = None) -> QuerySet[Command]:
+    """Commands of the tenant's devices (or one of them), newest first."""
+    if tenant is None:
+        return Command.objects.none()
+    qs = Command.objects.filter(tenant=tenant).select_related("created_by")
+    if device is not None:
+        qs = qs.filter(device=device)
+    return qs.order_by("-created_at", "-id")

@@ -9,3 +9,11 @@ from . import services
 def device_offline_sweep() -> int:
     """Beat, every few seconds: devices silent for 3 expected intervals go offline."""
     return services.device_offline_sweep()
+
+
+@shared_task(name="devices.commands_expire", ignore_result=True)
+def commands_expire() -> int:
+    """Beat, every few seconds: unanswered commands past their expiry become expired."""
+    from .commands import commands_expire as expire
+
+    return expire()

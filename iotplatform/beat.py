@@ -20,6 +20,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(hour=3, minute=15),
         "options": {"expire_seconds": 6 * 3600},
     },
+    "devices-commands-expire": {
+        "task": "devices.commands_expire",
+        "schedule": 10.0,
+        "options": {"expire_seconds": 10.0},
+    },
     "devices-offline-sweep": {
         "task": "devices.offline_sweep",
         "schedule": OFFLINE_SWEEP_SECONDS,

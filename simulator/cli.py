@@ -64,6 +64,7 @@ def _run(args: argparse.Namespace) -> int:
         rates=Rates(anomalies_per_day=args.anomalies_per_day, mean_life_days=args.mean_life_days),
         time_scale=args.time_scale,
         duplicate_rate=args.duplicate_rate,
+        command_poll=args.command_poll,
     )
     return runner.run(duration=args.duration)
 
@@ -105,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.01,
         help="share of batches sent twice, as flaky networks do",
+    )
+    run.add_argument(
+        "--command-poll",
+        type=duration,
+        default=10.0,
+        help="how often each device asks for commands (0: never)",
     )
     run.set_defaults(func=_run)
 

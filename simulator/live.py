@@ -43,6 +43,9 @@ class LiveDevice:
     born: float = 0.0
     events: list[dict[str, Any]] = field(default_factory=list)
     stuck: dict[str, float] = field(default_factory=dict)
+    interval: float | None = None  # set_config: its own reporting interval
+    last_sent: float = 0.0
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 class LiveRunner:
@@ -61,6 +64,7 @@ class LiveRunner:
         duplicate_rate: float = 0.01,
         repair_minutes: float = 10.0,
         connections: int = 32,
+        command_poll: float = 10.0,
     ):
         self.url = url.rstrip("/")
         self.tenant_key = tenant_key
@@ -72,6 +76,7 @@ class LiveRunner:
         self.duplicate_rate = duplicate_rate
         self.repair_seconds = repair_minutes * 60
         self.connections = connections
+        self.command_poll = command_poll
         self.rng = random.Random(seed)
         self.noise = np.random.default_rng([seed, 0x11FE])
         now = time.time()
@@ -94,6 +99,7 @@ class LiveRunner:
             "spooled": 0,
             "resent": 0,
             "failures": 0,
+            "commands": 0,
         }
         self.stopping = False
 
@@ -197,6 +203,8 @@ class LiveRunner:
                     device.life_use = device.spec.life_use * self.rng.lognormvariate(0, 0.15)
                 else:
                     continue
+            if device.interval and now - device.last_sent < device.interval - self.interval / 2:
+                continue
             self._events(device, now)
             by_kind.setdefault(device.spec.kind, []).append(device)
         for kind, group in by_kind.items():
@@ -258,6 +266,7 @@ class LiveRunner:
                         )
                 if skip:
                     continue
+                device.last_sent = now
                 body = json.dumps(
                     {"ts": int(ts * 1000), "values": {k: round(v, 4) for k, v in reading.items()}}
                 ).encode()
@@ -281,6 +290,53 @@ class LiveRunner:
         if kind == "noise_burst":
             return value + self.rng.gauss(0, abs(event["magnitude"]) * scale / 2)
         return value
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def apply_command(
+        self, device: LiveDevice, method: str, params: dict[str, Any], now: float
+    ) -> dict[str, Any]:
+        """Carry out a command as the real device would; returns its answer."""
+        if method == "restart":
+            was_failed = device.failed_at is not None
+            device.failed_at = None
+            device.use *= 0.6  # a restart clears the fault and eases, not cures, the wear
+            device.events = [e for e in device.events if e["kind"] == "clock_skew"]
+            return {"ok": True, "restarted_at": int(now * 1000), "was_failed": was_failed}
+        if method == "set_config":
+            if "interval_seconds" in params:
+                device.interval = float(params["interval_seconds"])
+            if "thresholds" in params:
+                device.config.setdefault("thresholds", {}).update(params["thresholds"])
+            device.config.update({k: v for k, v in params.items() if k != "thresholds"})
+            return {"ok": True, "config": device.config}
+        return {"error": f"unknown method {method!r}"}
+
+    async def _commands(self, client: HTTPClient) -> None:
+        """Fetch and answer each device's commands every ``command_poll`` seconds."""
+        by_serial = {d.spec.serial: d for d in self.devices}
+
+        async def poll(serial: str) -> None:
+            headers = {"Authorization": f"Device {self.tokens[serial]}"}
+            try:
+                answer = await client.request("GET", "/api/v1/rpc?timeout=0", b"", headers)
+                if answer.status != 200:
+                    return
+                command = answer.json()
+                result = self.apply_command(
+                    by_serial[serial], command["method"], command.get("params") or {}, time.time()
+                )
+                await client.request(
+                    "POST", f"/api/v1/rpc/{command['id']}", json.dumps(result).encode(), headers
+                )
+                self.stats["commands"] += 1
+                logger.info("%s: %s %s", serial, command["method"], json.dumps(result))
+            except TransportError:
+                return
+
+        while not self.stopping:
+            await asyncio.gather(*(poll(serial) for serial in by_serial))
+            await asyncio.sleep(self.command_poll)
 
     # --- delivery ------------------------------------------------------------------------------
 
@@ -334,6 +390,10 @@ class LiveRunner:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self._stop)
         drainer = asyncio.create_task(self._drain(drain_client, spool))
+        command_client = HTTPClient(self.url, connections=8)
+        commander = (
+            asyncio.create_task(self._commands(command_client)) if self.command_poll > 0 else None
+        )
         started = time.time()
         next_tick = started
         last_log = started
@@ -368,9 +428,12 @@ class LiveRunner:
         while not spool.empty() and time.time() < deadline:
             await asyncio.sleep(0.2)
         self.stopping = True
-        drainer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await drainer
+        for task in (drainer, commander):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await command_client.close()
         await client.close()
         await drain_client.close()
         summary = {**self.stats, "spool_left": len(spool)}

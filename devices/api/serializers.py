@@ -19,6 +19,8 @@ class DeviceOutput(serializers.Serializer):
     last_seen = serializers.DateTimeField(allow_null=True)
     health = serializers.FloatField(allow_null=True)
     rul_hours = serializers.FloatField(allow_null=True)
+    desired_config = serializers.DictField()
+    reported_config = serializers.DictField()
     latest = serializers.DictField(
         child=LatestValueOutput(), help_text="newest value of each metric", required=False
     )
@@ -92,3 +94,27 @@ class ProvisionedOutput(serializers.Serializer):
 
 class ProvisionOutput(serializers.Serializer):
     devices = ProvisionedOutput(many=True)
+
+
+class CommandInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["restart", "set_config"])
+    payload = serializers.DictField(
+        required=False, default=dict, help_text="set_config: {interval_seconds, thresholds}"
+    )
+    ttl_seconds = serializers.IntegerField(
+        min_value=10, max_value=86_400, default=300, help_text="expires unanswered after this"
+    )
+
+
+class CommandOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    device = serializers.IntegerField(source="device_id")
+    kind = serializers.CharField()
+    payload = serializers.DictField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    answered_at = serializers.DateTimeField(allow_null=True)
+    response = serializers.JSONField(allow_null=True)
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from .views import (
+    DeviceCommandsView,
     DeviceDetailView,
     DeviceListView,
     DeviceMaintenanceView,
@@ -24,6 +25,7 @@ urlpatterns = [
         DeviceStatusHistoryView.as_view(),
         name="api-device-status-changes",
     ),
+    path("devices/<int:pk>/commands", DeviceCommandsView.as_view(), name="api-device-commands"),
     path("provision", ProvisionView.as_view(), name="api-provision"),
     path("device-types", DeviceTypeListView.as_view(), name="api-device-type-list"),
 ]

@@ -1,5 +1,6 @@
 """The people-facing device API. Viewers read; operators act; admins manage."""
 
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -10,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from devices import selectors, services
+from devices import commands, selectors, services
 from devices.models import Device, DeviceStatus, DeviceType
 from iotplatform.errors import validation_dict
 from iotplatform.tenancy.models import Role
@@ -18,6 +19,8 @@ from iotplatform.tenancy.scoping import TenantAPIView
 from telemetry.selectors import latest_values
 
 from .serializers import (
+    CommandInput,
+    CommandOutput,
     DeviceCreatedOutput,
     DeviceCreateInput,
     DeviceOutput,
@@ -231,3 +234,36 @@ class ProvisionView(APIView):
                 ]
             }
         )
+
+
+class DeviceCommandsView(TenantAPIView):
+    """The device's commands, newest first; operators issue restart or set_config."""
+
+    serializer_class = CommandOutput
+
+    def tenant_queryset(self) -> QuerySet[Device]:
+        return selectors.device_list(tenant=self.tenant)
+
+    @extend_schema(responses=CommandOutput(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        device = self.get_object()
+        page = self.paginate_queryset(selectors.command_list(tenant=self.tenant, device=device))
+        return self.get_paginated_response(CommandOutput(page, many=True).data)
+
+    @extend_schema(request=CommandInput, responses={201: CommandOutput})
+    def post(self, request: Request, pk: int) -> Response:
+        device = self.get_object()
+        payload = CommandInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        try:
+            command = commands.command_issue(
+                device=device,
+                kind=data["kind"],
+                payload=data["payload"],
+                by=request.user,
+                ttl=timedelta(seconds=data["ttl_seconds"]),
+            )
+        except ValidationError as exc:
+            raise _validation(exc) from None
+        return Response(CommandOutput(command).data, status=status.HTTP_201_CREATED)

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from psycopg_pool import AsyncConnectionPool
@@ -54,6 +55,9 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 TOKEN_PATH = re.compile(r"^/api/v1/([^/]{1,128})/telemetry/?$")
+# ThingsBoard's server-side RPC for devices: long poll for a command, then answer it.
+RPC_PATH = re.compile(r"^/api/v1/(?:([^/]{1,128})/)?rpc(?:/(\d{1,18}))?/?$")
+RPC_MAX_WAIT_MS = 60_000
 INGEST_PATH = "/api/v1/ingest"
 GATEWAY_PATH = "/api/v1/gateway/telemetry"
 
@@ -214,7 +218,11 @@ class IngestApp:
         if scope["type"] != "http":
             return False
         path = scope["path"]
-        return path in (INGEST_PATH, GATEWAY_PATH) or bool(TOKEN_PATH.match(path))
+        return (
+            path in (INGEST_PATH, GATEWAY_PATH)
+            or bool(TOKEN_PATH.match(path))
+            or bool(RPC_PATH.match(path))
+        )
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -471,10 +479,15 @@ class IngestApp:
             await self.lifespan(scope, receive, send)
             return
         try:
-            if scope["method"] != "POST":
-                raise HTTPError(405, "use POST", [(b"allow", b"POST")])
-            await self._start()
-            status, body = await self._handle(scope, receive)
+            rpc = RPC_PATH.match(scope["path"])
+            if rpc:
+                await self._start()
+                status, body = await self._rpc(scope, receive, rpc)
+            else:
+                if scope["method"] != "POST":
+                    raise HTTPError(405, "use POST", [(b"allow", b"POST")])
+                await self._start()
+                status, body = await self._handle(scope, receive)
         except HTTPError as exc:
             await _respond(send, exc.status, {"detail": exc.message}, exc.headers)
             return
@@ -488,6 +501,59 @@ class IngestApp:
             )
             return
         await _respond(send, status, body)
+
+    async def _rpc(
+        self, scope: Scope, receive: Receive, match: "re.Match[str]"
+    ) -> tuple[int, dict[str, Any]]:
+        """``GET …/rpc?timeout=ms``: the next command (or 408 after the wait, as ThingsBoard
+        answers); ``POST …/rpc/<id>``: the device's answer to it."""
+        from devices.commands import command_answer, command_fetch
+
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        token = match.group(1) or _credential(headers, "Device")
+        if not token:
+            raise HTTPError(401, "missing credentials: send 'Authorization: Device <token>'")
+        identity = await self._device_identity(token)
+        command_id = match.group(2)
+        if scope["method"] == "GET" and command_id is None:
+            query = dict(
+                part.partition("=")[::2]
+                for part in scope.get("query_string", b"").decode().split("&")
+                if part
+            )
+            try:
+                wait_ms = min(max(int(query.get("timeout", "0") or 0), 0), RPC_MAX_WAIT_MS)
+            except ValueError:
+                raise HTTPError(400, "timeout: milliseconds, a whole number") from None
+            deadline = time.monotonic() + wait_ms / 1000
+            while True:
+                command = await sync_to_async(command_fetch)(device_id=identity.device_id)
+                if command is not None:
+                    return 200, {
+                        "id": command.id,
+                        "method": command.kind,
+                        "params": command.payload,
+                    }
+                if time.monotonic() >= deadline:
+                    return 408, {"detail": "no command"}
+                await asyncio.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        if scope["method"] == "POST" and command_id is not None:
+            body = (
+                await _read_body(headers, receive)
+                if headers.get("content-length") != "0"
+                else b"{}"
+            )
+            answered = await sync_to_async(command_answer)(
+                device_id=identity.device_id, command_id=int(command_id), response=_decode(body)
+            )
+            if answered is None:
+                raise HTTPError(404, f"no open command {command_id} for this device")
+            return 200, {"id": answered.id, "status": answered.status}
+        raise HTTPError(
+            405,
+            "GET …/rpc to fetch a command, POST …/rpc/<id> to answer it",
+            [(b"allow", b"GET, POST")],
+        )
 
     async def _handle(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}

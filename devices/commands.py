@@ -1,0 +1,159 @@
+"""Command services: operators issue, devices fetch (RPC) and answer, unanswered ones expire.
+
+Kept apart from ``services.py`` for size; the same rules apply (writes here, thin callers).
+A ``set_config`` command updates the device's desired configuration at once; the configuration
+the device acknowledges becomes its reported configuration (the digital twin's two halves).
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from iotplatform.live import publish_on_commit
+
+from .models import Command, CommandKind, CommandStatus, Device
+
+DEFAULT_TTL = timedelta(minutes=5)
+THRESHOLD_KEYS = ("warn_low", "warn_high", "alarm_low", "alarm_high")
+
+
+def _config_validate(payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict) or not payload:
+        raise ValidationError({"payload": "set_config needs interval_seconds and/or thresholds."})
+    unknown = set(payload) - {"interval_seconds", "thresholds"}
+    if unknown:
+        raise ValidationError({"payload": f"Unknown setting {sorted(unknown)[0]!r}."})
+    interval = payload.get("interval_seconds")
+    if interval is not None and (
+        isinstance(interval, bool) or not isinstance(interval, int) or not 1 <= interval <= 86_400
+    ):
+        raise ValidationError({"payload": "interval_seconds: a whole number from 1 to 86400."})
+    thresholds = payload.get("thresholds", {})
+    if not isinstance(thresholds, dict):
+        raise ValidationError({"payload": "thresholds: metric → {warn_high: …, …}."})
+    for metric, limits in thresholds.items():
+        if not isinstance(limits, dict) or set(limits) - set(THRESHOLD_KEYS):
+            raise ValidationError({"payload": f"thresholds.{metric}: keys {THRESHOLD_KEYS}."})
+        for key, value in limits.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValidationError({"payload": f"thresholds.{metric}.{key}: a number."})
+        low = limits.get("warn_low", limits.get("alarm_low"))
+        high = limits.get("warn_high", limits.get("alarm_high"))
+        if low is not None and high is not None and low >= high:
+            raise ValidationError({"payload": f"thresholds.{metric}: low must be below high."})
+    return payload
+
+
+def _publish(command: Command) -> None:
+    publish_on_commit(
+        tenant_id=command.tenant_id,
+        event="command.status",
+        data={
+            "command": command.id,
+            "device": command.device_id,
+            "kind": command.kind,
+            "status": command.status,
+        },
+    )
+
+
+@transaction.atomic
+def command_issue(
+    *,
+    device: Device,
+    kind: str,
+    payload: dict[str, Any] | None = None,
+    by: Any = None,
+    ttl: timedelta = DEFAULT_TTL,
+) -> Command:
+    """Queue a command for the device; it expires unanswered after ``ttl``."""
+    if kind not in CommandKind.values:
+        raise ValidationError({"kind": f"Unknown command {kind!r}; one of {CommandKind.values}."})
+    payload = payload or {}
+    if kind == CommandKind.SET_CONFIG:
+        payload = _config_validate(payload)
+        device.desired_config = {**device.desired_config, **payload}
+        device.save(update_fields=["desired_config"])
+    elif payload:
+        raise ValidationError({"payload": "restart takes no payload."})
+    command = Command.objects.create(
+        tenant_id=device.tenant_id,
+        device=device,
+        kind=kind,
+        payload=payload,
+        created_by=by if getattr(by, "is_authenticated", False) else None,
+        expires_at=timezone.now() + ttl,
+    )
+    _publish(command)
+    return command
+
+
+@transaction.atomic
+def command_fetch(*, device_id: int, now: datetime | None = None) -> Command | None:
+    """The device's oldest command still to deliver, marked sent; None when there is none."""
+    now = now or timezone.now()
+    command = (
+        Command.objects.select_for_update(skip_locked=True)
+        .filter(device_id=device_id, status=CommandStatus.PENDING, expires_at__gt=now)
+        .order_by("created_at", "id")
+        .first()
+    )
+    if command is None:
+        return None
+    command.status = CommandStatus.SENT
+    command.sent_at = now
+    command.save(update_fields=["status", "sent_at"])
+    _publish(command)
+    return command
+
+
+@transaction.atomic
+def command_answer(*, device_id: int, command_id: int, response: Any) -> Command | None:
+    """Record the device's answer: acked, or failed when it carries an ``error``. None when the
+    command is not this device's (or is over)."""
+    command = (
+        Command.objects.select_for_update()
+        .filter(
+            pk=command_id,
+            device_id=device_id,
+            status__in=[CommandStatus.PENDING, CommandStatus.SENT],
+        )
+        .select_related("device")
+        .first()
+    )
+    if command is None:
+        return None
+    failed = isinstance(response, dict) and bool(response.get("error"))
+    command.status = CommandStatus.FAILED if failed else CommandStatus.ACKED
+    command.answered_at = timezone.now()
+    command.response = response
+    command.save(update_fields=["status", "answered_at", "response"])
+    if command.kind == CommandKind.SET_CONFIG and not failed:
+        device = command.device
+        reported = response.get("config") if isinstance(response, dict) else None
+        device.reported_config = {
+            **device.reported_config,
+            **(reported if isinstance(reported, dict) else command.payload),
+        }
+        device.save(update_fields=["reported_config"])
+    _publish(command)
+    return command
+
+
+def commands_expire(*, now: datetime | None = None) -> int:
+    """Commands nobody answered in time become expired; each change is published."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        expired = list(
+            Command.objects.select_for_update(skip_locked=True).filter(
+                status__in=[CommandStatus.PENDING, CommandStatus.SENT], expires_at__lte=now
+            )
+        )
+        for command in expired:
+            command.status = CommandStatus.EXPIRED
+            _publish(command)
+        Command.objects.bulk_update(expired, ["status"])
+    return len(expired)

@@ -1,0 +1,68 @@
+"""The simulated devices obey commands: restart clears a failure, set_config changes the
+reporting interval and the configuration they report."""
+
+import time
+from pathlib import Path
+
+from simulator.fleet import Rates
+from simulator.live import LiveRunner
+
+
+def runner(tmp_path: Path, devices: int = 3) -> LiveRunner:
+    return LiveRunner(
+        url="http://127.0.0.1:9",
+        tenant_key=None,
+        devices=devices,
+        seed=1,
+        interval=1.0,
+        state_dir=tmp_path,
+        tokens_file=None,
+        rates=Rates(anomalies_per_day=0, outages_per_day=0, skews_per_day=0),
+    )
+
+
+def reporting(r: LiveRunner, now: float) -> set[str]:
+    return {serial for serial, _ in r._readings(now)}
+
+
+def test_restart_clears_a_failure_and_eases_wear(tmp_path: Path) -> None:
+    r = runner(tmp_path)
+    device = r.devices[0]
+    device.use = device.life_use * 2  # worn out: fails at the next tick
+    now = time.time()
+    assert device.spec.serial not in reporting(r, now)
+    assert device.failed_at == now
+    assert device.spec.serial not in reporting(r, now + 1)  # still down
+    answer = r.apply_command(device, "restart", {}, now + 2)
+    assert answer["ok"] and answer["was_failed"]
+    assert device.failed_at is None and device.use < device.life_use * 1.3
+    device.use = 0.0
+    assert device.spec.serial in reporting(r, now + 3)
+
+
+def test_set_config_changes_the_reporting_interval(tmp_path: Path) -> None:
+    r = runner(tmp_path)
+    slow, fast = r.devices[0], r.devices[1]
+    answer = r.apply_command(
+        slow,
+        "set_config",
+        {"interval_seconds": 5, "thresholds": {"temperature": {"warn_high": 80}}},
+        time.time(),
+    )
+    assert answer["config"] == {
+        "interval_seconds": 5,
+        "thresholds": {"temperature": {"warn_high": 80}},
+    }
+    start = time.time()
+    counts = {slow.spec.serial: 0, fast.spec.serial: 0}
+    for tick in range(20):
+        for serial in reporting(r, start + tick):
+            if serial in counts:
+                counts[serial] += 1
+    assert counts[fast.spec.serial] == 20
+    assert counts[slow.spec.serial] == 4  # every 5 s over 20 s
+
+
+def test_unknown_command_is_answered_with_an_error(tmp_path: Path) -> None:
+    r = runner(tmp_path)
+    assert "error" in r.apply_command(r.devices[0], "self_destruct", {}, time.time())
