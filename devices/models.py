@@ -180,3 +180,34 @@ class Command(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.device_id}: {self.status}"
+
+
+class SimulatedFleet(models.Model):
+    """A tenant's simulated plant: what operators asked for and what the supervisor reports.
+
+    ``manage.py simulator_supervise`` (run by ``make run``) starts and stops the simulator
+    process to match ``desired`` and writes ``status`` and ``stats`` back.
+    """
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        STOPPED = "stopped", "Stopped"
+        STARTING = "starting", "Starting"
+        FAILED = "failed", "Failed"
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="simulation")
+    desired = models.CharField(max_length=16, choices=State.choices, default=State.STOPPED)
+    status = models.CharField(max_length=16, choices=State.choices, default=State.STOPPED)
+    devices = models.PositiveIntegerField(default=24)
+    interval_seconds = models.PositiveIntegerField(default=5)
+    seed = models.IntegerField(default=42)
+    time_scale = models.FloatField(default=360.0)
+    restart_requested_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    pid = models.IntegerField(null=True, blank=True)
+    stats = models.JSONField(default=dict, blank=True)
+    message = models.CharField(max_length=300, blank=True)
+
+    def __str__(self) -> str:
+        return f"simulation of {self.tenant}: {self.status}"

@@ -10,8 +10,7 @@ HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
 
 "$BIN/python" manage.py migrate --noinput -v0
-SIM_DIR="${SIM_STATE_DIR:-.simulator}"
-LOGINS="$("$BIN/python" manage.py demo_setup --simulator-key-file "$SIM_DIR/acme.key")"
+LOGINS="$("$BIN/python" manage.py demo_setup --simulate "${SIM_DEVICES:-24}")"
 
 pids=()
 stop() {
@@ -43,12 +42,10 @@ for _ in $(seq 1 150); do
   curl -fs -o /dev/null "${URL}accounts/login/" && break
   sleep 0.2
 done
-# The demo plant: a simulated fleet of Acme Plant reporting through the public device API.
-# Wear runs SIM_TIME_SCALE times faster than the clock so failures show within hours.
-"$BIN/python" -m simulator run --url "http://127.0.0.1:$PORT" \
-  --tenant-key "$(cat "$SIM_DIR/acme.key")" --devices "${SIM_DEVICES:-24}" \
-  --interval "${SIM_INTERVAL:-5s}" --time-scale "${SIM_TIME_SCALE:-360}" \
-  --state-dir "$SIM_DIR/acme" &
+# The demo plant: the supervisor runs Acme Plant's simulated fleet (reporting through the public
+# device API) and whatever fleets operators start or stop from the API.
+"$BIN/python" manage.py simulator_supervise --url "http://127.0.0.1:$PORT" \
+  --state-dir "${SIM_STATE_DIR:-.simulator}" &
 pids+=($!)
 cat <<BANNER
 

@@ -417,6 +417,7 @@ class LiveRunner:
                         self.stats["spooled"] += 1
                 dupes = [p for p in batch if self.rng.random() < self.duplicate_rate]
                 await asyncio.gather(*(self._send(client, s, b) for s, b in dupes))
+            self._write_status(len(batch), started)
             if time.time() - last_log >= 30:
                 last_log = time.time()
                 logger.info("stats %s", json.dumps(self.stats))
@@ -440,6 +441,22 @@ class LiveRunner:
         (self.state_dir / "summary.json").write_text(json.dumps(summary))
         logger.info("stopped: %s", json.dumps(summary))
         return 0
+
+    def _write_status(self, reporting: int, started: float) -> None:
+        """The latest figures for whoever supervises this process (status.json)."""
+        elapsed = max(time.time() - started, 1e-9)
+        status = {
+            **self.stats,
+            "devices": len(self.devices),
+            "reporting": reporting,
+            "failed": sum(d.failed_at is not None for d in self.devices),
+            "points_per_s": round(self.stats["generated"] / elapsed, 1),
+            "updated_at": int(time.time() * 1000),
+        }
+        target = self.state_dir / "status.json"
+        temporary = target.with_suffix(".tmp")
+        temporary.write_text(json.dumps(status))
+        temporary.replace(target)
 
     def _warn(self, message: str) -> None:
         """Log a delivery problem at most every 10 seconds."""

@@ -118,3 +118,23 @@ class CommandOutput(serializers.Serializer):
     answered_at = serializers.DateTimeField(allow_null=True)
     response = serializers.JSONField(allow_null=True)
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+
+
+class SimulationInput(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["start", "stop", "restart"])
+    devices = serializers.IntegerField(min_value=1, max_value=10_000, required=False)
+    interval_seconds = serializers.IntegerField(min_value=1, max_value=3600, required=False)
+
+
+class SimulationOutput(serializers.Serializer):
+    desired = serializers.CharField()
+    status = serializers.CharField()
+    devices = serializers.IntegerField()
+    interval_seconds = serializers.IntegerField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    heartbeat_at = serializers.DateTimeField(allow_null=True)
+    stats = serializers.DictField(
+        help_text="the simulator's own figures: generated, accepted, "
+        "points_per_s, reporting, failed, …"
+    )
+    message = serializers.CharField()

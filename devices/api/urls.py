@@ -9,6 +9,7 @@ from .views import (
     DeviceTokenView,
     DeviceTypeListView,
     ProvisionView,
+    SimulationView,
 )
 
 urlpatterns = [
@@ -26,6 +27,7 @@ urlpatterns = [
         name="api-device-status-changes",
     ),
     path("devices/<int:pk>/commands", DeviceCommandsView.as_view(), name="api-device-commands"),
+    path("simulator", SimulationView.as_view(), name="api-simulator"),
     path("provision", ProvisionView.as_view(), name="api-provision"),
     path("device-types", DeviceTypeListView.as_view(), name="api-device-type-list"),
 ]

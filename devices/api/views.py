@@ -11,8 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from devices import commands, selectors, services
-from devices.models import Device, DeviceStatus, DeviceType
+from devices import commands, selectors, services, simulation
+from devices.models import Device, DeviceStatus, DeviceType, SimulatedFleet
 from iotplatform.errors import validation_dict
 from iotplatform.tenancy.models import Role
 from iotplatform.tenancy.scoping import TenantAPIView
@@ -30,6 +30,8 @@ from .serializers import (
     MaintenanceInput,
     ProvisionInput,
     ProvisionOutput,
+    SimulationInput,
+    SimulationOutput,
     StatusChangeOutput,
     TokenOutput,
 )
@@ -267,3 +269,25 @@ class DeviceCommandsView(TenantAPIView):
         except ValidationError as exc:
             raise _validation(exc) from None
         return Response(CommandOutput(command).data, status=status.HTTP_201_CREATED)
+
+
+class SimulationView(TenantAPIView):
+    """The tenant's simulated fleet: its status; operators start, stop or restart it."""
+
+    serializer_class = SimulationOutput
+
+    def tenant_queryset(self) -> QuerySet[SimulatedFleet]:
+        return SimulatedFleet.objects.all()
+
+    def get(self, request: Request) -> Response:
+        return Response(SimulationOutput(simulation.simulation_get(tenant=self.tenant)).data)
+
+    @extend_schema(request=SimulationInput, responses=SimulationOutput)
+    def post(self, request: Request) -> Response:
+        payload = SimulationInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            fleet = simulation.simulation_control(tenant=self.tenant, **payload.validated_data)
+        except ValidationError as exc:
+            raise _validation(exc) from None
+        return Response(SimulationOutput(fleet).data)

@@ -55,20 +55,11 @@ def test_demo_setup_is_idempotent() -> None:
 
 
 @pytest.mark.django_db
-def test_demo_setup_keeps_one_working_simulator_key(tmp_path: object) -> None:
-    from pathlib import Path
+def test_demo_setup_asks_for_a_running_simulated_fleet() -> None:
+    from devices.models import SimulatedFleet
 
-    from devices.models import IngestKey
-    from devices.services import ingest_key_authenticate, ingest_key_revoke
-
-    key_file = Path(str(tmp_path)) / "sim" / "acme.key"
-    run("demo_setup", "--simulator-key-file", str(key_file))
-    first = key_file.read_text().strip()
-    run("demo_setup", "--simulator-key-file", str(key_file))
-    assert key_file.read_text().strip() == first  # reused while it works
-    found = ingest_key_authenticate(first)
-    assert found is not None and found.tenant.slug == "acme"
-    ingest_key_revoke(key=found)
-    run("demo_setup", "--simulator-key-file", str(key_file))
-    assert key_file.read_text().strip() != first
-    assert IngestKey.objects.filter(revoked_at__isnull=True).count() == 1
+    run("demo_setup", "--simulate", "12")
+    fleet = SimulatedFleet.objects.get(tenant__slug="acme")
+    assert (fleet.desired, fleet.devices) == ("running", 12)
+    run("demo_setup")  # without --simulate it leaves the fleet alone
+    assert SimulatedFleet.objects.get(tenant__slug="acme").desired == "running"

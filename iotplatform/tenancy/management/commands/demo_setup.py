@@ -1,4 +1,3 @@
-from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -31,9 +30,11 @@ class Command(BaseCommand):
             "--password", default="demo-pass-2024", help="password of every demo login"
         )
         parser.add_argument(
-            "--simulator-key-file",
+            "--simulate",
+            type=int,
             default=None,
-            help="keep Acme's ingestion key for the simulator here (reused while it works)",
+            metavar="DEVICES",
+            help="have Acme's simulated fleet of this many devices running (make run)",
         )
 
     @transaction.atomic
@@ -64,21 +65,13 @@ class Command(BaseCommand):
             staff.set_password(password)
             staff.save()
         rows.append(("platform", "platform staff (Django admin, every tenant)"))
-        if options["simulator_key_file"]:
-            self._simulator_key(tenants["acme"], Path(options["simulator_key_file"]))
+        if options["simulate"]:
+            from devices.models import SimulatedFleet
+
+            SimulatedFleet.objects.update_or_create(
+                tenant=tenants["acme"],
+                defaults={"desired": SimulatedFleet.State.RUNNING, "devices": options["simulate"]},
+            )
         self.stdout.write(f"Logins (password for all: {password}):")
         for username, what in rows:
             self.stdout.write(f"  {username:<15} {what}")
-
-    def _simulator_key(self, tenant: Tenant, path: Path) -> None:
-        """An ingestion key for the demo simulator, kept in a git-ignored file."""
-        from devices.services import ingest_key_authenticate, ingest_key_create
-
-        if path.exists():
-            found = ingest_key_authenticate(path.read_text().strip())
-            if found is not None and found.tenant_id == tenant.id:
-                return
-        _, key = ingest_key_create(tenant=tenant, name="demo simulator")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(key + "\n")
-        path.chmod(0o600)
