@@ -3,6 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -13,6 +14,7 @@ from iotplatform.tenancy.middleware import SESSION_TENANT_KEY
 from iotplatform.tenancy.scoping import get_for_tenant_or_404, tenant_page
 from telemetry.api.serializers import ExportInput
 from telemetry.api.views import export_response
+from telemetry.selectors import metrics_of
 
 
 @tenant_page()
@@ -36,7 +38,27 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
         tenant=request.tenant,  # type: ignore[attr-defined]
         pk=pk,
     )
-    return render(request, "frontend/device_detail.html", {"device": device})
+    metrics = dict(device.type.metrics)
+    for key in metrics_of(tenant=request.tenant, devices=[device]):  # type: ignore[attr-defined]
+        metrics.setdefault(key, {})
+    page_data = {
+        "device": device.id,
+        "metrics": metrics,
+        "metric_keys": sorted(metrics),
+        "series_url": reverse("api-device-series", args=[device.id]),
+        "export_url": reverse("export-readings"),
+    }
+    commands = device_selectors.command_list(tenant=request.tenant, device=device)[:10]  # type: ignore[attr-defined]
+    return render(
+        request,
+        "frontend/device_detail.html",
+        {
+            "device": device,
+            "page_data": page_data,
+            "commands": commands,
+            "ranges": [("1h", "Last hour"), ("1d", "Last day"), ("1w", "Last week")],
+        },
+    )
 
 
 @tenant_page()

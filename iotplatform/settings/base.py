@@ -149,6 +149,11 @@ USE_TZ = True
 
 # --- Static files (served by the app itself: no CDN anywhere) --------------------------------
 STATIC_URL = "static/"
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "frontend.finders.PackageFinder",  # plotly.min.js from the installed plotly package
+]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -125,3 +125,56 @@ def test_foreign_device_page_is_not_found(
     assert response.status == 404
     expect(page.locator("h1")).to_have_text("Not found")
     expect(page.get_by_text("Globex Press")).to_have_count(0)
+
+
+def test_device_page_charts_history_and_a_live_reading(
+    page: Page, server: str, tenant: Tenant
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from devices.services import device_create, device_types_install_catalog
+
+    from ..telemetry import dataset
+
+    factories.make_user(tenant, Role.VIEWER, "chart-viewer")
+    pump_type = next(t for t in device_types_install_catalog(tenant=tenant) if t.name == "pump")
+    pump, token = device_create(
+        tenant=tenant, device_type=pump_type, name="Chart pump", serial="CP-1"
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    dataset.write(
+        [
+            (
+                now - timedelta(minutes=50) + timedelta(seconds=10 * i),
+                tenant.id,
+                pump.id,
+                "temperature",
+                60.0 + (i % 30) / 3,
+            )
+            for i in range(240)
+        ]
+    )
+    sign_in(page, server, "chart-viewer")
+    page.goto(f"{server}/devices/{pump.id}/")
+    expect(page.locator("#chart-temperature .main-svg").first).to_be_visible(timeout=10_000)
+    expect(page.locator("#range-info")).to_contain_text("Buckets of")
+    averages = page.evaluate("document.getElementById('chart-temperature').data[2].y.length")
+    assert averages > 20  # the last hour of history, bucketed
+    # thresholds of the pump type are drawn (warn 75, alarm 85)
+    shapes = page.evaluate("document.getElementById('chart-temperature').layout.shapes.length")
+    assert shapes == 2
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    response = requests.post(
+        f"{server}/api/v1/ingest",
+        json={"temperature": 77.5},
+        headers={"Authorization": f"Device {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    page.wait_for_function(
+        "document.getElementById('chart-temperature').data[3].y.includes(77.5)", timeout=5_000
+    )
+    page.screenshot(path=str(SHOTS / "device.png"), full_page=True)
+    href = page.locator("#download").get_attribute("href") or ""
+    assert href.startswith("/export/readings.csv?") and f"devices={pump.id}" in href
