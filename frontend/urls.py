@@ -12,6 +12,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tenant/switch", views.tenant_switch, name="tenant-switch"),
+    path("devices/", views.device_list, name="device-list"),
     path("devices/<int:pk>/", views.device_detail, name="device-detail"),
     path("export/readings.csv", views.export_readings, name="export-readings"),
 ]

@@ -1,9 +1,12 @@
 """Signed-in pages. Every view goes through ``tenant_page`` and reads only its tenant's rows."""
 
+from datetime import timedelta
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -11,10 +14,11 @@ from devices import selectors as device_selectors
 from devices.models import DeviceStatus
 from iotplatform.tenancy import selectors as tenancy_selectors
 from iotplatform.tenancy.middleware import SESSION_TENANT_KEY
+from iotplatform.tenancy.models import Role
 from iotplatform.tenancy.scoping import get_for_tenant_or_404, tenant_page
 from telemetry.api.serializers import ExportInput
 from telemetry.api.views import export_response
-from telemetry.selectors import metrics_of
+from telemetry.selectors import latest_values, metric_averages, metrics_of
 
 
 @tenant_page()
@@ -28,6 +32,48 @@ def home(request: HttpRequest) -> HttpResponse:
         request,
         "frontend/home.html",
         {"devices": devices, "status_counts": counts, "statuses": DeviceStatus.choices},
+    )
+
+
+@tenant_page()
+def device_list(request: HttpRequest) -> HttpResponse:
+    """The fleet's status table: sortable, filterable, live; operators act on rows."""
+    tenant = request.tenant  # type: ignore[attr-defined]
+    devices = list(device_selectors.device_list(tenant=tenant)[:2000])
+    latest = latest_values(tenant=tenant, device_ids=[d.id for d in devices])
+    averages = metric_averages(
+        tenant=tenant, metric="temperature", since=timezone.now() - timedelta(hours=1)
+    )
+    last_anomaly = dict(
+        device_selectors.status_change_list(tenant=tenant)
+        .filter(to_status=DeviceStatus.ANOMALY)
+        .order_by("device_id", "-at")
+        .distinct("device_id")
+        .values_list("device_id", "at")
+    )
+    ruls = sorted(d.rul_hours for d in devices if d.rul_hours is not None)
+    low_rul = ruls[max(0, len(ruls) // 10 - 1)] if ruls else None
+    rows = [
+        {
+            "device": d,
+            "temperature": latest.get(d.id, {}).get("temperature", {}).get("value"),
+            "avg_temperature": averages.get(d.id),
+            "last_anomaly": last_anomaly.get(d.id),
+            "low_rul": low_rul is not None and d.rul_hours is not None and d.rul_hours <= low_rul,
+        }
+        for d in devices
+    ]
+    types = sorted({d.type.name for d in devices})
+    can_act = request.membership.allows(Role.OPERATOR)  # type: ignore[attr-defined]
+    return render(
+        request,
+        "frontend/devices.html",
+        {
+            "rows": rows,
+            "types": types,
+            "statuses": DeviceStatus.choices,
+            "can_act": can_act,
+        },
     )
 
 

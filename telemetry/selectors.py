@@ -41,3 +41,20 @@ def metrics_of(*, tenant: Tenant | None, devices: Iterable[Any]) -> list[str]:
         .distinct()
     )
     return sorted(names)
+
+
+def metric_averages(*, tenant: Tenant | None, metric: str, since: Any) -> dict[int, float]:
+    """Average of one metric per device since a time, from the minute rollups (one query)."""
+    if tenant is None:
+        return {}
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT device_id, sum(sum) / sum(count) FROM telemetry_rollup_1m "
+            "WHERE tenant_id = %s AND metric = %s "
+            "AND bucket >= date_trunc('minute', %s::timestamptz) "
+            "GROUP BY device_id",
+            [tenant.id, metric, since],
+        )
+        return {device_id: value for device_id, value in cursor.fetchall()}

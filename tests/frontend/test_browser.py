@@ -178,3 +178,64 @@ def test_device_page_charts_history_and_a_live_reading(
     page.screenshot(path=str(SHOTS / "device.png"), full_page=True)
     href = page.locator("#download").get_attribute("href") or ""
     assert href.startswith("/export/readings.csv?") and f"devices={pump.id}" in href
+
+
+def test_devices_table_filters_sorts_and_sends_commands(
+    page: Page, server: str, tenant: Tenant
+) -> None:
+    from devices.models import Command
+    from devices.services import device_create, device_types_install_catalog
+
+    factories.make_user(tenant, Role.OPERATOR, "table-op")
+    types = {t.name: t for t in device_types_install_catalog(tenant=tenant)}
+    pump, token = device_create(
+        tenant=tenant, device_type=types["pump"], name="Alpha pump", serial="T-1"
+    )
+    device_create(tenant=tenant, device_type=types["motor"], name="Beta motor", serial="T-2")
+    device_create(tenant=tenant, device_type=types["motor"], name="Gamma motor", serial="T-3")
+    sign_in(page, server, "table-op")
+    page.goto(f"{server}/devices/")
+    expect(page.locator("#shown")).to_have_text("3 of 3 devices")
+    page.select_option("select[name=type]", "motor")
+    expect(page.locator("#shown")).to_have_text("2 of 3 devices")
+    expect(page.locator(f'tr[data-device="{pump.id}"]')).to_be_hidden()
+    page.select_option("select[name=type]", "")
+    page.fill("input[name=search]", "gamma")
+    expect(page.locator("#shown")).to_have_text("1 of 3 devices")
+    page.fill("input[name=search]", "")
+    page.click("th:has-text('Name')")
+    page.click("th:has-text('Name')")  # descending
+    first = page.locator("#devices tbody tr").first.locator("a")
+    expect(first).to_have_text("Gamma motor")
+
+    # Restart, confirmed: a command is created and its status follows live to acked.
+    page.once("dialog", lambda dialog: dialog.accept())
+    row = page.locator(f'tr[data-device="{pump.id}"]')
+    row.locator("button[data-action=restart]").click()
+    expect(row.locator("[data-command]")).to_have_text("restart: pending")
+    command = Command.objects.get(device=pump)
+    assert command.kind == "restart"
+    rpc = requests.get(f"{server}/api/v1/{token}/rpc?timeout=0", timeout=10).json()
+    assert rpc["id"] == command.id
+    requests.post(f"{server}/api/v1/{token}/rpc/{command.id}", json={"ok": True}, timeout=10)
+    expect(row.locator("[data-command]")).to_have_text("restart: acked", timeout=5_000)
+
+    # Thresholds: the form refuses low ≥ high before anything is sent.
+    row.locator("button[data-action=thresholds]").click()
+    dialog = page.locator("#thresholds-dialog")
+    dialog.locator("input[name=warn_low]").fill("90")
+    dialog.locator("input[name=warn_high]").fill("80")
+    dialog.locator("button[type=submit]").click()
+    expect(dialog.locator("[data-error]")).to_contain_text("must be below")
+    assert Command.objects.filter(device=pump).count() == 1
+    dialog.locator("input[name=warn_low]").fill("10")
+    dialog.locator("input[name=interval_seconds]").fill("30")
+    dialog.locator("button[type=submit]").click()
+    expect(dialog).to_be_hidden()
+    expect(row.locator("[data-command]")).to_have_text("set_config: pending")
+    sent = Command.objects.filter(device=pump, kind="set_config").get()
+    assert sent.payload == {
+        "thresholds": {"temperature": {"warn_low": 10, "warn_high": 80}},
+        "interval_seconds": 30,
+    }
+    page.screenshot(path=str(SHOTS / "devices.png"), full_page=True)

@@ -1,0 +1,46 @@
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from devices.models import Device
+from iotplatform.tenancy.models import Tenant
+
+from .. import factories
+
+
+@pytest.mark.django_db
+class TestDevicesPage:
+    def test_lists_own_devices_with_status_and_lowest_rul_marked(
+        self, page_as: Any, viewer: Any, tenant: Tenant, device: Device, other_device: Device
+    ) -> None:
+        for i in range(10):
+            factories.make_device(tenant, name=f"Unit {i}", rul_hours=100.0 + i)
+        factories.make_device(tenant, name="Worn", rul_hours=3.0)
+        page = page_as(viewer).get("/devices/")
+        html = page.content.decode()
+        assert page.status_code == 200
+        assert "Pump 1" in html and "Globex Press" not in html
+        worn_row = html[html.index("Worn") - 400 : html.index("Worn")]
+        assert 'class="low-rul"' in worn_row
+        assert html.count('class="low-rul"') == 1
+
+    def test_viewers_get_no_action_buttons_operators_do(
+        self, page_as: Any, viewer: Any, operator: Any, device: Device
+    ) -> None:
+        assert b'data-action="restart"' not in page_as(viewer).get("/devices/").content
+        assert b'data-action="restart"' in page_as(operator).get("/devices/").content
+
+    def test_query_count_does_not_grow_with_devices(
+        self, page_as: Any, viewer: Any, tenant: Tenant
+    ) -> None:
+        client = page_as(viewer)
+        factories.make_device(tenant)
+        with CaptureQueriesContext(connection) as few:
+            client.get("/devices/")
+        for _ in range(15):
+            factories.make_device(tenant)
+        with CaptureQueriesContext(connection) as many:
+            client.get("/devices/")
+        assert len(many) == len(few)
