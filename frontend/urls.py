@@ -14,5 +14,7 @@ urlpatterns = [
     path("tenant/switch", views.tenant_switch, name="tenant-switch"),
     path("devices/", views.device_list, name="device-list"),
     path("devices/<int:pk>/", views.device_detail, name="device-detail"),
+    path("export/", views.export_page, name="export"),
     path("export/readings.csv", views.export_readings, name="export-readings"),
+    path("simulator/", views.simulator_page, name="simulator"),
 ]

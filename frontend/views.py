@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from devices import selectors as device_selectors
 from devices.models import DeviceStatus
+from devices.simulation import simulation_get
 from iotplatform.tenancy import selectors as tenancy_selectors
 from iotplatform.tenancy.middleware import SESSION_TENANT_KEY
 from iotplatform.tenancy.models import Role
@@ -78,6 +79,40 @@ def device_list(request: HttpRequest) -> HttpResponse:
 
 
 @tenant_page()
+def export_page(request: HttpRequest) -> HttpResponse:
+    """Pick devices, metrics and a range; the download streams from ``export_readings``."""
+    tenant = request.tenant  # type: ignore[attr-defined]
+    devices = list(device_selectors.device_list(tenant=tenant))
+    metrics = metrics_of(tenant=tenant, devices=devices)
+    now = timezone.now().replace(second=0, microsecond=0)
+    return render(
+        request,
+        "frontend/export.html",
+        {
+            "devices": devices,
+            "metrics": metrics,
+            "start": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+            "end": now.strftime("%Y-%m-%dT%H:%M"),
+        },
+    )
+
+
+@tenant_page()
+def simulator_page(request: HttpRequest) -> HttpResponse:
+    """The tenant's simulated fleet: status and, for operators, start / stop / restart."""
+    tenant = request.tenant  # type: ignore[attr-defined]
+    fleet = simulation_get(tenant=tenant)
+    return render(
+        request,
+        "frontend/simulator.html",
+        {
+            "fleet": fleet,
+            "can_act": request.membership.allows(Role.OPERATOR),  # type: ignore[attr-defined]
+        },
+    )
+
+
+@tenant_page()
 def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
     device = get_for_tenant_or_404(
         device_selectors.device_list(tenant=request.tenant),  # type: ignore[attr-defined]
@@ -110,7 +145,9 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @tenant_page()
 def export_readings(request: HttpRequest) -> HttpResponseBase:
     """CSV download of readings for the pages (same parameters as the API's export)."""
-    params = ExportInput(data=request.GET)
+    # A form's multi-selects arrive as repeated keys; the API takes comma-separated lists.
+    data = {key: ",".join(request.GET.getlist(key)) for key in request.GET}
+    params = ExportInput(data=data)
     if not params.is_valid():
         return JsonResponse(params.errors, status=400)
     return export_response(tenant=request.tenant, params=params.validated_data)  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,6 +66,7 @@ def sign_in(page: Page, server: str, username: str) -> None:
     page.fill("#id_username", username)
     page.fill("#id_password", factories.PASSWORD)
     page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def test_login_live_update_and_logout(
@@ -239,3 +241,43 @@ def test_devices_table_filters_sorts_and_sends_commands(
         "interval_seconds": 30,
     }
     page.screenshot(path=str(SHOTS / "devices.png"), full_page=True)
+
+
+def test_export_page_downloads_the_chosen_readings(
+    page: Page, server: str, tenant: Tenant, device: Device
+) -> None:
+    from datetime import UTC, datetime
+
+    from ..telemetry import dataset
+
+    factories.make_user(tenant, Role.VIEWER, "export-viewer")
+    t0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+    dataset.write(
+        [
+            (t0, tenant.id, device.id, "temperature", 20.5),
+            (t0, tenant.id, device.id, "vibration", 1.25),
+        ]
+    )
+    sign_in(page, server, "export-viewer")
+    page.goto(f"{server}/export/")
+    page.select_option("select[name=devices]", str(device.id))
+    page.select_option("select[name=metrics]", ["temperature"])
+    page.fill("input[name=start]", "2026-05-04T09:00")
+    page.fill("input[name=end]", "2026-05-04T11:00")
+    page.check("input[value=long]")
+    page.screenshot(path=str(SHOTS / "export.png"))
+    with page.expect_download() as info:
+        page.click("form.export-form button[type=submit]")
+    content = Path(info.value.path()).read_text()
+    assert content.splitlines() == [
+        "time,device_id,device,metric,value",
+        f"2026-05-04T10:00:00Z,{device.id},P-001,temperature,20.5",
+    ]
+
+
+def test_viewer_sees_no_simulator_controls(page: Page, server: str, tenant: Tenant) -> None:
+    factories.make_user(tenant, Role.VIEWER, "sim-viewer")
+    sign_in(page, server, "sim-viewer")
+    page.goto(f"{server}/simulator/")
+    expect(page.locator("button[data-action=start]")).to_have_count(0)
+    expect(page.get_by_text("Operators can start and stop the simulator.")).to_be_visible()

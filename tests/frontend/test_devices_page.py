@@ -44,3 +44,14 @@ class TestDevicesPage:
         with CaptureQueriesContext(connection) as many:
             client.get("/devices/")
         assert len(many) == len(few)
+
+
+@pytest.mark.django_db
+def test_simulator_and_export_pages(
+    page_as: Any, operator: Any, viewer: Any, device: Device, other_device: Device
+) -> None:
+    page = page_as(operator).get("/simulator/")
+    assert page.status_code == 200 and b'data-action="start"' in page.content
+    assert b'data-action="start"' not in page_as(viewer).get("/simulator/").content
+    export = page_as(viewer).get("/export/").content.decode()
+    assert "P-001" in export and "G-001" not in export

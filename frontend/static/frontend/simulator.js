@@ -1,0 +1,50 @@
+// Simulator page: start / stop / restart through the API; status follows live.
+(function () {
+  "use strict";
+  function csrf() {
+    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+  function show(data) {
+    const cap = function (s) { return s ? s.charAt(0).toUpperCase() + s.slice(1) : "—"; };
+    document.getElementById("sim-status").textContent = cap(data.status);
+    document.getElementById("sim-desired").textContent = data.desired;
+    document.getElementById("sim-devices").textContent = data.devices;
+    const stats = data.stats || {};
+    for (const [id, key] of [["sim-reporting", "reporting"], ["sim-failed", "failed"],
+                             ["sim-rate", "points_per_s"], ["sim-accepted", "accepted"]]) {
+      document.getElementById(id).textContent = stats[key] !== undefined ? stats[key] : "—";
+    }
+  }
+  const form = document.getElementById("sim-form");
+  if (form) {
+    form.addEventListener("click", async function (e) {
+      const button = e.target.closest("button[data-action]");
+      if (!button) return;
+      const f = new FormData(form);
+      const body = { action: button.dataset.action };
+      if (button.dataset.action !== "stop") {
+        body.devices = Number(f.get("devices"));
+        body.interval_seconds = Number(f.get("interval_seconds"));
+      }
+      const response = await fetch("/api/v1/simulator", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify(body),
+      });
+      const answer = await response.json();
+      document.getElementById("sim-error").textContent = response.ok ? "" : JSON.stringify(answer);
+      if (response.ok) show(answer);
+    });
+  }
+  function connect(delay) {
+    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/live/");
+    ws.onmessage = function (e) {
+      const msg = JSON.parse(e.data);
+      if (msg.type === "simulation.status") show(msg.data);
+    };
+    ws.onopen = function () { delay = 500; };
+    ws.onclose = function () { setTimeout(function () { connect(Math.min(delay * 2, 15000)); }, delay); };
+  }
+  connect(500);
+})();
