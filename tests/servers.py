@@ -96,9 +96,9 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 @contextmanager
-def asgi_server(**env: str) -> Iterator[str]:
+def asgi_server(port: int | None = None, **env: str) -> Iterator[str]:
     """The ASGI application under uvicorn, as in production; yields its base URL."""
-    port = free_port()
+    port = port or free_port()
     args = [
         str(BIN / "uvicorn"),
         "iotplatform.asgi:application",

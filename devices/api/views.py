@@ -58,6 +58,13 @@ def _device_type(view: TenantAPIView, name: str) -> DeviceType:
     return device_type
 
 
+class DeviceScopedView(TenantAPIView):
+    """Base of views about one of the tenant's devices (``pk`` in the URL) or its fleet."""
+
+    def tenant_queryset(self) -> QuerySet[Device]:
+        return selectors.device_list(tenant=self.tenant)
+
+
 class DeviceListView(TenantAPIView):
     """The tenant's devices with their latest values; admins register new ones."""
 
@@ -100,12 +107,9 @@ class DeviceListView(TenantAPIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class DeviceDetailView(TenantAPIView):
+class DeviceDetailView(DeviceScopedView):
     serializer_class = DeviceOutput
     write_role = Role.ADMIN
-
-    def tenant_queryset(self) -> QuerySet[Device]:
-        return selectors.device_list(tenant=self.tenant)
 
     def get(self, request: Request, pk: int) -> Response:
         return Response(_with_latest(self, [self.get_object()])[0])
@@ -130,14 +134,11 @@ class DeviceDetailView(TenantAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class DeviceTokenView(TenantAPIView):
+class DeviceTokenView(DeviceScopedView):
     """Admins rotate a device's token: the old ones stop working, the new one is shown once."""
 
     serializer_class = TokenOutput
     write_role = Role.ADMIN
-
-    def tenant_queryset(self) -> QuerySet[Device]:
-        return selectors.device_list(tenant=self.tenant)
 
     @extend_schema(request=None, responses={201: TokenOutput})
     def post(self, request: Request, pk: int) -> Response:
@@ -145,13 +146,10 @@ class DeviceTokenView(TenantAPIView):
         return Response({"token": token}, status=status.HTTP_201_CREATED)
 
 
-class DeviceMaintenanceView(TenantAPIView):
+class DeviceMaintenanceView(DeviceScopedView):
     """Operators put a device into maintenance or back into service."""
 
     serializer_class = MaintenanceInput
-
-    def tenant_queryset(self) -> QuerySet[Device]:
-        return selectors.device_list(tenant=self.tenant)
 
     @extend_schema(request=MaintenanceInput, responses=DeviceOutput)
     def post(self, request: Request, pk: int) -> Response:
@@ -187,13 +185,10 @@ class DeviceTypeListView(TenantAPIView):
         return Response(DeviceTypeOutput(device_type).data, status=status.HTTP_201_CREATED)
 
 
-class DeviceStatusHistoryView(TenantAPIView):
+class DeviceStatusHistoryView(DeviceScopedView):
     """When the device's status changed, from what to what, newest first."""
 
     serializer_class = StatusChangeOutput
-
-    def tenant_queryset(self) -> QuerySet[Device]:
-        return selectors.device_list(tenant=self.tenant)
 
     @extend_schema(responses=StatusChangeOutput(many=True))
     def get(self, request: Request, pk: int) -> Response:
@@ -238,13 +233,10 @@ class ProvisionView(APIView):
         )
 
 
-class DeviceCommandsView(TenantAPIView):
+class DeviceCommandsView(DeviceScopedView):
     """The device's commands, newest first; operators issue restart or set_config."""
 
     serializer_class = CommandOutput
-
-    def tenant_queryset(self) -> QuerySet[Device]:
-        return selectors.device_list(tenant=self.tenant)
 
     @extend_schema(responses=CommandOutput(many=True))
     def get(self, request: Request, pk: int) -> Response:

@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.db.models import QuerySet
 from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -12,9 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from devices import selectors as device_selectors
-from devices.models import Device
+from devices.api.views import DeviceScopedView
 from iotplatform.tenancy.models import Tenant
-from iotplatform.tenancy.scoping import TenantAPIView
 from telemetry import queries
 from telemetry.export import readings_csv
 from telemetry.selectors import latest_values, metrics_of
@@ -35,12 +33,7 @@ def _series_body(series: queries.Series, device: int | None = None) -> dict[str,
     return body
 
 
-class _DeviceScoped(TenantAPIView):
-    def tenant_queryset(self) -> QuerySet[Device]:
-        return device_selectors.device_list(tenant=self.tenant)
-
-
-class DeviceSeriesView(_DeviceScoped):
+class DeviceSeriesView(DeviceScopedView):
     """A device's metrics over a range, bucketed to at most `points` buckets (or a fixed
     `bucket`): min / avg / max / count per bucket, columnar, ready for a chart."""
 
@@ -73,7 +66,7 @@ class DeviceSeriesView(_DeviceScoped):
         return Response(_series_body(series, device.id))
 
 
-class FleetSeriesView(_DeviceScoped):
+class FleetSeriesView(DeviceScopedView):
     """One metric over the tenant's fleet per hour or day: min / avg / max, readings and
     reporting devices per bucket."""
 
@@ -105,7 +98,7 @@ class FleetSeriesView(_DeviceScoped):
         return Response(_series_body(series))
 
 
-class LatestView(_DeviceScoped):
+class LatestView(DeviceScopedView):
     """The newest value of every metric of every device of the tenant, in one query."""
 
     serializer_class = LatestOutput
@@ -142,7 +135,7 @@ def export_response(*, tenant: Tenant, params: dict[str, Any]) -> StreamingHttpR
     return response
 
 
-class ExportView(_DeviceScoped):
+class ExportView(DeviceScopedView):
     """Readings of some devices as CSV, streamed: any range, wide or long layout."""
 
     @extend_schema(

@@ -1,6 +1,7 @@
 """The live simulator against the real platform: provisioning, and store-and-forward across a
 platform restart with nothing lost and nothing doubled."""
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -20,34 +21,13 @@ from .. import servers
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def uvicorn(port: int, name: str) -> "servers.subprocess.Popen[bytes]":
-    log = (servers.ARTIFACTS / f"uvicorn-sim-{name}.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            str(servers.BIN / "uvicorn"),
-            "iotplatform.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
-        cwd=servers.ROOT,
-        env=servers.process_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    servers.wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
-    return proc
-
-
 def test_store_and_forward_across_a_platform_restart(tmp_path: Path, tenant: Tenant) -> None:
     servers.ARTIFACTS.mkdir(parents=True, exist_ok=True)
     _, key = ingest_key_create(tenant=tenant)
     port = servers.free_port()
     url = f"http://127.0.0.1:{port}"
-    server = uvicorn(port, "first")
+    first = contextlib.ExitStack()
+    first.enter_context(servers.asgi_server(port))
     state = tmp_path / "sim"
     log = (servers.ARTIFACTS / "simulator-live.log").open("wb")
     simulator = subprocess.Popen(
@@ -79,16 +59,16 @@ def test_store_and_forward_across_a_platform_restart(tmp_path: Path, tenant: Ten
     )
     try:
         time.sleep(5)
-        servers.stop(server)  # the platform goes away mid-run…
+        first.close()  # the platform goes away mid-run…
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{url}/healthz", timeout=2)
         time.sleep(4)
-        server = uvicorn(port, "second")  # …and comes back
-        assert simulator.wait(timeout=60) == 0
+        with servers.asgi_server(port):  # …and comes back
+            assert simulator.wait(timeout=60) == 0
     finally:
         if simulator.poll() is None:
             simulator.kill()
-        servers.stop(server)
+        first.close()
     summary = json.loads((state / "summary.json").read_text())
     assert summary["spooled"] > 0, summary  # it did have to buffer
     assert summary["spool_left"] == 0 and summary["rejected"] == 0, summary
