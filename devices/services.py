@@ -252,11 +252,18 @@ def status_changes_record(
         )
         for tenant_id, device_id, old, new in changes
     )
+    names = dict(Device.objects.filter(id__in=[c[1] for c in changes]).values_list("id", "name"))
     for tenant_id, device_id, old, new in changes:
         publish_on_commit(
             tenant_id=tenant_id,
             event="device.status",
-            data={"device": device_id, "from": old, "to": new, "at": at.isoformat()},
+            data={
+                "device": device_id,
+                "name": names.get(device_id, ""),
+                "from": old,
+                "to": new,
+                "at": at.isoformat(),
+            },
         )
 
 

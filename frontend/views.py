@@ -1,6 +1,7 @@
 """Signed-in pages. Every view goes through ``tenant_page`` and reads only its tenant's rows."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -19,20 +20,67 @@ from iotplatform.tenancy.models import Role
 from iotplatform.tenancy.scoping import get_for_tenant_or_404, tenant_page
 from telemetry.api.serializers import ExportInput
 from telemetry.api.views import export_response
-from telemetry.selectors import latest_values, metric_averages, metrics_of
+from telemetry.selectors import fleet_summary, latest_values, metric_averages, metrics_of
+
+
+KEY_METRICS = ("temperature", "vibration", "pressure", "current")
+
+
+def key_metrics(devices: list[Any], limit: int = 4) -> list[tuple[str, dict[str, Any]]]:
+    """The fleet's key metrics for the dashboard: the standard ones first, then the most
+    widely reported, with the definition of the type that declares it for the most devices."""
+    seen: dict[str, int] = {}
+    definition: dict[str, dict[str, Any]] = {}
+    for device in devices:
+        for metric, spec in device.type.metrics.items():
+            seen[metric] = seen.get(metric, 0) + 1
+            definition.setdefault(metric, spec)
+    ranked = sorted(seen, key=lambda m: (m not in KEY_METRICS, -seen[m], m))
+    return [(m, definition[m]) for m in ranked[:limit]]
 
 
 @tenant_page()
 def home(request: HttpRequest) -> HttpResponse:
+    """The dashboard: fleet figures, live charts of the key metrics, status changes as they
+    happen and the devices that need attention."""
     tenant = request.tenant  # type: ignore[attr-defined]
-    devices = list(device_selectors.device_list(tenant=tenant)[:200])
-    counts = {status: 0 for status in DeviceStatus.values}
-    for device in devices:
-        counts[device.status] += 1
+    devices = list(device_selectors.device_list(tenant=tenant))
+    summary = fleet_summary(tenant=tenant)
+    active = {d.id for d in devices if d.status in (DeviceStatus.HEALTHY, DeviceStatus.ANOMALY)}
+    latest = latest_values(tenant=tenant, device_ids=active)
+    metrics = key_metrics(devices)
+    changes = list(
+        device_selectors.status_change_list(tenant=tenant).select_related("device")[:30]
+    )
+    attention = [d for d in devices if d.status != DeviceStatus.HEALTHY][:12]
+    page_data = {
+        "summary_url": reverse("api-fleet-summary"),
+        "fleet_url": reverse("api-fleet-series"),
+        "metrics": [{"key": m, **spec} for m, spec in metrics],
+        "freshness": summary["freshness_seconds"],
+        "latest": {
+            m: {
+                str(device_id): values[m]["value"]
+                for device_id, values in latest.items()
+                if m in values
+            }
+            for m, _ in metrics
+        },
+        "names": {str(d.id): d.name for d in devices},
+    }
     return render(
         request,
         "frontend/home.html",
-        {"devices": devices, "status_counts": counts, "statuses": DeviceStatus.choices},
+        {
+            "summary": summary,
+            "anomaly_pct": (
+                None if summary["anomaly_rate_5m"] is None else summary["anomaly_rate_5m"] * 100
+            ),
+            "changes": changes,
+            "attention": attention,
+            "page_data": page_data,
+            "has_devices": bool(devices),
+        },
     )
 
 
@@ -119,7 +167,9 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
         tenant=request.tenant,  # type: ignore[attr-defined]
         pk=pk,
     )
-    metrics = dict(device.type.metrics)
+    # Threshold lines and the explorer's default bounds: the device's own over its type's.
+    own = (device.desired_config or {}).get("thresholds", {})
+    metrics = {key: {**spec, **own.get(key, {})} for key, spec in device.type.metrics.items()}
     for key in metrics_of(tenant=request.tenant, devices=[device]):  # type: ignore[attr-defined]
         metrics.setdefault(key, {})
     page_data = {
@@ -127,6 +177,8 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "metrics": metrics,
         "metric_keys": sorted(metrics),
         "series_url": reverse("api-device-series", args=[device.id]),
+        "statistics_url": reverse("api-device-statistics", args=[device.id]),
+        "anomalies_url": reverse("api-device-anomalies", args=[device.id]),
         "export_url": reverse("export-readings"),
     }
     commands = device_selectors.command_list(tenant=request.tenant, device=device)[:10]  # type: ignore[attr-defined]

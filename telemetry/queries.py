@@ -116,9 +116,11 @@ def fleet_series(
     width: timedelta,
     device_type_id: int | None = None,
 ) -> Series:
-    """Aggregates of one metric over all the tenant's devices (or one type) per hour or day."""
-    if width % timedelta(hours=1) != timedelta(0):
-        raise ValueError("fleet aggregates come in whole hours")
+    """Aggregates of one metric over all the tenant's devices (or one type) per bucket of whole
+    minutes or hours, from the minute or hour rollups."""
+    table, _ = source_for(width)
+    if table == "telemetry_reading":
+        raise ValueError("fleet aggregates come in whole minutes")
     start = bucket_floor(start, width)
     bucket = bucket_expression(connection, "r.bucket")
     type_filter = ""
@@ -128,7 +130,7 @@ def fleet_series(
         params.append(device_type_id)
     sql = (
         f"SELECT {bucket} AS b, sum(r.count), min(r.min), sum(r.sum) / sum(r.count), "
-        f"max(r.max), count(DISTINCT r.device_id) FROM telemetry_rollup_1h r "
+        f"max(r.max), count(DISTINCT r.device_id) FROM {table} r "
         f"WHERE r.tenant_id = %s AND r.metric = %s AND r.bucket >= %s AND r.bucket < %s "
         f"{type_filter} GROUP BY b ORDER BY b"
     )
@@ -149,4 +151,4 @@ def fleet_series(
             series["avg"].append(mean)
             series["max"].append(high)
             series["devices"].append(devices)
-    return Series(width, "telemetry_rollup_1h", start, end, {metric: series})
+    return Series(width, table, start, end, {metric: series})

@@ -2,7 +2,7 @@
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from iotplatform.tenancy.models import Tenant
@@ -58,3 +58,87 @@ def metric_averages(*, tenant: Tenant | None, metric: str, since: Any) -> dict[i
             [tenant.id, metric, since],
         )
         return {device_id: value for device_id, value in cursor.fetchall()}
+
+
+def warning_limits(devices: Iterable[Any]) -> list[tuple[int, str, float | None, float | None]]:
+    """(device, metric, warn_low, warn_high) per declared metric: the device's own thresholds
+    (set_config) over its type's defaults."""
+    limits = []
+    for device in devices:
+        own = (device.desired_config or {}).get("thresholds", {})
+        for metric, definition in device.type.metrics.items():
+            merged = {**definition, **own.get(metric, {})}
+            low, high = merged.get("warn_low"), merged.get("warn_high")
+            if low is not None or high is not None:
+                limits.append(
+                    (
+                        device.id,
+                        metric,
+                        None if low is None else float(low),
+                        None if high is None else float(high),
+                    )
+                )
+    return limits
+
+
+def fleet_summary(
+    *, tenant: Tenant | None, window: timedelta = timedelta(minutes=5)
+) -> dict[str, Any]:
+    """The dashboard's figures (see ``FleetSummaryView``), in four queries.
+
+    The anomaly rate is the share of the window's readings beyond their warning thresholds;
+    alerts are counted once alert rules exist (0 until then).
+    """
+    from django.db import connection
+    from django.db.models import Avg, Count, Max
+    from django.utils import timezone
+
+    from devices.models import Device, DeviceStatus
+
+    now = timezone.now()
+    if tenant is None:
+        return {}
+    devices = Device.objects.filter(tenant=tenant)
+    counts = {status: 0 for status in DeviceStatus.values}
+    for row in devices.values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    active = [DeviceStatus.HEALTHY, DeviceStatus.ANOMALY]
+    figures = devices.aggregate(health=Avg("health"), newest=Max("last_seen"))
+    avg_temperature = LatestReading.objects.filter(
+        tenant=tenant, metric="temperature", device__status__in=active
+    ).aggregate(v=Avg("value"))["v"]
+    limits = warning_limits(devices.select_related("type").only("id", "desired_config", "type"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE r.value < l.lo OR r.value > l.hi) "
+            "FROM telemetry_reading r LEFT JOIN "
+            "unnest(%s::int8[], %s::text[], %s::float8[], %s::float8[]) "
+            "AS l(device, metric, lo, hi) "
+            "ON l.device = r.device_id AND l.metric = r.metric "
+            "WHERE r.tenant_id = %s AND r.time >= %s AND r.time <= %s",
+            [
+                [x[0] for x in limits],
+                [x[1] for x in limits],
+                [x[2] for x in limits],
+                [x[3] for x in limits],
+                tenant.id,
+                now - window,
+                now,
+            ],
+        )
+        readings, beyond = cursor.fetchone()
+    newest = figures["newest"]
+    return {
+        "at": now,
+        "devices": {
+            "total": sum(counts.values()),
+            "active": sum(counts[s] for s in active),
+            **counts,
+        },
+        "avg_temperature": avg_temperature,
+        "alerts_5m": 0,
+        "readings_5m": readings,
+        "anomaly_rate_5m": beyond / readings if readings else None,
+        "avg_health": figures["health"],
+        "freshness_seconds": max(0.0, (now - newest).total_seconds()) if newest else None,
+    }

@@ -120,8 +120,12 @@ INGEST_TENANT_RATE = env.int("INGEST_TENANT_RATE", default=250_000)  # points/s 
 INGEST_AUTH_CACHE_SECONDS = env.float("INGEST_AUTH_CACHE_SECONDS", default=10.0)
 INGEST_WRITERS = env.int("INGEST_WRITERS", default=2)  # concurrent group-commit transactions
 INGEST_MAX_BATCH_ROWS = env.int("INGEST_MAX_BATCH_ROWS", default=50_000)
-INGEST_LIVE_INTERVAL = env.float("INGEST_LIVE_INTERVAL", default=0.25)  # live pushes, seconds
+INGEST_LIVE_INTERVAL = env.float("INGEST_LIVE_INTERVAL", default=0.1)  # live pushes, seconds
 INGEST_SEEN_INTERVAL = env.float("INGEST_SEEN_INTERVAL", default=1.0)  # last_seen flush
+# Live pages: at most one push to a page per LIVE_PAGE_INTERVAL seconds; the devices whose
+# detail page is open are kept in a Redis sorted set so ingestion sends them every point.
+LIVE_PAGE_INTERVAL = env.float("LIVE_PAGE_INTERVAL", default=0.25)
+LIVE_WATCH_KEY = "iot:live:watch"
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

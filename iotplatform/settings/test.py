@@ -43,4 +43,5 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_DEFAULT_QUEUE = f"test-{CHECKOUT_TAG}"
 BEAT_HEARTBEAT_KEY = f"iot-test-{CHECKOUT_TAG}:beat:heartbeat"
+LIVE_WATCH_KEY = f"iot-test-{CHECKOUT_TAG}:live:watch"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

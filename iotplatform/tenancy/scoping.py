@@ -33,6 +33,11 @@ def tenant_group(tenant_id: int) -> str:
     return f"tenant.{tenant_id}"
 
 
+def device_group(tenant_id: int, device_id: int) -> str:
+    """A device's group within its tenant's: every reading of it, for its open detail pages."""
+    return f"{tenant_group(tenant_id)}.device.{device_id}"
+
+
 def get_for_tenant_or_404(queryset: QuerySet[M], *, tenant: Tenant | None, **lookup: Any) -> M:
     """One row of ``tenant``; the same 404 whether it is missing or belongs to someone else."""
     if tenant is None:

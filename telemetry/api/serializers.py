@@ -48,7 +48,7 @@ class SeriesInput(RangeInput):
 
 class FleetInput(RangeInput):
     metric = serializers.CharField(max_length=64)
-    bucket = serializers.ChoiceField(choices=["1h", "1d"], default="1h")
+    bucket = serializers.ChoiceField(choices=["1m", "5m", "15m", "1h", "1d"], default="1h")
     type = serializers.CharField(required=False, help_text="only devices of this type")
 
 
@@ -90,3 +90,119 @@ class SeriesOutput(serializers.Serializer):
 
 class LatestOutput(serializers.Serializer):
     devices = serializers.DictField(child=serializers.DictField())
+
+
+class StatisticsInput(RangeInput):
+    metrics = CommaList(required=False, help_text="comma-separated; default: all of the device's")
+
+
+class AnomalyInput(RangeInput):
+    metric = serializers.CharField(max_length=64)
+    method = serializers.ChoiceField(
+        choices=[
+            ("value", "outside fixed low / high bounds"),
+            ("quantile", "outside the range's low / high quantiles"),
+            ("zscore", "rolling z-score over the previous readings"),
+        ]
+    )
+    low = serializers.FloatField(required=False, help_text="value: flag readings below")
+    high = serializers.FloatField(required=False, help_text="value: flag readings above")
+    q_low = serializers.FloatField(
+        required=False, min_value=0, max_value=1, help_text="quantile: e.g. 0.01"
+    )
+    q_high = serializers.FloatField(
+        required=False, min_value=0, max_value=1, help_text="quantile: e.g. 0.99"
+    )
+    window = serializers.IntegerField(
+        min_value=3, max_value=10_000, default=60, help_text="zscore: previous readings"
+    )
+    threshold = serializers.FloatField(
+        min_value=0.1, max_value=100, default=3.0, help_text="zscore: |z| above this"
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        method = attrs["method"]
+        if method == "value":
+            low, high = attrs.get("low"), attrs.get("high")
+            if low is None and high is None:
+                raise serializers.ValidationError({"low": "Give low, high or both."})
+            if low is not None and high is not None and low >= high:
+                raise serializers.ValidationError({"low": "low must be below high."})
+        if method == "quantile":
+            q_low, q_high = attrs.get("q_low"), attrs.get("q_high")
+            if q_low is None and q_high is None:
+                raise serializers.ValidationError({"q_low": "Give q_low, q_high or both."})
+            if q_low is not None and q_high is not None and q_low >= q_high:
+                raise serializers.ValidationError({"q_low": "q_low must be below q_high."})
+        return attrs
+
+
+class PercentilesOutput(serializers.Serializer):
+    p1 = serializers.FloatField()
+    p5 = serializers.FloatField()
+    p25 = serializers.FloatField()
+    p50 = serializers.FloatField()
+    p75 = serializers.FloatField()
+    p95 = serializers.FloatField()
+    p99 = serializers.FloatField()
+
+
+class HistogramOutput(serializers.Serializer):
+    edges = serializers.ListField(child=serializers.FloatField())
+    counts = serializers.ListField(child=serializers.IntegerField())
+
+
+class KdeOutput(serializers.Serializer):
+    x = serializers.ListField(child=serializers.FloatField())
+    y = serializers.ListField(child=serializers.FloatField(), help_text="readings per bin")
+    bandwidth = serializers.FloatField()
+
+
+class MetricStatisticsOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    min = serializers.FloatField(required=False)
+    max = serializers.FloatField(required=False)
+    mean = serializers.FloatField(required=False)
+    std = serializers.FloatField(required=False)
+    percentiles = PercentilesOutput(required=False)
+    histogram = HistogramOutput(required=False)
+    kde = KdeOutput(required=False, allow_null=True)
+
+
+class StatisticsOutput(serializers.Serializer):
+    device = serializers.IntegerField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    metrics = serializers.DictField(child=MetricStatisticsOutput())
+
+
+class AnomalyOutput(serializers.Serializer):
+    device = serializers.IntegerField()
+    metric = serializers.CharField()
+    method = serializers.CharField()
+    low = serializers.FloatField(allow_null=True, help_text="the bounds used (value, quantile)")
+    high = serializers.FloatField(allow_null=True)
+    total = serializers.IntegerField(help_text="readings in the range")
+    count = serializers.IntegerField(help_text="readings flagged")
+    truncated = serializers.BooleanField(help_text="more flagged than returned")
+    points = serializers.DictField(help_text="t, v (and z for zscore), oldest first")
+
+
+class FleetSummaryOutput(serializers.Serializer):
+    at = serializers.DateTimeField()
+    devices = serializers.DictField(
+        child=serializers.IntegerField(), help_text="total, active, and one count per status"
+    )
+    avg_temperature = serializers.FloatField(
+        allow_null=True, help_text="mean of the latest temperature of the active devices"
+    )
+    alerts_5m = serializers.IntegerField(help_text="alerts raised in the last 5 minutes")
+    readings_5m = serializers.IntegerField()
+    anomaly_rate_5m = serializers.FloatField(
+        allow_null=True, help_text="share of the last 5 minutes' readings beyond warning limits"
+    )
+    avg_health = serializers.FloatField(allow_null=True, help_text="null until a model sets it")
+    freshness_seconds = serializers.FloatField(
+        allow_null=True, help_text="seconds since the newest reading of the fleet"
+    )

@@ -13,11 +13,22 @@ from rest_framework.response import Response
 from devices import selectors as device_selectors
 from devices.api.views import DeviceScopedView
 from iotplatform.tenancy.models import Tenant
-from telemetry import queries
+from telemetry import analysis, queries
 from telemetry.export import readings_csv
-from telemetry.selectors import latest_values, metrics_of
+from telemetry.selectors import fleet_summary, latest_values, metrics_of
 
-from .serializers import ExportInput, FleetInput, LatestOutput, SeriesInput, SeriesOutput
+from .serializers import (
+    AnomalyInput,
+    AnomalyOutput,
+    ExportInput,
+    FleetInput,
+    FleetSummaryOutput,
+    LatestOutput,
+    SeriesInput,
+    SeriesOutput,
+    StatisticsInput,
+    StatisticsOutput,
+)
 
 
 def _series_body(series: queries.Series, device: int | None = None) -> dict[str, Any]:
@@ -66,9 +77,95 @@ class DeviceSeriesView(DeviceScopedView):
         return Response(_series_body(series, device.id))
 
 
+class DeviceStatisticsView(DeviceScopedView):
+    """A device's readings over a range, per metric: count, min, max, mean, standard
+    deviation, percentiles (exact), a histogram and a kernel density estimate."""
+
+    serializer_class = StatisticsOutput
+
+    @extend_schema(parameters=[StatisticsInput], responses=StatisticsOutput)
+    def get(self, request: Request, pk: int) -> Response:
+        device = self.get_object()
+        params = StatisticsInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        metrics = data.get("metrics") or metrics_of(tenant=self.tenant, devices=[device])
+        stats = analysis.statistics(
+            tenant_id=self.tenant.id,
+            device_id=device.id,
+            metrics=metrics,
+            start=data["start"],
+            end=data["end"],
+        )
+        return Response(
+            {"device": device.id, "start": data["start"], "end": data["end"], "metrics": stats}
+        )
+
+
+class DeviceAnomaliesView(DeviceScopedView):
+    """The anomaly explorer: readings of one metric over a range that a method flags —
+    `value` (outside low / high), `quantile` (outside the range's q_low / q_high quantiles) or
+    `zscore` (|z| above threshold against the previous `window` readings). At most 5,000
+    points are returned (`count` has them all); a range of over 1,000,000 readings is refused."""
+
+    serializer_class = AnomalyOutput
+
+    @extend_schema(parameters=[AnomalyInput], responses=AnomalyOutput)
+    def get(self, request: Request, pk: int) -> Response:
+        device = self.get_object()
+        params = AnomalyInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        try:
+            flagged = analysis.anomalies(
+                tenant_id=self.tenant.id,
+                device_id=device.id,
+                metric=data["metric"],
+                start=data["start"],
+                end=data["end"],
+                method=data["method"],
+                low=data.get("low"),
+                high=data.get("high"),
+                q_low=data.get("q_low"),
+                q_high=data.get("q_high"),
+                window=data["window"],
+                threshold=data["threshold"],
+            )
+        except analysis.RangeTooLarge as exc:
+            raise exceptions.ValidationError({"start": [str(exc)]}) from None
+        points: dict[str, list[Any]] = {"t": flagged.times, "v": flagged.values}
+        if flagged.scores is not None:
+            points["z"] = flagged.scores
+        return Response(
+            {
+                "device": device.id,
+                "metric": data["metric"],
+                "method": data["method"],
+                "low": flagged.low,
+                "high": flagged.high,
+                "total": flagged.total,
+                "count": flagged.count,
+                "truncated": flagged.truncated,
+                "points": points,
+            }
+        )
+
+
+class FleetSummaryView(DeviceScopedView):
+    """The dashboard's figures for the tenant's fleet: devices by status, average of the
+    latest temperatures, alerts and the share of readings beyond their warning thresholds in
+    the last 5 minutes, average health and data freshness."""
+
+    serializer_class = FleetSummaryOutput
+
+    @extend_schema(responses=FleetSummaryOutput)
+    def get(self, request: Request) -> Response:
+        return Response(fleet_summary(tenant=self.tenant))
+
+
 class FleetSeriesView(DeviceScopedView):
-    """One metric over the tenant's fleet per hour or day: min / avg / max, readings and
-    reporting devices per bucket."""
+    """One metric over the tenant's fleet per 1, 5 or 15 minutes, hour or day: min / avg / max,
+    readings and reporting devices per bucket."""
 
     serializer_class = SeriesOutput
 

@@ -19,8 +19,10 @@ stored), 400 malformed JSON, 401 bad credentials, 413 too large, 429 rate limite
 Retry-After), 503 storage unavailable (retry; nothing was stored).
 
 After each commit ``last_seen`` is coalesced in memory and flushed once a second in one UPDATE
-(a device that was offline becomes healthy, recorded and published), and a compact live update
-of the newest values is published to each tenant's Channels group at most four times a second.
+(a device that was offline becomes healthy, recorded and published). Live updates go out as
+soon as a commit brings some and then at most every ``INGEST_LIVE_INTERVAL`` (0.1 s): the newest
+value per device and metric to the tenant's Channels group, and every point of the devices whose
+detail page is open (a Redis set refreshed each second) to that device's group.
 """
 
 import asyncio
@@ -44,7 +46,8 @@ from redis import asyncio as aioredis
 
 from devices.tokens import token_matches, token_prefix
 from iotplatform.database import conninfo
-from iotplatform.tenancy.scoping import tenant_group
+from iotplatform.live import watched
+from iotplatform.tenancy.scoping import device_group, tenant_group
 
 from . import parse, writer
 
@@ -59,6 +62,7 @@ TOKEN_PATH = re.compile(r"^/api/v1/([^/]{1,128})/telemetry/?$")
 RPC_PATH = re.compile(r"^/api/v1/(?:([^/]{1,128})/)?rpc(?:/(\d{1,18}))?/?$")
 RPC_MAX_WAIT_MS = 60_000
 INGEST_PATH = "/api/v1/ingest"
+LIVE_MAX_POINTS = 3600  # per watched device and metric between two live pushes
 GATEWAY_PATH = "/api/v1/gateway/telemetry"
 
 
@@ -207,11 +211,15 @@ class IngestApp:
         self.pool: AsyncConnectionPool | None = None
         self.committer: GroupCommitter | None = None
         self.redis: aioredis.Redis | None = None
-        self.flusher: asyncio.Task[None] | None = None
+        self.flushers: list[asyncio.Task[None]] = []
         self.auth_cache = _TTLCache(settings.INGEST_AUTH_CACHE_SECONDS)
         self.serial_cache = _TTLCache(settings.INGEST_AUTH_CACHE_SECONDS)
         self.seen: dict[int, tuple[int, datetime]] = {}
         self.live: dict[int, dict[int, dict[str, list[Any]]]] = defaultdict(dict)
+        # Every point of the devices whose detail page is open (``iotplatform.live.watched``).
+        self.points: dict[tuple[int, int], dict[str, list[list[Any]]]] = {}
+        self.watched: set[int] = set()
+        self.live_pending: asyncio.Event | None = None
 
     @staticmethod
     def handles(scope: Scope) -> bool:
@@ -248,13 +256,18 @@ class IngestApp:
                 max_rows=settings.INGEST_MAX_BATCH_ROWS,
                 on_commit=self._after_commit,
             )
-            self.flusher = asyncio.create_task(self._flush_loop())
+            self.live_pending = asyncio.Event()
+            self.flushers = [
+                asyncio.create_task(self._live_loop()),
+                asyncio.create_task(self._seen_loop()),
+            ]
 
     async def shutdown(self) -> None:
-        if self.flusher is not None:
-            self.flusher.cancel()
+        for task in self.flushers:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.flusher
+                await task
+        self.flushers = []
         with contextlib.suppress(Exception):
             await self._flush_seen()
             await self._flush_live()
@@ -264,7 +277,7 @@ class IngestApp:
             await self.pool.close()
         if self.redis is not None:
             await self.redis.aclose()
-        self.committer = self.pool = self.redis = self.flusher = None
+        self.committer = self.pool = self.redis = None
 
     async def lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         while True:
@@ -286,27 +299,52 @@ class IngestApp:
             current = latest.get(metric)
             if current is None or current[0] < when:
                 latest[metric] = [when, value]
+            if device_id in self.watched:
+                series = self.points.setdefault((tenant_id, device_id), {}).setdefault(metric, [])
+                if len(series) < LIVE_MAX_POINTS:
+                    series.append([int(when.timestamp() * 1000), value])
+        if rows and self.live_pending is not None:
+            self.live_pending.set()
 
-    async def _flush_loop(self) -> None:
-        tick = 0
+    async def _live_loop(self) -> None:
+        """Push live updates as soon as there are some, then at most once per interval."""
+        assert self.live_pending is not None
         while True:
-            await asyncio.sleep(settings.INGEST_LIVE_INTERVAL)
-            tick += 1
+            await self.live_pending.wait()
+            self.live_pending.clear()
             try:
                 await self._flush_live()
-                if tick * settings.INGEST_LIVE_INTERVAL >= settings.INGEST_SEEN_INTERVAL:
-                    tick = 0
-                    await self._flush_seen()
             except Exception:
-                logger.exception("ingest flush failed")
+                logger.exception("ingest live push failed")
+            await asyncio.sleep(settings.INGEST_LIVE_INTERVAL)
+
+    async def _seen_loop(self) -> None:
+        while True:
+            await asyncio.sleep(settings.INGEST_SEEN_INTERVAL)
+            try:
+                await self._flush_seen()
+                if self.redis is not None:
+                    self.watched = await watched(self.redis)
+            except Exception:
+                logger.exception("ingest last_seen flush failed")
 
     async def _flush_live(self) -> None:
         if not self.live:
             return
         live, self.live = self.live, defaultdict(dict)
+        points, self.points = self.points, {}
         layer = get_channel_layer()
         if layer is None:
             return
+        for (tenant_id, device_id), series in points.items():
+            await layer.group_send(
+                device_group(tenant_id, device_id),
+                {
+                    "type": "live.event",
+                    "event": "device.telemetry",
+                    "data": {"device": device_id, "points": series},
+                },
+            )
         for tenant_id, devices in live.items():
             data = {
                 str(device_id): {
@@ -338,7 +376,7 @@ class IngestApp:
                     status = CASE WHEN d.status = 'offline' THEN 'healthy' ELSE d.status END
                 FROM v, prev
                 WHERE d.id = v.id AND prev.id = d.id
-                RETURNING d.tenant_id, d.id, prev.status, d.status
+                RETURNING d.tenant_id, d.id, prev.status, d.status, d.name
                 """,
                 [ids, [seen[i][1] for i in ids], ids],
             )
@@ -362,7 +400,7 @@ class IngestApp:
                 )
         layer = get_channel_layer()
         if layer is not None:
-            for tenant_id, device_id, previous, status in changed:
+            for tenant_id, device_id, previous, status, name in changed:
                 await layer.group_send(
                     tenant_group(tenant_id),
                     {
@@ -370,6 +408,7 @@ class IngestApp:
                         "event": "device.status",
                         "data": {
                             "device": device_id,
+                            "name": name,
                             "from": previous,
                             "to": status,
                             "at": at.isoformat(),

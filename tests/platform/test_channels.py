@@ -39,8 +39,16 @@ def open_socket(url: str, cookie: str | None = None, query: str = "") -> ClientC
     return connect(ws_url, additional_headers=headers, open_timeout=10)
 
 
-def receive(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
+def receive_frame(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
     return json.loads(ws.recv(timeout=timeout))
+
+
+def receive(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
+    """The next event: pages get their events in batch frames; this test sends one at a time."""
+    frame = receive_frame(ws, timeout)
+    assert frame["type"] == "batch" and len(frame["events"]) == 1, frame
+    event: dict[str, Any] = frame["events"][0]
+    return event
 
 
 def test_group_message_reaches_the_tenants_socket_only(
@@ -110,7 +118,8 @@ def test_an_operator_action_is_pushed_live_after_commit(
             "from": "offline",
             "to": "maintenance",
         }
-        assert set(event["data"]) == {"device", "from", "to", "at"}
+        assert set(event["data"]) == {"device", "name", "from", "to", "at"}
+        assert event["data"]["name"] == device.name
 
 
 def test_pages_are_served_by_the_asgi_server(server: str, tenant: Tenant, device: Device) -> None:

@@ -1,5 +1,7 @@
 // Device page: one chart per metric from the bucketed series API (min/max band, average line,
-// threshold lines), a range picker, and a live tail extended in place from the WebSocket.
+// threshold lines), a range picker, a live tail extended in place from the device's socket,
+// statistics and histograms with a KDE of the range, and the anomaly explorer, whose flagged
+// readings are marked on the metric's chart.
 (function () {
   "use strict";
   const data = JSON.parse(document.getElementById("device-data").textContent);
@@ -11,11 +13,9 @@
   let range = { key: "1h", start: null, end: null };
   let liveOk = true;
 
-  const css = getComputedStyle(document.documentElement);
-  const colors = { text: css.getPropertyValue("--text").trim() || "#e6edf3",
-                   muted: css.getPropertyValue("--muted").trim() || "#8b98a5",
-                   grid: css.getPropertyValue("--border").trim() || "#2b3640",
-                   accent: css.getPropertyValue("--accent").trim() || "#3fb6ff" };
+  let colors = IoTLive.colors();
+  IoTLive.on("theme", function () { colors = IoTLive.colors(); });
+  let shown = null;  // {start, end} of the loaded range, ms
 
   function iso(ms) { return new Date(ms).toISOString(); }
 
@@ -60,6 +60,7 @@
     info.textContent = "Buckets of " + body.bucket + " from " + new Date(body.start).toLocaleString() +
       " to " + new Date(body.end).toLocaleString();
     liveOk = !range.end;  // a custom range in the past gets no live tail
+    shown = { start: start, end: end };
     for (const metric of data.metric_keys) {
       const s = body.series[metric] || { t: [], min: [], avg: [], max: [] };
       let div = document.getElementById(chartId(metric));
@@ -75,39 +76,169 @@
           fillcolor: "rgba(63,182,255,0.18)", hoverinfo: "skip", name: "min" },
         { x: s.t, y: s.avg, mode: "lines", line: { color: colors.accent, width: 1.6 }, name: "avg" },
         { x: [], y: [], mode: "lines+markers", marker: { size: 4 },
-          line: { color: "#2ecc71", width: 1.4 }, name: "live" },
+          line: { color: colors.ok, width: 1.4 }, name: "live" },
+        { x: [], y: [], mode: "markers", marker: { size: 7, color: colors.bad, symbol: "x" },
+          name: "flagged" },
       ];
       Plotly.react(div, traces, layout(metric, s.t.length === 0, start, end),
                    { displaylogo: false, responsive: true });
     }
+    loadStatistics();
+    if (explorer.dataset.active) explore();
   }
 
-  function onTelemetry(devices) {
-    const mine = devices[String(data.device)];
-    if (!mine || !liveOk) return;
-    for (const [metric, point] of Object.entries(mine)) {
+  // --- statistics and distributions ----------------------------------------------------------
+  const statsBody = document.getElementById("stats-body");
+  const histograms = document.getElementById("histograms");
+
+  function num(v) {
+    if (v === null || v === undefined) return "—";
+    const a = Math.abs(v);
+    return a !== 0 && (a >= 1e5 || a < 1e-2) ? v.toExponential(2) : v.toFixed(a >= 100 ? 1 : 2);
+  }
+
+  async function loadStatistics() {
+    const params = new URLSearchParams({ metrics: data.metric_keys.join(","),
+                                         start: iso(shown.start), end: iso(shown.end) });
+    statsBody.innerHTML = '<tr><td colspan="11" class="muted">Computing…</td></tr>';
+    const response = await fetch(data.statistics_url + "?" + params, { credentials: "same-origin" });
+    if (!response.ok) {
+      statsBody.innerHTML = '<tr><td colspan="11" class="error"></td></tr>';
+      statsBody.querySelector("td").textContent = "Could not compute statistics (" + response.status + ")";
+      return;
+    }
+    const body = await response.json();
+    statsBody.innerHTML = "";
+    for (const metric of data.metric_keys) {
+      const s = body.metrics[metric] || { count: 0 };
+      const def = data.metrics[metric] || {};
+      const tr = document.createElement("tr");
+      tr.dataset.metric = metric;
+      const p = s.percentiles || {};
+      const cells = [(def.label || metric) + (def.unit ? " (" + def.unit + ")" : ""), s.count.toLocaleString(),
+                     num(s.min), num(p.p5), num(p.p25), num(p.p50), num(p.p75), num(p.p95), num(s.max),
+                     num(s.mean), num(s.std)];
+      for (const text of cells) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      statsBody.appendChild(tr);
+      drawHistogram(metric, s);
+    }
+  }
+
+  function drawHistogram(metric, s) {
+    const id = "hist-" + chartId(metric);
+    let div = document.getElementById(id);
+    if (!div) {
+      div = document.createElement("div");
+      div.id = id;
+      div.className = "chart small-chart";
+      div.dataset.metric = metric;
+      histograms.appendChild(div);
+    }
+    const def = data.metrics[metric] || {};
+    const traces = [];
+    if (s.histogram) {
+      const e = s.histogram.edges;
+      traces.push({ type: "bar", x: s.histogram.counts.map(function (_, i) { return (e[i] + e[i + 1]) / 2; }),
+                    y: s.histogram.counts, width: e.length > 1 ? (e[1] - e[0]) * 0.95 : undefined,
+                    marker: { color: colors.accent, opacity: 0.55 }, name: "readings" });
+    }
+    if (s.kde) {
+      traces.push({ x: s.kde.x, y: s.kde.y, mode: "lines", line: { color: colors.warn, width: 2 },
+                    name: "KDE (bandwidth " + num(s.kde.bandwidth) + ")" });
+    }
+    Plotly.react(div, traces, {
+      title: { text: (def.label || metric), font: { size: 13, color: colors.text }, x: 0.01 },
+      margin: { l: 45, r: 10, t: 28, b: 30 }, height: 180, showlegend: false, bargap: 0,
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: colors.muted },
+      xaxis: { gridcolor: colors.grid, title: { text: def.unit || "" } }, yaxis: { gridcolor: colors.grid },
+      annotations: s.count ? [] : [{ text: "No readings", xref: "paper", yref: "paper", x: 0.5, y: 0.5,
+                                      showarrow: false, font: { color: colors.muted } }],
+    }, { displaylogo: false, responsive: true });
+  }
+
+  // --- anomaly explorer ------------------------------------------------------------------------
+  const explorer = document.getElementById("explorer");
+  const explorerInfo = document.getElementById("explorer-info");
+
+  function showMethod() {
+    const method = explorer.elements.method.value;
+    explorer.querySelectorAll("[data-method]").forEach(function (group) {
+      group.hidden = group.dataset.method !== method;
+      group.querySelectorAll("input").forEach(function (input) { input.disabled = group.hidden; });
+    });
+  }
+
+  function clearFlags() {
+    for (const metric of data.metric_keys) {
+      const div = document.getElementById(chartId(metric));
+      if (div && div.data) Plotly.restyle(div, { x: [[]], y: [[]] }, [4]);
+    }
+  }
+
+  async function explore() {
+    const form = new FormData(explorer);
+    const params = new URLSearchParams({ start: iso(shown.start), end: iso(shown.end) });
+    for (const [key, value] of form.entries()) if (value !== "") params.set(key, value);
+    explorerInfo.className = "muted small";
+    explorerInfo.textContent = "Looking…";
+    const response = await fetch(data.anomalies_url + "?" + params, { credentials: "same-origin" });
+    const body = await response.json();
+    clearFlags();
+    if (!response.ok) {
+      explorerInfo.className = "error small";
+      explorerInfo.textContent = Object.entries(body).map(function (e) { return e[0] + ": " + [].concat(e[1]).join(" "); }).join("; ");
+      return;
+    }
+    explorer.dataset.active = "1";
+    const div = document.getElementById(chartId(body.metric));
+    if (div && div.data) Plotly.restyle(div, { x: [body.points.t], y: [body.points.v] }, [4]);
+    let text = body.count.toLocaleString() + " of " + body.total.toLocaleString() + " readings flagged";
+    if (body.total) text += " (" + (100 * body.count / body.total).toFixed(2) + " %)";
+    if (body.low !== null || body.high !== null) text += "; bounds " + num(body.low) + " … " + num(body.high);
+    if (body.truncated) text += "; the first " + body.points.t.length.toLocaleString() + " are marked";
+    explorerInfo.textContent = text + ".";
+    explorerInfo.dataset.count = String(body.count);
+    if (div) div.scrollIntoView({ block: "nearest" });
+  }
+
+  function defaultBounds() {
+    // Value bounds start at the metric's warning thresholds (the device's own, else its type's).
+    const def = data.metrics[explorer.elements.metric.value] || {};
+    explorer.elements.low.value = typeof def.warn_low === "number" ? def.warn_low : "";
+    explorer.elements.high.value = typeof def.warn_high === "number" ? def.warn_high : "";
+  }
+  explorer.elements.metric.addEventListener("change", defaultBounds);
+  defaultBounds();
+  explorer.elements.method.addEventListener("change", showMethod);
+  explorer.addEventListener("submit", function (e) { e.preventDefault(); explore(); });
+  document.getElementById("explorer-clear").addEventListener("click", function () {
+    delete explorer.dataset.active;
+    clearFlags();
+    explorerInfo.textContent = "";
+  });
+  showMethod();
+
+  IoTLive.on("device.telemetry", function (payload) {
+    if (payload.device !== data.device || !liveOk) return;
+    for (const [metric, points] of Object.entries(payload.points)) {
       const div = document.getElementById(chartId(metric));
       if (!div || !div.data) continue;
-      Plotly.extendTraces(div, { x: [[new Date(point[0]).toISOString()]], y: [[point[1]]] }, [3],
-                          LIVE_MAX_POINTS);
+      Plotly.extendTraces(div, { x: [points.map(function (p) { return new Date(p[0]).toISOString(); })],
+                                 y: [points.map(function (p) { return p[1]; })] }, [3], LIVE_MAX_POINTS);
     }
     document.getElementById("last-seen").textContent = new Date().toLocaleString();
-  }
+  });
 
-  function connect(delay) {
-    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/live/");
-    ws.onopen = function () { delay = 500; };
-    ws.onmessage = function (e) {
-      const msg = JSON.parse(e.data);
-      if (msg.type === "telemetry") onTelemetry(msg.data.devices);
-      if (msg.type === "device.status" && msg.data.device === data.device) {
-        const pill = document.getElementById("device-status");
-        pill.className = "pill status-" + msg.data.to;
-        pill.textContent = msg.data.to.charAt(0).toUpperCase() + msg.data.to.slice(1);
-      }
-    };
-    ws.onclose = function () { setTimeout(function () { connect(Math.min(delay * 2, 15000)); }, delay); };
-  }
+  IoTLive.on("device.status", function (change) {
+    if (change.device !== data.device) return;
+    const pill = document.getElementById("device-status");
+    pill.className = "pill status-" + change.to;
+    pill.textContent = IoTLive.statusLabel(change.to);
+  });
 
   document.querySelectorAll("[data-range]").forEach(function (button) {
     button.addEventListener("click", function () {
@@ -127,5 +258,5 @@
     range = { key: "custom", start: start, end: end };
     load();
   });
-  load().then(function () { connect(500); });
+  load();
 })();

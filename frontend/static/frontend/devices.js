@@ -121,34 +121,24 @@
     });
   }
 
-  function connect(delay) {
-    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/live/");
-    ws.onopen = function () { delay = 500; };
-    ws.onmessage = function (e) {
-      const msg = JSON.parse(e.data);
-      if (msg.type === "telemetry") {
-        for (const [id, metrics] of Object.entries(msg.data.devices)) {
-          const cell = table.querySelector('tr[data-device="' + id + '"] [data-latest="temperature"]');
-          if (cell && metrics.temperature) {
-            cell.dataset.value = metrics.temperature[1];
-            cell.textContent = metrics.temperature[1].toFixed(1);
-          }
-        }
-      } else if (msg.type === "device.status") {
-        const row = table.querySelector('tr[data-device="' + msg.data.device + '"]');
-        if (row) {
-          row.dataset.status = msg.data.to;
-          const pill = row.querySelector("[data-status-pill]");
-          pill.className = "pill status-" + msg.data.to;
-          pill.textContent = msg.data.to.charAt(0).toUpperCase() + msg.data.to.slice(1);
-          applyFilters();
-        }
-      } else if (msg.type === "command.status") {
-        showCommand(msg.data.device, msg.data.kind, msg.data.status);
+  IoTLive.on("telemetry", function (data) {
+    for (const [id, metrics] of Object.entries(data.devices)) {
+      const cell = table.querySelector('tr[data-device="' + id + '"] [data-latest="temperature"]');
+      if (cell && metrics.temperature) {
+        cell.dataset.value = metrics.temperature[1];
+        cell.textContent = metrics.temperature[1].toFixed(1);
       }
-    };
-    ws.onclose = function () { setTimeout(function () { connect(Math.min(delay * 2, 15000)); }, delay); };
-  }
+    }
+  });
+  IoTLive.on("device.status", function (data) {
+    const row = table.querySelector('tr[data-device="' + data.device + '"]');
+    if (!row) return;
+    row.dataset.status = data.to;
+    const pill = row.querySelector("[data-status-pill]");
+    pill.className = "pill status-" + data.to;
+    pill.textContent = IoTLive.statusLabel(data.to);
+    applyFilters();
+  });
+  IoTLive.on("command.status", function (data) { showCommand(data.device, data.kind, data.status); });
   applyFilters();
-  connect(500);
 })();

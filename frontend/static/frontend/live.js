@@ -1,53 +1,132 @@
-// Live updates for the overview: one WebSocket per page, reconnecting with backoff.
-(function () {
+// What every signed-in page shares: one WebSocket (the path is <body data-live>), reconnecting
+// with backoff and showing its state in the top bar; toasts when a device changes status; the
+// light/dark theme switch; Plotly colours that follow the theme.
+// Pages subscribe with IoTLive.on(type, fn). The server sends {"type": "batch", "events": [...]}
+// at most a few times a second; each event is handed to the subscribers of its type.
+window.IoTLive = (function () {
   "use strict";
-  const state = document.getElementById("live-state");
-  const feed = document.getElementById("feed");
+  const handlers = {};
+  const stateEl = document.getElementById("live-state");
+  const toasts = document.getElementById("toasts");
+  let socket = null;
   let delay = 500;
+  let connectedOnce = false;
 
-  function setState(text) { if (state) state.textContent = text; }
+  function on(type, fn) { (handlers[type] = handlers[type] || []).push(fn); }
 
-  function addFeed(text) {
-    if (!feed) return;
-    const placeholder = feed.querySelector(".muted");
-    if (placeholder) placeholder.remove();
-    const li = document.createElement("li");
-    li.textContent = new Date().toLocaleTimeString() + "  " + text;
-    feed.prepend(li);
-    while (feed.children.length > 100) feed.lastElementChild.remove();
-  }
-
-  function bumpCount(status, delta) {
-    const cell = document.querySelector('[data-status-count="' + status + '"]');
-    if (cell) cell.textContent = String(Math.max(0, (parseInt(cell.textContent, 10) || 0) + delta));
-  }
-
-  function onEvent(msg) {
-    if (msg.type === "device.status") {
-      bumpCount(msg.data.from, -1);
-      bumpCount(msg.data.to, +1);
-      const row = document.querySelector('tr[data-device="' + msg.data.device + '"]');
-      if (row) {
-        const pill = row.querySelector("[data-status]");
-        pill.className = "pill status-" + msg.data.to;
-        pill.textContent = msg.data.to.charAt(0).toUpperCase() + msg.data.to.slice(1);
-        addFeed(row.querySelector("a").textContent + ": " + msg.data.from + " → " + msg.data.to);
-      } else {
-        addFeed("device " + msg.data.device + ": " + msg.data.from + " → " + msg.data.to);
-      }
+  function emit(type, data) {
+    for (const fn of handlers[type] || []) {
+      try { fn(data); } catch (err) { console.error(err); }
     }
   }
 
+  function setState(state, text) {
+    if (!stateEl) return;
+    stateEl.dataset.state = state;
+    stateEl.textContent = text;
+    stateEl.title = state === "live" ? "Live updates connected" : "Live updates are not connected";
+    emit("connection", state);
+  }
+
+  function statusLabel(status) { return status ? status.charAt(0).toUpperCase() + status.slice(1) : "?"; }
+
+  // --- toasts ---------------------------------------------------------------------------
+  function toast(text, kind, href) {
+    if (!toasts) return;
+    const el = document.createElement(href ? "a" : "div");
+    el.className = "toast toast-" + (kind || "info");
+    el.setAttribute("role", "status");
+    if (href) el.href = href;
+    el.textContent = text;
+    toasts.appendChild(el);
+    while (toasts.children.length > 4) toasts.firstElementChild.remove();
+    setTimeout(function () { el.classList.add("leaving"); }, 6000);
+    setTimeout(function () { el.remove(); }, 6600);
+  }
+
+  function statusToasts(changes) {
+    if (changes.length > 3) {
+      const counts = {};
+      for (const c of changes) counts[c.to] = (counts[c.to] || 0) + 1;
+      const parts = Object.entries(counts).map(function (e) { return e[1] + " " + statusLabel(e[0]).toLowerCase(); });
+      toast(changes.length + " devices changed status: " + parts.join(", "), "info", "/devices/");
+      return;
+    }
+    for (const c of changes) {
+      const kind = c.to === "healthy" ? "ok" : c.to === "anomaly" ? "warn" : c.to === "offline" ? "bad" : "info";
+      toast((c.name || "Device " + c.device) + ": " + statusLabel(c.from) + " → " + statusLabel(c.to),
+            kind, "/devices/" + c.device + "/");
+    }
+  }
+
+  // --- socket ---------------------------------------------------------------------------
+  function dispatch(msg) {
+    const events = msg.type === "batch" ? msg.events : [msg];
+    const changes = [];
+    for (const event of events) {
+      if (event.type === "device.status") changes.push(event.data);
+      emit(event.type, event.data);
+    }
+    if (changes.length) statusToasts(changes);
+    emit("batch", events);
+  }
+
   function connect() {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const ws = new WebSocket(scheme + location.host + "/ws/live/");
-    ws.onopen = function () { delay = 500; setState("live"); };
-    ws.onmessage = function (e) { onEvent(JSON.parse(e.data)); };
-    ws.onclose = function () {
-      setState("reconnecting…");
+    const path = document.body.dataset.live;
+    if (!path) return;
+    setState(connectedOnce ? "reconnecting" : "connecting", connectedOnce ? "Reconnecting…" : "Connecting…");
+    socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + path);
+    socket.onopen = function () {
+      delay = 500;
+      connectedOnce = true;
+      setState("live", "Live");
+    };
+    socket.onmessage = function (e) { dispatch(JSON.parse(e.data)); };
+    socket.onclose = function () {
+      socket = null;
+      setState("reconnecting", "Reconnecting in " + Math.max(1, Math.round(delay / 1000)) + " s…");
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 15000);
     };
   }
-  connect();
+
+  // --- theme ----------------------------------------------------------------------------
+  function colors() {
+    const css = getComputedStyle(document.documentElement);
+    const v = function (name, fallback) { return css.getPropertyValue(name).trim() || fallback; };
+    return { text: v("--text", "#e6edf3"), muted: v("--muted", "#8b98a5"), grid: v("--border", "#2b3640"),
+             accent: v("--accent", "#3fb6ff"), ok: v("--ok", "#2ecc71"), warn: v("--warn", "#f1c40f"),
+             bad: v("--bad", "#ff5c5c") };
+  }
+
+  function plotTheme() {
+    const c = colors();
+    return { "font.color": c.muted, "title.font.color": c.text, "xaxis.gridcolor": c.grid,
+             "yaxis.gridcolor": c.grid, "legend.font.color": c.muted };
+  }
+
+  function setTheme(theme) {
+    document.documentElement.dataset.theme = theme;
+    try { localStorage.setItem("theme", theme); } catch (err) { /* private mode */ }
+    const button = document.getElementById("theme-toggle");
+    if (button) button.textContent = theme === "dark" ? "Light theme" : "Dark theme";
+    if (window.Plotly) {
+      document.querySelectorAll(".js-plotly-plot").forEach(function (div) { Plotly.relayout(div, plotTheme()); });
+    }
+    emit("theme", theme);
+  }
+
+  const themeButton = document.getElementById("theme-toggle");
+  if (themeButton) {
+    themeButton.textContent = document.documentElement.dataset.theme === "dark" ? "Light theme" : "Dark theme";
+    themeButton.addEventListener("click", function () {
+      setTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark");
+    });
+  }
+
+  // Pages' scripts come after this one and subscribe first; connect once they have.
+  document.addEventListener("DOMContentLoaded", connect);
+
+  return { on: on, toast: toast, colors: colors, statusLabel: statusLabel,
+           connected: function () { return socket !== null && socket.readyState === 1; } };
 })();

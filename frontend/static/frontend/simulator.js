@@ -37,14 +37,5 @@
       if (response.ok) show(answer);
     });
   }
-  function connect(delay) {
-    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/live/");
-    ws.onmessage = function (e) {
-      const msg = JSON.parse(e.data);
-      if (msg.type === "simulation.status") show(msg.data);
-    };
-    ws.onopen = function () { delay = 500; };
-    ws.onclose = function () { setTimeout(function () { connect(Math.min(delay * 2, 15000)); }, delay); };
-  }
-  connect(500);
+  IoTLive.on("simulation.status", show);
 })();
