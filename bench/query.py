@@ -9,7 +9,10 @@
 2. Through uvicorn and the REST API (HTTP round trip included), timed over ``--runs`` runs:
    - the device's series over the whole range, bucketed to at most 2,000 points;
    - the same over the last day and the last hour (finer buckets, other sources);
-   - the latest value of every metric of every device of the tenant.
+   - the latest value of every metric of every device of the tenant;
+   - the device page's statistics (exact percentiles, histogram, KDE) over a day, a week and
+     the month, and the anomaly explorer's rolling z-score over a day and a week;
+   - the dashboard's fleet summary.
 3. Raw baselines in the same run: the same month bucketed straight from the raw readings, and
    the latest values by ``DISTINCT ON`` over the readings, timed in the database alone.
 """
@@ -165,6 +168,22 @@ def main() -> None:
             len(v) for v in json.loads(get("/api/v1/telemetry/latest"))["devices"].values()
         )
         results["latest"] = timed(lambda: get("/api/v1/telemetry/latest"), args.runs)
+        few = max(3, args.runs // 6)
+        for label, span in (("day", timedelta(days=1)), ("week", timedelta(days=7))):
+            window = f"start={iso(end - span)}&end={iso(end)}"
+            stats_path = f"/api/v1/devices/{device_id}/statistics?metrics=temperature&{window}"
+            results[f"stats_{label}"] = timed(lambda p=stats_path: get(p), few)
+            z_path = (
+                f"/api/v1/devices/{device_id}/anomalies?metric=temperature&method=zscore"
+                f"&window=60&threshold=4&{window}"
+            )
+            results[f"zscore_{label}"] = timed(lambda p=z_path: get(p), few)
+        stats_month = (
+            f"/api/v1/devices/{device_id}/statistics?metrics=temperature"
+            f"&start={iso(start)}&end={iso(end)}"
+        )
+        results["stats_month"] = timed(lambda: get(stats_month), few)
+        results["summary"] = timed(lambda: get("/api/v1/telemetry/summary"), args.runs)
 
     with psycopg.connect(conninfo) as conn:
 
@@ -243,6 +262,15 @@ def main() -> None:
             f"{results['raw_latest']['p50'] / results['latest']['p50']:.0f}x faster",
         )
     )
+    for label, key in (
+        ("statistics + histogram + KDE, last day", "stats_day"),
+        ("statistics + histogram + KDE, last week", "stats_week"),
+        ("statistics + histogram + KDE, whole month", "stats_month"),
+        ("explorer rolling z-score (60), last day", "zscore_day"),
+        ("explorer rolling z-score (60), last week", "zscore_week"),
+    ):
+        print(line(label, key, "exact, from the raw readings"))
+    print(line(f"dashboard fleet summary, {args.devices} devices", "summary", ""))
     print("JSON " + json.dumps({"rows": rows, "points": points, **results}))
     ok = (
         results["month"]["p50"] <= TARGET_SERIES_MS and results["latest"]["p50"] <= TARGET_LATEST_MS

@@ -22,7 +22,6 @@ from telemetry.api.serializers import ExportInput
 from telemetry.api.views import export_response
 from telemetry.selectors import fleet_summary, latest_values, metric_averages, metrics_of
 
-
 KEY_METRICS = ("temperature", "vibration", "pressure", "current")
 
 
@@ -49,9 +48,7 @@ def home(request: HttpRequest) -> HttpResponse:
     active = {d.id for d in devices if d.status in (DeviceStatus.HEALTHY, DeviceStatus.ANOMALY)}
     latest = latest_values(tenant=tenant, device_ids=active)
     metrics = key_metrics(devices)
-    changes = list(
-        device_selectors.status_change_list(tenant=tenant).select_related("device")[:30]
-    )
+    changes = list(device_selectors.status_change_list(tenant=tenant).select_related("device")[:30])
     attention = [d for d in devices if d.status != DeviceStatus.HEALTHY][:12]
     page_data = {
         "summary_url": reverse("api-fleet-summary"),

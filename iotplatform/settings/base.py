@@ -88,10 +88,14 @@ CACHES = {
     }
 }
 
+# A consumer waits for its messages with a 5-second blocking pop; the socket must wait longer,
+# or redis-py 8 times the read out and every idle page socket drops every 5 s
+# (tests/platform/test_channels.py::test_an_idle_socket_stays_open).
+CHANNEL_REDIS_HOST = {"address": REDIS_URL, "socket_timeout": 30}
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "iot:channels"},
+        "CONFIG": {"hosts": [CHANNEL_REDIS_HOST], "prefix": "iot:channels"},
     }
 }
 

@@ -36,7 +36,10 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"iot-test-{CHECKOUT_TAG}:channels"},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "prefix": f"iot-test-{CHECKOUT_TAG}:channels",
+        },
     }
 }
 CELERY_BROKER_URL = REDIS_URL

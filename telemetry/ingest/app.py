@@ -257,6 +257,8 @@ class IngestApp:
                 on_commit=self._after_commit,
             )
             self.live_pending = asyncio.Event()
+            with contextlib.suppress(Exception):  # refreshed every second from now on anyway
+                self.watched = await watched(self.redis)
             self.flushers = [
                 asyncio.create_task(self._live_loop()),
                 asyncio.create_task(self._seen_loop()),

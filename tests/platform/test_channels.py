@@ -1,6 +1,7 @@
 """WebSockets through the real ASGI server (uvicorn) and the real Redis channel layer."""
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,8 +32,10 @@ def session_cookie(user: Any) -> str:
     return f"sessionid={client.cookies['sessionid'].value}"
 
 
-def open_socket(url: str, cookie: str | None = None, query: str = "") -> ClientConnection:
-    ws_url = url.replace("http://", "ws://") + "/ws/live/" + query
+def open_socket(
+    url: str, cookie: str | None = None, query: str = "", path: str = "/ws/live/"
+) -> ClientConnection:
+    ws_url = url.replace("http://", "ws://") + path + query
     headers = {"Origin": url}
     if cookie:
         headers["Cookie"] = cookie
@@ -140,3 +143,81 @@ def test_pages_are_served_by_the_asgi_server(server: str, tenant: Tenant, device
     assert response.status_code == 200 and "Pump 1" in response.text
     css = session.get(f"{server}/static/frontend/site.css", timeout=10)
     assert css.status_code == 200 and "--bg" in css.text
+
+
+def test_a_device_socket_gets_every_reading_of_its_device_only(
+    server: str, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    from devices.services import device_create
+
+    kind = factories.make_device_type(tenant)
+    mine, token = device_create(tenant=tenant, device_type=kind, name="Watched", serial="W-1")
+    _, other_token = device_create(tenant=tenant, device_type=kind, name="Other", serial="W-2")
+    viewer = factories.make_user(tenant, Role.VIEWER)
+    with open_socket(server, session_cookie(viewer), path=f"/ws/live/device/{mine.pk}/") as ws:
+        time.sleep(1.5)  # ingestion learns the watched devices once a second
+        for value in (1.0, 2.0, 3.0):
+            for device_token in (token, other_token):
+                response = requests.post(
+                    f"{server}/api/v1/ingest",
+                    json={"temperature": value},
+                    headers={"Authorization": f"Device {device_token}"},
+                    timeout=10,
+                )
+                assert response.status_code == 200, response.text
+        got: list[float] = []
+        deadline = time.monotonic() + 5
+        while len(got) < 3 and time.monotonic() < deadline:
+            frame = receive_frame(ws)
+            for event in frame["events"]:
+                assert event["type"] != "telemetry"  # the fleet's latest: not for this page
+                if event["type"] == "device.telemetry":
+                    assert event["data"]["device"] == mine.pk
+                    got += [point[1] for point in event["data"]["points"]["temperature"]]
+        assert got == [1.0, 2.0, 3.0]  # every point, in order — not only the newest
+
+
+def test_a_socket_for_another_tenants_device_is_refused(
+    server: str, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    theirs = factories.make_device(other_tenant)
+    user = factories.make_user(tenant, Role.ADMIN)
+    for path in (f"/ws/live/device/{theirs.pk}/", "/ws/live/device/999999/"):
+        with pytest.raises(InvalidStatus) as exc:
+            open_socket(server, session_cookie(user), path=path)
+        assert exc.value.response.status_code == 403
+    with pytest.raises(InvalidStatus):
+        open_socket(server, path=f"/ws/live/device/{theirs.pk}/")  # anonymous
+
+
+def test_a_burst_reaches_a_page_as_a_few_merged_frames(server: str, tenant: Tenant) -> None:
+    viewer = factories.make_user(tenant, Role.VIEWER)
+    with open_socket(server, session_cookie(viewer)) as ws:
+        for i in range(200):
+            publish(
+                tenant_id=tenant.id,
+                event="device.status",
+                data={"device": i % 20, "from": "healthy" if i < 20 else "x", "to": f"s{i}"},
+            )
+        frames = []
+        statuses: dict[int, dict[str, Any]] = {}
+        while len(statuses) < 20 or any(s["to"] != f"s{180 + d}" for d, s in statuses.items()):
+            frame = receive_frame(ws)
+            frames.append(frame)
+            for event in frame["events"]:
+                statuses[event["data"]["device"]] = event["data"]
+        # 200 events (collapsed per device) in a handful of frames, not 200 messages.
+        assert len(frames) <= 6, len(frames)
+        assert statuses[3]["to"] == "s183"
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=1.0)
+
+
+@pytest.mark.parametrize("page", ["tenant", "device"])
+def test_an_idle_socket_stays_open(server: str, tenant: Tenant, device: Device, page: str) -> None:
+    viewer = factories.make_user(tenant, Role.VIEWER)
+    path = f"/ws/live/device/{device.pk}/" if page == "device" else "/ws/live/"
+    with open_socket(server, session_cookie(viewer), path=path) as ws:
+        time.sleep(7)  # longer than the channel layer's blocking pop (5 s)
+        publish(tenant_id=tenant.id, event="device.status", data={"device": device.pk})
+        assert receive(ws)["data"] == {"device": device.pk}

@@ -143,6 +143,11 @@ def test_fleet_aggregates_per_hour_and_type(
     assert got["devices"] == [2, 2, 2]  # the other tenant's device is not counted
     daily = client.get("/api/v1/telemetry/fleet", {**params, "bucket": "1d"}).json()
     assert daily["series"]["temperature"]["count"] == [2 * dataset.SAMPLES]
+    five = client.get("/api/v1/telemetry/fleet", {**params, "bucket": "5m"}).json()
+    assert five["table"] == "telemetry_rollup_1m"
+    got = parse_times(five["series"]["temperature"])
+    assert_series_equal(got, dataset.expected(readings, timedelta(minutes=5), "temperature"))
+    assert client.get("/api/v1/telemetry/fleet", {**params, "bucket": "30s"}).status_code == 400
     none = client.get("/api/v1/telemetry/fleet", {**params, "type": "pump"}).json()
     assert none["series"]["temperature"]["devices"] == [2, 2, 2]
     assert client.get("/api/v1/telemetry/fleet", {**params, "type": "rocket"}).status_code == 400
