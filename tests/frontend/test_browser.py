@@ -1,6 +1,7 @@
 """Login, the signed-in home page with its live feed, and logout in a real headless Chromium."""
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,47 +70,85 @@ def sign_in(page: Page, server: str, username: str) -> None:
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
-def test_login_live_update_and_logout(
-    page: Page, server: str, tenant: Tenant, device: Device, other_device: Device
+def ingest(server: str, token: str, values: dict[str, float]) -> None:
+    response = requests.post(
+        f"{server}/api/v1/ingest",
+        json=values,
+        headers={"Authorization": f"Device {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_login_dashboard_live_toasts_theme_and_logout(
+    page: Page, server: str, tenant: Tenant, other_tenant: Tenant
 ) -> None:
+    import time
+
+    from devices.services import device_create, device_types_install_catalog
+
     factories.make_user(tenant, Role.OPERATOR, "browser-op")
-    factories.make_device(tenant, name="Motor 7", serial="M-007", location="Hall 2")
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    pump_type = next(t for t in device_types_install_catalog(tenant=tenant) if t.name == "pump")
+    pump, token = device_create(tenant=tenant, device_type=pump_type, name="Pump 1", serial="P-1")
+    device_create(tenant=tenant, device_type=pump_type, name="Pump 2", serial="P-2")
+    factories.make_device(other_tenant, name="Globex Press")
+    ingest(server, token, {"temperature": 71.5, "vibration": 9.0, "pressure": 5.0})
+    time.sleep(1.5)  # last_seen is flushed once a second: Pump 1 turns healthy
 
     page.goto(f"{server}/")
     expect(page).to_have_url(f"{server}/accounts/login/?next=/")
-    page.screenshot(path=str(SHOTS / "login.png"))
-
     page.fill("#id_username", "browser-op")
-    page.fill("#id_password", "wrong password")
+    page.fill("#id_password", "wrong")
     page.click("button[type=submit]")
     expect(page.get_by_role("alert")).to_contain_text("didn't match")
 
     sign_in(page, server, "browser-op")
-    expect(page.locator("h1")).to_have_text("Acme Plant")
+    expect(page.locator("h1")).to_contain_text("Acme Plant")
     expect(page.locator("#username")).to_have_text("browser-op")
-    expect(page.get_by_role("link", name="Pump 1")).to_be_visible()
     expect(page.get_by_text("Globex Press")).to_have_count(0)
-    expect(page.locator("#live-state")).to_have_text("live", timeout=10_000)
+    expect(page.locator("#live-state")).to_have_text("Live", timeout=10_000)
+    # Cards with the real figures: 1 of 2 active, its temperature, 1 of 3 readings beyond the
+    # pump's warning limits (vibration 9 > 7.1), fresh data.
+    expect(page.locator('[data-card="active"]')).to_have_text("1")
+    expect(page.locator('[data-card="total"]')).to_have_text("2")
+    expect(page.locator('[data-card="offline"]')).to_have_text("1")
+    expect(page.locator('[data-card="avg_temperature"]')).to_have_text("71.5")
+    expect(page.locator('[data-card="anomaly_rate_5m"]')).to_have_text("33.3%")
+    expect(page.locator('[data-card="alerts_5m"]')).to_have_text("0")
+    expect(page.locator('[data-card="freshness"]')).to_have_text(re.compile(r"^\d+ s$"))
+    # A live chart per key metric, drawn from the minute rollups.
+    expect(page.locator("#fleet-temperature .main-svg").first).to_be_visible(timeout=10_000)
+    assert page.evaluate("document.getElementById('fleet-temperature').data[0].y") == [71.5]
+    expect(page.locator("#fleet-vibration")).to_have_count(1)
 
-    # An operator action through the API shows up on the open page without a reload.
+    # A reading arrives: the temperature card follows without a reload.
+    ingest(server, token, {"temperature": 73.5})
+    expect(page.locator('[data-card="avg_temperature"]')).to_have_text("73.5", timeout=5_000)
+
+    # An operator action through the API: toast, feed, cards, all live.
     response = requests.post(
-        f"{server}/api/v1/devices/{device.pk}/maintenance",
+        f"{server}/api/v1/devices/{pump.pk}/maintenance",
         json={"on": True},
         auth=("browser-op", factories.PASSWORD),
         timeout=10,
     )
     assert response.status_code == 200
-    row = page.locator(f'tr[data-device="{device.pk}"] [data-status]')
-    expect(row).to_have_text("Maintenance", timeout=5_000)
-    expect(page.locator("#feed")).to_contain_text("Pump 1: offline → maintenance")
-    expect(page.locator('[data-status-count="maintenance"]')).to_have_text("1")
-    expect(page.locator('[data-status-count="offline"]')).to_have_text("1")
-    page.screenshot(path=str(SHOTS / "home.png"))
+    expect(page.locator(".toast").first).to_have_text("Pump 1: Healthy → Maintenance")
+    expect(page.locator("#feed li").first).to_contain_text("Pump 1: Healthy → Maintenance")
+    expect(page.locator('[data-card="maintenance"]')).to_have_text("1")
+    expect(page.locator('[data-card="active"]')).to_have_text("0")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "home.png"), full_page=True)
 
-    page.get_by_role("link", name="Pump 1").click()
-    expect(page.locator("h1")).to_contain_text("Pump 1")
-    page.screenshot(path=str(SHOTS / "device.png"))
+    # The light theme sticks across pages.
+    page.click("#theme-toggle")
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    expect(page.locator("#fleet-temperature .main-svg").first).to_be_visible(timeout=10_000)
+    page.screenshot(path=str(SHOTS / "home-light.png"), full_page=True)
+    page.click("#theme-toggle")
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
 
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(f"{server}/accounts/login/")
@@ -117,12 +156,36 @@ def test_login_live_update_and_logout(
     expect(page).to_have_url(f"{server}/accounts/login/?next=/")
 
 
+def test_the_page_shows_when_live_updates_are_reconnecting(
+    page: Page, server: str, tenant: Tenant
+) -> None:
+    factories.make_user(tenant, Role.VIEWER, "reconnect-viewer")
+    sign_in(page, server, "reconnect-viewer")
+    expect(page.locator("#live-state")).to_have_text("Live", timeout=10_000)
+    # Lose the session server-side: the socket is refused and the page says it is retrying.
+    page.context.clear_cookies()
+    page.evaluate("IoTLive.socket().close()")
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "reconnecting")
+    expect(page.locator("#live-state")).to_contain_text("Reconnecting")
+    sign_in(page, server, "reconnect-viewer")
+    expect(page.locator("#live-state")).to_have_text("Live", timeout=10_000)
+
+
 def test_foreign_device_page_is_not_found(
     page: Page, server: str, tenant: Tenant, other_device: Device
 ) -> None:
     factories.make_user(tenant, Role.VIEWER, "browser-viewer")
     sign_in(page, server, "browser-viewer")
-    expect(page.locator("h1")).to_have_text("Acme Plant")
+    expect(page.locator("h1")).to_contain_text("Acme Plant")
+    # The browser's own WebSocket for the other tenant's device is refused at the handshake,
+    # while one for the tenant's own socket opens.
+    outcome = """path => new Promise(resolve => {
+        const ws = new WebSocket("ws://" + location.host + path);
+        ws.onopen = () => { ws.close(); resolve("open"); };
+        ws.onclose = () => resolve("refused");
+    })"""
+    assert page.evaluate(outcome, f"/ws/live/device/{other_device.pk}/") == "refused"
+    assert page.evaluate(outcome, "/ws/live/") == "open"
     response: Any = page.goto(f"{server}/devices/{other_device.pk}/")
     assert response.status == 404
     expect(page.locator("h1")).to_have_text("Not found")
@@ -177,6 +240,40 @@ def test_device_page_charts_history_and_a_live_reading(
     page.wait_for_function(
         "document.getElementById('chart-temperature').data[3].y.includes(77.5)", timeout=5_000
     )
+
+    # Statistics and the distribution of the range shown (the 240 readings and the live one).
+    values = [60.0 + (i % 30) / 3 for i in range(240)] + [77.5]
+    row = page.locator('#stats-body tr[data-metric="temperature"] td')
+    expect(row.nth(1)).to_have_text("240", timeout=10_000)  # loaded before the live reading
+    expect(row.nth(2)).to_have_text(f"{min(values):.2f}")
+    expect(page.locator("#hist-chart-temperature .main-svg").first).to_be_visible()
+    bars = page.evaluate("document.getElementById('hist-chart-temperature').data[0].y")
+    assert sum(bars) == 240
+    kde = page.evaluate("document.getElementById('hist-chart-temperature').data[1].y.length")
+    assert kde == 200
+
+    # Anomaly explorer: value bounds default to the pump's warning limit (75 °C) and flag the
+    # live reading, marked on the chart; a z-score run; a bad quantile pair is refused.
+    explorer = page.locator("#explorer")
+    explorer.locator("select[name=metric]").select_option("temperature")
+    expect(explorer.locator("input[name=high]")).to_have_value("75")
+    page.click("#explorer button[type=submit]")
+    expect(page.locator("#explorer-info")).to_contain_text("1 of 241 readings flagged")
+    flagged = page.evaluate("document.getElementById('chart-temperature').data[4].y")
+    assert flagged == [77.5]
+    explorer.locator("select[name=method]").select_option("zscore")
+    explorer.locator("input[name=threshold]").fill("2.5")
+    page.click("#explorer button[type=submit]")
+    expect(page.locator("#explorer-info")).to_contain_text("readings flagged")
+    explorer.locator("select[name=method]").select_option("quantile")
+    explorer.locator("input[name=q_low]").fill("0.9")
+    explorer.locator("input[name=q_high]").fill("0.1")
+    page.click("#explorer button[type=submit]")
+    expect(page.locator("#explorer-info")).to_contain_text("q_low must be below q_high")
+    explorer.locator("input[name=q_low]").fill("0.05")
+    explorer.locator("input[name=q_high]").fill("0.95")
+    page.click("#explorer button[type=submit]")
+    expect(page.locator("#explorer-info")).to_contain_text("readings flagged")
     page.screenshot(path=str(SHOTS / "device.png"), full_page=True)
     href = page.locator("#download").get_attribute("href") or ""
     assert href.startswith("/export/readings.csv?") and f"devices={pump.id}" in href
@@ -281,3 +378,33 @@ def test_viewer_sees_no_simulator_controls(page: Page, server: str, tenant: Tena
     page.goto(f"{server}/simulator/")
     expect(page.locator("button[data-action=start]")).to_have_count(0)
     expect(page.get_by_text("Operators can start and stop the simulator.")).to_be_visible()
+
+
+def test_simulator_page_controls_and_live_status(page: Page, server: str, tenant: Tenant) -> None:
+    from devices.models import SimulatedFleet
+
+    factories.make_user(tenant, Role.OPERATOR, "sim-op")
+    factories.make_user(tenant, Role.OPERATOR, "sim-op-2")
+    sign_in(page, server, "sim-op")
+    page.goto(f"{server}/simulator/")
+    expect(page.locator("#live-state")).to_have_text("Live", timeout=10_000)
+    page.fill("#sim-form input[name=devices]", "7")
+    page.fill("#sim-form input[name=interval_seconds]", "5")
+    page.click("#sim-form button[data-action=start]")
+    expect(page.locator("#sim-desired")).to_have_text("running")
+    expect(page.locator("#sim-devices")).to_have_text("7")
+    fleet = SimulatedFleet.objects.get(tenant=tenant)
+    assert (fleet.desired, fleet.devices, fleet.interval_seconds) == ("running", 7, 5)
+    page.fill("#sim-form input[name=devices]", "0")
+    page.click("#sim-form button[data-action=restart]")
+    expect(page.locator("#sim-error")).to_contain_text("devices")
+    # Another operator stops it: the open page follows over its socket.
+    response = requests.post(
+        f"{server}/api/v1/simulator",
+        json={"action": "stop"},
+        auth=("sim-op-2", factories.PASSWORD),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    expect(page.locator("#sim-desired")).to_have_text("stopped", timeout=5_000)
+    page.screenshot(path=str(SHOTS / "simulator.png"), full_page=True)

@@ -136,7 +136,7 @@
       title: { text: (m.label || m.key) + (m.unit ? " (" + m.unit + ")" : ""), font: { size: 14, color: c.text }, x: 0.01 },
       margin: { l: 50, r: 10, t: 32, b: 30 }, height: 210, showlegend: false,
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: c.muted },
-      xaxis: { gridcolor: c.grid, type: "date", range: empty ? [new Date(now - HOUR), new Date(now)] : undefined },
+      xaxis: { gridcolor: c.grid, type: "date", range: [new Date(now - HOUR), new Date(now)] },
       yaxis: { gridcolor: c.grid },
       annotations: empty ? [{ text: "No readings in the last hour", xref: "paper", yref: "paper", x: 0.5, y: 0.5,
                               showarrow: false, font: { color: c.muted } }] : [],
@@ -166,8 +166,8 @@
     series[m.key] = { t: t.slice(), v: v.slice() };
     const c = IoTLive.colors();
     Plotly.newPlot(div, [
-      { x: t.map(function (x) { return new Date(x); }), y: v, mode: "lines", name: "fleet average",
-        line: { color: c.accent, width: 1.6 } },
+      { x: t.map(function (x) { return new Date(x); }), y: v, mode: "lines+markers", name: "fleet average",
+        line: { color: c.accent, width: 1.6 }, marker: { size: 3 } },
       { x: t.map(function (x) { return new Date(x); }), y: rolling(t, v), mode: "lines", name: "10-min rolling",
         line: { color: c.warn, width: 1.4, dash: "dash" } },
     ], layout(m, t.length === 0), { displaylogo: false, responsive: true });
@@ -184,7 +184,7 @@
       s.t.push(now); s.v.push(mean);
       while (s.t.length && now - s.t[0] > HOUR) { s.t.shift(); s.v.shift(); }
       const r = rolling(s.t, s.v);
-      if (div.layout.annotations && div.layout.annotations.length) Plotly.relayout(div, { annotations: [], "xaxis.autorange": true });
+      if (div.layout.annotations && div.layout.annotations.length) Plotly.relayout(div, { annotations: [] });
       Plotly.extendTraces(div, { x: [[new Date(now)], [new Date(now)]], y: [[mean], [r[r.length - 1]]] }, [0, 1], 1500);
       Plotly.relayout(div, { "xaxis.range": [new Date(now - HOUR), new Date(now)] });
     }

@@ -37,7 +37,7 @@
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
       font: { color: colors.muted }, showlegend: false,
       xaxis: Object.assign({ gridcolor: colors.grid, type: "date" },
-                           empty ? { range: [iso(start), iso(end)] } : {}),
+                           empty ? { range: [new Date(start), new Date(end)] } : {}),
       yaxis: { gridcolor: colors.grid },
       annotations: empty ? [{ text: "No readings in this range", xref: "paper", yref: "paper",
                               x: 0.5, y: 0.5, showarrow: false, font: { color: colors.muted } }] : [],
@@ -126,6 +126,10 @@
       statsBody.appendChild(tr);
       drawHistogram(metric, s);
     }
+    // Drawn while the grid was still settling: fit each to its cell.
+    requestAnimationFrame(function () {
+      histograms.querySelectorAll(".js-plotly-plot").forEach(function (div) { Plotly.Plots.resize(div); });
+    });
   }
 
   function drawHistogram(metric, s) {
@@ -181,7 +185,9 @@
 
   async function explore() {
     const form = new FormData(explorer);
-    const params = new URLSearchParams({ start: iso(shown.start), end: iso(shown.end) });
+    // A live range runs up to now, so the readings of the live tail are explored too.
+    const end = liveOk ? Math.max(Date.now(), shown.end) : shown.end;
+    const params = new URLSearchParams({ start: iso(shown.start), end: iso(end) });
     for (const [key, value] of form.entries()) if (value !== "") params.set(key, value);
     explorerInfo.className = "muted small";
     explorerInfo.textContent = "Looking…";

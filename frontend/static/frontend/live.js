@@ -128,5 +128,6 @@ window.IoTLive = (function () {
   document.addEventListener("DOMContentLoaded", connect);
 
   return { on: on, toast: toast, colors: colors, statusLabel: statusLabel,
+           socket: function () { return socket; },
            connected: function () { return socket !== null && socket.readyState === 1; } };
 })();
