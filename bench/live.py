@@ -7,7 +7,7 @@
 2. Debian's Chromium (Playwright) signs in and opens the pump's page; its socket is live.
 3. ``--samples`` times: a unique temperature is POSTed to ``/api/v1/ingest`` with the pump's
    token; the page polls its chart on every animation frame and notes when the value is in the
-   live trace. Latency = that moment − the moment before the POST (same machine, same clock).
+   live trace. Latency = that moment minus the moment before the POST (same machine, same clock).
    With ``--background N``, other devices post N readings a second meanwhile (a busy tenant).
 4. Baseline in the same run: the POST's own round trip (the reading is stored and committed
    when it returns) — the part of the latency that is not the live path.
@@ -88,7 +88,7 @@ def background(url: str, tokens: list[str], rate: int, stop: threading.Event) ->
 
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
-    return ordered[max(0, int(round(q * len(ordered))) - 1)]
+    return ordered[max(0, round(q * len(ordered)) - 1)]
 
 
 WATCH = """value => {
