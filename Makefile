@@ -37,9 +37,12 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-bench: install services ## ingestion and query benchmarks (print figures; see README)
+bench: install services browser ## ingestion, query, simulator and live benchmarks (print figures; see README)
 	$(PY) bench/ingest.py
 	$(PY) bench/query.py
+	$(PY) bench/simulator.py
+	$(PY) bench/live.py
+	$(PY) bench/live.py --background 200
 
 lock: ## re-pin requirements/*.txt from requirements/*.in
 	$(PY) -m pip install -q uv

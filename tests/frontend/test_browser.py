@@ -137,6 +137,7 @@ def test_login_dashboard_live_toasts_theme_and_logout(
     expect(page.locator("#feed li").first).to_contain_text("Pump 1: Healthy → Maintenance")
     expect(page.locator('[data-card="maintenance"]')).to_have_text("1")
     expect(page.locator('[data-card="active"]')).to_have_text("0")
+    expect(page.locator('[data-card="avg_temperature"]')).to_have_text("—")  # none active
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "home.png"), full_page=True)
 

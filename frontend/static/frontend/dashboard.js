@@ -57,7 +57,8 @@
   function liveMean(metric, now) {
     let sum = 0, n = 0;
     for (const [device, point] of Object.entries(latest[metric])) {
-      if (now - point[0] > FRESH || status[device] === "offline") continue;
+      const known = status[device];
+      if (now - point[0] > FRESH || (known && known !== "healthy" && known !== "anomaly")) continue;
       sum += point[1]; n += 1;
     }
     return n ? sum / n : null;
@@ -66,7 +67,7 @@
   function updateTemperatureCard() {
     if (!latest.temperature) return;
     const mean = liveMean("temperature", Date.now());
-    if (mean !== null) setCard("avg_temperature", mean.toFixed(1));
+    setCard("avg_temperature", mean === null ? "—" : mean.toFixed(1));
   }
 
   IoTLive.on("telemetry", function (payload) {
@@ -165,10 +166,12 @@
     } catch (err) { /* drawn empty; live points still come */ }
     series[m.key] = { t: t.slice(), v: v.slice() };
     const c = IoTLive.colors();
+    const g = IoTLive.withGaps(t, [v, rolling(t, v)], 3 * 60e3);
+    const x = g.t.map(function (ms) { return new Date(ms); });
     Plotly.newPlot(div, [
-      { x: t.map(function (x) { return new Date(x); }), y: v, mode: "lines+markers", name: "fleet average",
+      { x: x, y: g.columns[0], mode: "lines+markers", name: "fleet average",
         line: { color: c.accent, width: 1.6 }, marker: { size: 3 } },
-      { x: t.map(function (x) { return new Date(x); }), y: rolling(t, v), mode: "lines", name: "10-min rolling",
+      { x: x, y: g.columns[1], mode: "lines", name: "10-min rolling",
         line: { color: c.warn, width: 1.4, dash: "dash" } },
     ], layout(m, t.length === 0), { displaylogo: false, responsive: true });
   }

@@ -62,7 +62,11 @@
     liveOk = !range.end;  // a custom range in the past gets no live tail
     shown = { start: start, end: end };
     for (const metric of data.metric_keys) {
-      const s = body.series[metric] || { t: [], min: [], avg: [], max: [] };
+      const raw = body.series[metric] || { t: [], min: [], avg: [], max: [] };
+      const bucketMs = raw.t.length > 1 ? Math.min.apply(null, raw.t.slice(1).map(function (x, i) {
+        return new Date(x).getTime() - new Date(raw.t[i]).getTime(); })) : 0;
+      const g = IoTLive.withGaps(raw.t, [raw.min, raw.avg, raw.max], Math.max(3 * bucketMs, 60e3));
+      const s = { t: g.t, min: g.columns[0], avg: g.columns[1], max: g.columns[2] };
       let div = document.getElementById(chartId(metric));
       if (!div) {
         div = document.createElement("div");

@@ -127,7 +127,23 @@ window.IoTLive = (function () {
   // Pages' scripts come after this one and subscribe first; connect once they have.
   document.addEventListener("DOMContentLoaded", connect);
 
-  return { on: on, toast: toast, colors: colors, statusLabel: statusLabel,
+  // Plotly joins every two neighbouring points; a device that stopped reporting must show a gap.
+  // Returns copies of the columns with a null row wherever times jump by more than maxGap ms.
+  function withGaps(times, columns, maxGap) {
+    const t = [], out = columns.map(function () { return []; });
+    for (let i = 0; i < times.length; i++) {
+      const ms = new Date(times[i]).getTime();
+      if (i && ms - new Date(times[i - 1]).getTime() > maxGap) {
+        t.push(new Date(ms - 1));
+        out.forEach(function (c) { c.push(null); });
+      }
+      t.push(times[i]);
+      out.forEach(function (c, k) { c.push(columns[k][i]); });
+    }
+    return { t: t, columns: out };
+  }
+
+  return { on: on, toast: toast, colors: colors, statusLabel: statusLabel, withGaps: withGaps,
            socket: function () { return socket; },
            connected: function () { return socket !== null && socket.readyState === 1; } };
 })();
