@@ -74,6 +74,14 @@ def main() -> None:
 
         page.goto(f"{args.url}/export/")
         page.screenshot(path=str(OUT / "export.png"), full_page=True)
+
+        tablet = browser.new_page(viewport={"width": 820, "height": 1180}, is_mobile=True)
+        tablet.context.add_cookies(page.context.cookies())
+        tablet.goto(f"{args.url}/")
+        live(tablet)
+        expect(tablet.locator(".chart .main-svg").first).to_be_visible(timeout=15_000)
+        tablet.wait_for_timeout(2_000)
+        tablet.screenshot(path=str(OUT / "home-tablet.png"))
         browser.close()
     print(f"screenshots in {OUT}")
 
