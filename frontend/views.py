@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from devices import selectors as device_selectors
-from devices.models import DeviceStatus
+from devices.models import CommandKind, CommandStatus, DeviceStatus
 from devices.simulation import simulation_get
 from iotplatform.tenancy import selectors as tenancy_selectors
 from iotplatform.tenancy.middleware import SESSION_TENANT_KEY
@@ -176,6 +176,7 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "series_url": reverse("api-device-series", args=[device.id]),
         "statistics_url": reverse("api-device-statistics", args=[device.id]),
         "anomalies_url": reverse("api-device-anomalies", args=[device.id]),
+        "labels": {**dict(CommandKind.choices), **dict(CommandStatus.choices)},
         "export_url": reverse("export-readings"),
     }
     commands = device_selectors.command_list(tenant=request.tenant, device=device)[:10]  # type: ignore[attr-defined]

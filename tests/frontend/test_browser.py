@@ -242,6 +242,22 @@ def test_device_page_charts_history_and_a_live_reading(
         "document.getElementById('chart-temperature').data[3].y.includes(77.5)", timeout=5_000
     )
 
+    # A command sent from elsewhere shows up in the command history, and its status follows.
+    factories.make_user(tenant, Role.OPERATOR, "chart-op")
+    sent = requests.post(
+        f"{server}/api/v1/devices/{pump.id}/commands",
+        json={"kind": "restart"},
+        auth=("chart-op", factories.PASSWORD),
+        timeout=10,
+    )
+    assert sent.status_code == 201, sent.text
+    history = page.locator(f'#commands tr[data-command="{sent.json()["id"]}"]')
+    expect(history).to_contain_text("Restart")
+    expect(history.locator("[data-command-status]")).to_have_text("Pending")
+    requests.get(f"{server}/api/v1/{token}/rpc?timeout=0", timeout=10)
+    requests.post(f"{server}/api/v1/{token}/rpc/{sent.json()['id']}", json={"ok": 1}, timeout=10)
+    expect(history.locator("[data-command-status]")).to_have_text("Acknowledged")
+
     # Statistics and the distribution of the range shown (the 240 readings and the live one).
     values = [60.0 + (i % 30) / 3 for i in range(240)] + [77.5]
     row = page.locator('#stats-body tr[data-metric="temperature"] td')

@@ -243,6 +243,31 @@
     document.getElementById("last-seen").textContent = new Date().toLocaleString();
   });
 
+  IoTLive.on("command.status", function (c) {
+    // The command history follows live: a new command appears, a known one changes status.
+    if (c.device !== data.device) return;
+    const table = document.getElementById("commands");
+    let row = table.querySelector('tr[data-command="' + c.command + '"]');
+    if (!row) {
+      row = document.createElement("tr");
+      row.dataset.command = c.command;
+      const when = document.createElement("td");
+      const d = new Date();
+      when.textContent = d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" +
+        String(d.getDate()).padStart(2, "0") + " " + d.toTimeString().slice(0, 8);
+      const kind = document.createElement("td");
+      kind.textContent = data.labels[c.kind] || c.kind;
+      const status = document.createElement("td");
+      status.dataset.commandStatus = "";
+      row.append(when, kind, status);
+      table.tBodies[0].prepend(row);
+      table.hidden = false;
+      const none = document.getElementById("no-commands");
+      if (none) none.remove();
+    }
+    row.querySelector("[data-command-status]").textContent = data.labels[c.status] || c.status;
+  });
+
   IoTLive.on("device.status", function (change) {
     if (change.device !== data.device) return;
     const pill = document.getElementById("device-status");
