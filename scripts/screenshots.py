@@ -75,8 +75,11 @@ def main() -> None:
         page.goto(f"{args.url}/export/")
         page.screenshot(path=str(OUT / "export.png"), full_page=True)
 
-        tablet = browser.new_page(viewport={"width": 820, "height": 1180}, is_mobile=True)
-        tablet.context.add_cookies(page.context.cookies())
+        tablet = browser.new_context(
+            viewport={"width": 820, "height": 1180},
+            is_mobile=True,
+            storage_state=page.context.storage_state(),  # signed in
+        ).new_page()
         tablet.goto(f"{args.url}/")
         live(tablet)
         expect(tablet.locator(".chart .main-svg").first).to_be_visible(timeout=15_000)

@@ -70,6 +70,13 @@ def sign_in(page: Page, server: str, username: str) -> None:
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
+def api_post(server: str, username: str, path: str, body: dict[str, Any]) -> requests.Response:
+    """The REST API as another signed-in user would call it, beside the open page."""
+    return requests.post(
+        f"{server}{path}", json=body, auth=(username, factories.PASSWORD), timeout=10
+    )
+
+
 def ingest(server: str, token: str, values: dict[str, float]) -> None:
     response = requests.post(
         f"{server}/api/v1/ingest",
@@ -126,11 +133,8 @@ def test_login_dashboard_live_toasts_theme_and_logout(
     expect(page.locator('[data-card="avg_temperature"]')).to_have_text("73.5", timeout=5_000)
 
     # An operator action through the API: toast, feed, cards, all live.
-    response = requests.post(
-        f"{server}/api/v1/devices/{pump.pk}/maintenance",
-        json={"on": True},
-        auth=("browser-op", factories.PASSWORD),
-        timeout=10,
+    response = api_post(
+        server, "browser-op", f"/api/v1/devices/{pump.pk}/maintenance", {"on": True}
     )
     assert response.status_code == 200
     expect(page.locator(".toast").first).to_have_text("Pump 1: Healthy → Maintenance")
@@ -244,12 +248,7 @@ def test_device_page_charts_history_and_a_live_reading(
 
     # A command sent from elsewhere shows up in the command history, and its status follows.
     factories.make_user(tenant, Role.OPERATOR, "chart-op")
-    sent = requests.post(
-        f"{server}/api/v1/devices/{pump.id}/commands",
-        json={"kind": "restart"},
-        auth=("chart-op", factories.PASSWORD),
-        timeout=10,
-    )
+    sent = api_post(server, "chart-op", f"/api/v1/devices/{pump.id}/commands", {"kind": "restart"})
     assert sent.status_code == 201, sent.text
     history = page.locator(f'#commands tr[data-command="{sent.json()["id"]}"]')
     expect(history).to_contain_text("Restart")
@@ -416,12 +415,7 @@ def test_simulator_page_controls_and_live_status(page: Page, server: str, tenant
     page.click("#sim-form button[data-action=restart]")
     expect(page.locator("#sim-error")).to_contain_text("devices")
     # Another operator stops it: the open page follows over its socket.
-    response = requests.post(
-        f"{server}/api/v1/simulator",
-        json={"action": "stop"},
-        auth=("sim-op-2", factories.PASSWORD),
-        timeout=10,
-    )
+    response = api_post(server, "sim-op-2", "/api/v1/simulator", {"action": "stop"})
     assert response.status_code == 200, response.text
     expect(page.locator("#sim-desired")).to_have_text("stopped", timeout=5_000)
     page.screenshot(path=str(SHOTS / "simulator.png"), full_page=True)
