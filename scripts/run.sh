@@ -10,7 +10,8 @@ HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
 
 "$BIN/python" manage.py migrate --noinput -v0
-LOGINS="$("$BIN/python" manage.py demo_setup --simulate "${SIM_DEVICES:-24}")"
+LOGINS="$("$BIN/python" manage.py demo_setup --simulate "${SIM_DEVICES:-24}" \
+  --history-hours "${SIM_HISTORY_HOURS:-24}")"
 
 pids=()
 stop() {

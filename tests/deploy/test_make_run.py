@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -63,6 +64,7 @@ def test_make_run_comes_up_and_stops_cleanly(clean_copy: Path, scratch_database:
         PORT=str(port),
         DATABASE_URL=scratch_database,
         REDIS_URL=servers.settings.REDIS_URL,
+        SIM_HISTORY_HOURS="3",
     )
     log_path = servers.ARTIFACTS / "make-run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,15 +104,24 @@ def test_make_run_comes_up_and_stops_cleanly(clean_copy: Path, scratch_database:
             )
             assert home.status_code == 200 and "Acme Plant" in home.text
             assert (clean_copy / ".env").exists()
-            # The simulated fleet provisions itself and reports: devices get readings.
+            # The fleet has its history (hourly buckets of the last 3 hours) …
+            start = (datetime.now(UTC) - timedelta(hours=3)).isoformat()
+            fleet = session.get(
+                f"{base}/api/v1/telemetry/fleet",
+                params={"metric": "temperature", "bucket": "1h", "start": start},
+                timeout=10,
+            ).json()["series"]["temperature"]
+            assert len(fleet["t"]) >= 3 and min(fleet["devices"]) >= 10, fleet
+            # … and the live simulator provisions the same 24 devices (by serial) and reports.
             deadline = time.monotonic() + 60
-            latest: dict[str, object] = {}
-            while time.monotonic() < deadline and len(latest) < 24:
+            devices: list[dict[str, object]] = []
+            while time.monotonic() < deadline:
+                devices = session.get(f"{base}/api/v1/devices", timeout=10).json()["results"]
+                if devices and all(d["status"] != "offline" for d in devices):
+                    break
                 time.sleep(1)
-                latest = session.get(f"{base}/api/v1/telemetry/latest", timeout=10).json()[
-                    "devices"
-                ]
-            assert len(latest) == 24, latest
+            assert len(devices) == 24, devices
+            assert all(d["status"] != "offline" for d in devices), devices
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGINT)
