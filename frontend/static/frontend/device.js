@@ -65,8 +65,10 @@
       const raw = body.series[metric] || { t: [], min: [], avg: [], max: [] };
       const bucketMs = raw.t.length > 1 ? Math.min.apply(null, raw.t.slice(1).map(function (x, i) {
         return new Date(x).getTime() - new Date(raw.t[i]).getTime(); })) : 0;
-      const g = IoTLive.withGaps(raw.t, [raw.min, raw.avg, raw.max], Math.max(3 * bucketMs, 60e3));
-      const s = { t: g.t, min: g.columns[0], avg: g.columns[1], max: g.columns[2] };
+      // The average line breaks where readings are missing; the min/max band stays whole (a
+      // filled band with holes is drawn as a polygon across them).
+      const g = IoTLive.withGaps(raw.t, [raw.avg], Math.max(3 * bucketMs, 60e3));
+      const s = { t: raw.t, min: raw.min, max: raw.max, gt: g.t, avg: g.columns[0] };
       let div = document.getElementById(chartId(metric));
       if (!div) {
         div = document.createElement("div");
@@ -78,7 +80,7 @@
         { x: s.t, y: s.max, mode: "lines", line: { width: 0 }, hoverinfo: "skip", name: "max" },
         { x: s.t, y: s.min, mode: "lines", line: { width: 0 }, fill: "tonexty",
           fillcolor: "rgba(63,182,255,0.18)", hoverinfo: "skip", name: "min" },
-        { x: s.t, y: s.avg, mode: "lines", line: { color: colors.accent, width: 1.6 }, name: "avg" },
+        { x: s.gt, y: s.avg, mode: "lines", line: { color: colors.accent, width: 1.6 }, name: "avg" },
         { x: [], y: [], mode: "lines+markers", marker: { size: 4 },
           line: { color: colors.ok, width: 1.4 }, name: "live" },
         { x: [], y: [], mode: "markers", marker: { size: 7, color: colors.bad, symbol: "x" },
