@@ -326,8 +326,9 @@ def test_last_seen_status_and_live_update(
         events: dict[str, Any] = {}
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and len(events) < 2:
-            message = json.loads(ws.recv(timeout=5))
-            events[message["type"]] = message["data"]
+            frame = json.loads(ws.recv(timeout=5))
+            assert frame["type"] == "batch"
+            events.update({event["type"]: event["data"] for event in frame["events"]})
     assert events["telemetry"]["devices"][str(device.id)]["temperature"][1] == 64.5
     assert events["device.status"] == {
         **events["device.status"],
