@@ -27,6 +27,7 @@ PERCENTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 FINE_BINS = 256
 SHOWN_BINS = 32  # each shown bin is FINE_BINS / SHOWN_BINS fine ones
 MAX_EXPLORE_READINGS = 1_000_000
+MAX_STATISTICS_READINGS = 10_000_000  # about 4 months of one-second readings of 1 metric
 MAX_FLAGGED_POINTS = 5_000
 
 
@@ -49,6 +50,19 @@ def statistics(
     out: dict[str, dict[str, Any]] = {m: {"count": 0} for m in metrics}
     params: dict[str, Any] = {"tenant": tenant_id, "device": device_id, "start": start, "end": end}
     with connection.cursor() as cursor:
+        # The minute rollups say how many readings there are (to the minute) without a scan.
+        cursor.execute(
+            "SELECT coalesce(sum(count), 0) FROM telemetry_rollup_1m WHERE tenant_id = %(tenant)s "
+            "AND device_id = %(device)s AND metric = ANY(%(metrics)s) "
+            "AND bucket >= date_trunc('minute', %(start)s::timestamptz) AND bucket < %(end)s",
+            {**params, "metrics": metrics},
+        )
+        total = int(cursor.fetchone()[0])
+        if total > MAX_STATISTICS_READINGS:
+            raise RangeTooLarge(
+                f"The range holds about {total:,} readings of these metrics; statistics take at "
+                f"most {MAX_STATISTICS_READINGS:,}. Choose a shorter range or fewer metrics."
+            )
         cursor.execute(
             "SELECT metric, count(*), min(value), max(value), avg(value), stddev_samp(value), "
             "percentile_cont(%(q)s::float8[]) WITHIN GROUP (ORDER BY value) "

@@ -90,13 +90,16 @@ class DeviceStatisticsView(DeviceScopedView):
         params.is_valid(raise_exception=True)
         data = params.validated_data
         metrics = data.get("metrics") or metrics_of(tenant=self.tenant, devices=[device])
-        stats = analysis.statistics(
-            tenant_id=self.tenant.id,
-            device_id=device.id,
-            metrics=metrics,
-            start=data["start"],
-            end=data["end"],
-        )
+        try:
+            stats = analysis.statistics(
+                tenant_id=self.tenant.id,
+                device_id=device.id,
+                metrics=metrics,
+                start=data["start"],
+                end=data["end"],
+            )
+        except analysis.RangeTooLarge as exc:
+            raise exceptions.ValidationError({"start": [str(exc)]}) from None
         return Response(
             {"device": device.id, "start": data["start"], "end": data["end"], "metrics": stats}
         )

@@ -91,6 +91,18 @@ class TestStatistics:
 
 
 @pytest.mark.django_db
+def test_statistics_refuse_a_range_too_large_with_a_reason(
+    api_as: Any, viewer: Any, device: Device, values: np.ndarray, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(analysis, "MAX_STATISTICS_READINGS", 4000)
+    url = f"/api/v1/devices/{device.pk}/statistics"
+    response = api_as(viewer).get(url, _range(metrics="temperature"))
+    assert response.status_code == 400
+    assert "5,000 readings" in response.json()["start"][0]
+    assert api_as(viewer).get(url, _range(metrics="speed")).status_code == 200
+
+
+@pytest.mark.django_db
 class TestAnomalies:
     def get(self, client: Any, device: Device, **params: Any) -> Any:
         return client.get(f"/api/v1/devices/{device.pk}/anomalies", _range(**params))
