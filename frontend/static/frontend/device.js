@@ -110,7 +110,12 @@
     const response = await fetch(data.statistics_url + "?" + params, { credentials: "same-origin" });
     if (!response.ok) {
       statsBody.innerHTML = '<tr><td colspan="11" class="error"></td></tr>';
-      statsBody.querySelector("td").textContent = "Could not compute statistics (" + response.status + ")";
+      let reason = "Could not compute statistics (" + response.status + ")";
+      try {
+        const body = await response.json();
+        if (body.start) reason = [].concat(body.start).join(" ");
+      } catch (err) { /* not JSON: keep the status */ }
+      statsBody.querySelector("td").textContent = reason;
       return;
     }
     const body = await response.json();
