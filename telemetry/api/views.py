@@ -1,5 +1,7 @@
 """Telemetry queries: bucketed series, fleet aggregates, latest values and CSV export."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.http import Http404, StreamingHttpResponse
@@ -9,9 +11,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 
 from devices import selectors as device_selectors
 from devices.api.views import DeviceScopedView
+from devices.models import Device
 from iotplatform.tenancy.models import Tenant
 from telemetry import analysis, queries
 from telemetry.export import readings_csv
@@ -44,7 +48,31 @@ def _series_body(series: queries.Series, device: int | None = None) -> dict[str,
     return body
 
 
-class DeviceSeriesView(DeviceScopedView):
+class DeviceReadingsView(DeviceScopedView):
+    """Base of the views that read one device's readings over a range."""
+
+    def device_and_input(self, input_class: type[Serializer]) -> tuple[Device, dict[str, Any]]:
+        """The tenant's device of the URL (404 otherwise) and the validated query (400)."""
+        device = self.get_object()
+        params = input_class(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        return device, dict(params.validated_data)
+
+    def metrics_asked(self, device: Device, data: dict[str, Any]) -> list[str]:
+        """The metrics asked for, else every metric the device declares or has reported."""
+        return list(data.get("metrics") or metrics_of(tenant=self.tenant, devices=[device]))
+
+
+@contextmanager
+def range_limited() -> Iterator[None]:
+    """A range too large to analyse is the client's to narrow: a 400 naming it."""
+    try:
+        yield
+    except analysis.RangeTooLarge as exc:
+        raise exceptions.ValidationError({"start": [str(exc)]}) from None
+
+
+class DeviceSeriesView(DeviceReadingsView):
     """A device's metrics over a range, bucketed to at most `points` buckets (or a fixed
     `bucket`): min / avg / max / count per bucket, columnar, ready for a chart."""
 
@@ -52,11 +80,8 @@ class DeviceSeriesView(DeviceScopedView):
 
     @extend_schema(parameters=[SeriesInput], responses=SeriesOutput)
     def get(self, request: Request, pk: int) -> Response:
-        device = self.get_object()
-        params = SeriesInput(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        data = params.validated_data
-        metrics = data.get("metrics") or metrics_of(tenant=self.tenant, devices=[device])
+        device, data = self.device_and_input(SeriesInput)
+        metrics = self.metrics_asked(device, data)
         if not metrics:
             raise exceptions.ValidationError({"metrics": ["The device has no metrics yet."]})
         width = (
@@ -77,7 +102,7 @@ class DeviceSeriesView(DeviceScopedView):
         return Response(_series_body(series, device.id))
 
 
-class DeviceStatisticsView(DeviceScopedView):
+class DeviceStatisticsView(DeviceReadingsView):
     """A device's readings over a range, per metric: count, min, max, mean, standard
     deviation, percentiles (exact), a histogram and a kernel density estimate."""
 
@@ -85,27 +110,21 @@ class DeviceStatisticsView(DeviceScopedView):
 
     @extend_schema(parameters=[StatisticsInput], responses=StatisticsOutput)
     def get(self, request: Request, pk: int) -> Response:
-        device = self.get_object()
-        params = StatisticsInput(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        data = params.validated_data
-        metrics = data.get("metrics") or metrics_of(tenant=self.tenant, devices=[device])
-        try:
+        device, data = self.device_and_input(StatisticsInput)
+        with range_limited():
             stats = analysis.statistics(
                 tenant_id=self.tenant.id,
                 device_id=device.id,
-                metrics=metrics,
+                metrics=self.metrics_asked(device, data),
                 start=data["start"],
                 end=data["end"],
             )
-        except analysis.RangeTooLarge as exc:
-            raise exceptions.ValidationError({"start": [str(exc)]}) from None
         return Response(
             {"device": device.id, "start": data["start"], "end": data["end"], "metrics": stats}
         )
 
 
-class DeviceAnomaliesView(DeviceScopedView):
+class DeviceAnomaliesView(DeviceReadingsView):
     """The anomaly explorer: readings of one metric over a range that a method flags —
     `value` (outside low / high), `quantile` (outside the range's q_low / q_high quantiles) or
     `zscore` (|z| above threshold against the previous `window` readings). At most 5,000
@@ -115,11 +134,8 @@ class DeviceAnomaliesView(DeviceScopedView):
 
     @extend_schema(parameters=[AnomalyInput], responses=AnomalyOutput)
     def get(self, request: Request, pk: int) -> Response:
-        device = self.get_object()
-        params = AnomalyInput(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        data = params.validated_data
-        try:
+        device, data = self.device_and_input(AnomalyInput)
+        with range_limited():
             flagged = analysis.anomalies(
                 tenant_id=self.tenant.id,
                 device_id=device.id,
@@ -134,8 +150,6 @@ class DeviceAnomaliesView(DeviceScopedView):
                 window=data["window"],
                 threshold=data["threshold"],
             )
-        except analysis.RangeTooLarge as exc:
-            raise exceptions.ValidationError({"start": [str(exc)]}) from None
         points: dict[str, list[Any]] = {"t": flagged.times, "v": flagged.values}
         if flagged.scores is not None:
             points["z"] = flagged.scores
