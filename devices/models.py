@@ -5,6 +5,8 @@ that later capabilities fill (health, RUL, cluster) are here already so the data
 DESIGN.md.
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -74,6 +76,12 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.serial})"
+
+    def metric_definitions(self) -> dict[str, dict[str, Any]]:
+        """The type's metric definitions with this device's own thresholds (sent with
+        set_config) over the type's defaults."""
+        own = (self.desired_config or {}).get("thresholds", {})
+        return {key: {**spec, **own.get(key, {})} for key, spec in self.type.metrics.items()}
 
     def clean(self) -> None:
         if self.type_id and self.tenant_id and self.type.tenant_id != self.tenant_id:

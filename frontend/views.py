@@ -165,8 +165,7 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     # Threshold lines and the explorer's default bounds: the device's own over its type's.
-    own = (device.desired_config or {}).get("thresholds", {})
-    metrics = {key: {**spec, **own.get(key, {})} for key, spec in device.type.metrics.items()}
+    metrics = device.metric_definitions()
     for key in metrics_of(tenant=request.tenant, devices=[device]):  # type: ignore[attr-defined]
         metrics.setdefault(key, {})
     page_data = {

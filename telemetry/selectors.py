@@ -5,6 +5,11 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connection
+from django.db.models import Avg, Count, Max
+from django.utils import timezone
+
+from devices.models import Device, DeviceStatus
 from iotplatform.tenancy.models import Tenant
 
 from .models import LatestReading
@@ -47,8 +52,6 @@ def metric_averages(*, tenant: Tenant | None, metric: str, since: Any) -> dict[i
     """Average of one metric per device since a time, from the minute rollups (one query)."""
     if tenant is None:
         return {}
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT device_id, sum(sum) / sum(count) FROM telemetry_rollup_1m "
@@ -65,10 +68,8 @@ def warning_limits(devices: Iterable[Any]) -> list[tuple[int, str, float | None,
     (set_config) over its type's defaults."""
     limits = []
     for device in devices:
-        own = (device.desired_config or {}).get("thresholds", {})
-        for metric, definition in device.type.metrics.items():
-            merged = {**definition, **own.get(metric, {})}
-            low, high = merged.get("warn_low"), merged.get("warn_high")
+        for metric, definition in device.metric_definitions().items():
+            low, high = definition.get("warn_low"), definition.get("warn_high")
             if low is not None or high is not None:
                 limits.append(
                     (
@@ -89,12 +90,6 @@ def fleet_summary(
     The anomaly rate is the share of the window's readings beyond their warning thresholds;
     alerts are counted once alert rules exist (0 until then).
     """
-    from django.db import connection
-    from django.db.models import Avg, Count, Max
-    from django.utils import timezone
-
-    from devices.models import Device, DeviceStatus
-
     now = timezone.now()
     if tenant is None:
         return {}
