@@ -148,6 +148,19 @@ class TestAnomalies:
         for spike in (500, 1500, 2500, 4200):
             assert spike in indexes
 
+    @pytest.mark.parametrize("method", ["value", "quantile", "zscore"])
+    def test_an_empty_range_flags_nothing(
+        self, api_as: Any, viewer: Any, device: Device, values: np.ndarray, method: str
+    ) -> None:
+        params = {"low": 1, "q_low": 0.1, "start": iso(T0 - timedelta(days=2))}
+        params["end"] = iso(T0 - timedelta(days=1))
+        response = api_as(viewer).get(
+            f"/api/v1/devices/{device.pk}/anomalies",
+            {"metric": "temperature", "method": method, **params},
+        )
+        assert response.status_code == 200, response.content
+        assert (response.json()["total"], response.json()["count"]) == (0, 0)
+
     def test_a_large_range_is_refused_with_a_reason(
         self, api_as: Any, viewer: Any, device: Device, values: np.ndarray, monkeypatch: Any
     ) -> None:
