@@ -3,14 +3,24 @@ key) is shown once, in the confirmation message, when it is created or rotated."
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from iotplatform.tenancy.admin import TenantScopedAdmin
 
-from . import services, tokens
-from .models import Device, DeviceCredential, DeviceStatusChange, DeviceType, IngestKey
+from . import commands, services, status, tokens
+from .models import (
+    CommandKind,
+    Device,
+    DeviceCredential,
+    DeviceStatus,
+    DeviceStatusChange,
+    DeviceType,
+    IngestKey,
+)
 
 
 @admin.register(DeviceType)
@@ -40,6 +50,28 @@ def revoke_tokens(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Devi
     messages.success(request, f"Revoked {count} token(s).")
 
 
+class DeviceAdminForm(forms.ModelForm):
+    # The admin builds the form's Meta (model, the fields it shows) from this class.
+    def clean_desired_config(self) -> dict[str, Any]:
+        """Only what ``set_config`` accepts; keys cannot be removed (the device keeps them)."""
+        value = self.cleaned_data.get("desired_config") or {}
+        before = self.instance.desired_config if self.instance.pk else {}
+        if value == before:
+            return value
+        if not isinstance(value, dict):
+            raise forms.ValidationError("An object: interval_seconds and/or thresholds.")
+        removed = sorted(set(before) - set(value))
+        if removed:
+            raise forms.ValidationError(
+                f"{removed[0]!r} cannot be removed: send a new value instead."
+            )
+        try:
+            commands.config_validate(value)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None
+        return value
+
+
 class CredentialInline(admin.TabularInline):
     model = DeviceCredential
     fields = ["prefix", "created_at", "revoked_at"]
@@ -61,7 +93,17 @@ class DeviceAdmin(TenantScopedAdmin):
     inlines = [CredentialInline]
     actions = [rotate_tokens, revoke_tokens]
 
+    form = DeviceAdminForm
+
     def save_model(self, request: HttpRequest, obj: Device, form: Any, change: bool) -> None:
+        """Status and desired configuration go through their services, not a plain save: a
+        status change is recorded and published like any other, and a changed desired
+        configuration is sent to the device as a ``set_config`` command."""
+        target = obj.status
+        desired = obj.desired_config
+        old = Device.objects.get(pk=obj.pk) if change else None
+        obj.status = old.status if old else DeviceStatus.OFFLINE
+        obj.desired_config = old.desired_config if old else {}
         super().save_model(request, obj, form, change)
         if not change:
             new = tokens.token_generate()
@@ -69,6 +111,17 @@ class DeviceAdmin(TenantScopedAdmin):
                 device=obj, prefix=new.prefix, token_hash=new.token_hash
             )
             messages.warning(request, f"Token of {obj.name}, shown once: {new.token}")
+        if target != obj.status:
+            status.device_status_set(
+                device=obj,
+                transition=status.transition_to(target, f"set in the admin by {request.user}"),
+            )
+        sent = {k: v for k, v in desired.items() if obj.desired_config.get(k) != v}
+        if sent:
+            command = commands.command_issue(
+                device=obj, kind=CommandKind.SET_CONFIG, payload=sent, by=request.user
+            )
+            messages.info(request, f"Configuration sent to {obj.name} (command {command.id}).")
 
     def delete_model(self, request: HttpRequest, obj: Device) -> None:
         services.device_delete(device=obj)

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from iotplatform.live import publish_on_commit
+from iotplatform.live import Event, publish_on_commit
 
 from .models import Command, CommandKind, CommandStatus, Device
 
@@ -20,7 +20,7 @@ DEFAULT_TTL = timedelta(minutes=5)
 THRESHOLD_KEYS = ("warn_low", "warn_high", "alarm_low", "alarm_high")
 
 
-def _config_validate(payload: Any) -> dict[str, Any]:
+def config_validate(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict) or not payload:
         raise ValidationError({"payload": "set_config needs interval_seconds and/or thresholds."})
     unknown = set(payload) - {"interval_seconds", "thresholds"}
@@ -50,7 +50,7 @@ def _config_validate(payload: Any) -> dict[str, Any]:
 def _publish(command: Command) -> None:
     publish_on_commit(
         tenant_id=command.tenant_id,
-        event="command.status",
+        event=Event.COMMAND_STATUS,
         data={
             "command": command.id,
             "device": command.device_id,
@@ -74,7 +74,7 @@ def command_issue(
         raise ValidationError({"kind": f"Unknown command {kind!r}; one of {CommandKind.values}."})
     payload = payload or {}
     if kind == CommandKind.SET_CONFIG:
-        payload = _config_validate(payload)
+        payload = config_validate(payload)
         device.desired_config = {**device.desired_config, **payload}
         device.save(update_fields=["desired_config"])
     elif payload:

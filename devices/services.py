@@ -8,15 +8,12 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from iotplatform.live import publish_on_commit
 from iotplatform.tenancy.models import Tenant
 
-from . import catalog, tokens
+from . import catalog, status, tokens
 from .models import (
     Device,
     DeviceCredential,
-    DeviceStatus,
-    DeviceStatusChange,
     DeviceType,
     IngestKey,
 )
@@ -237,79 +234,16 @@ def ingest_key_revoke(*, key: IngestKey) -> None:
     key.save(update_fields=["revoked_at"])
 
 
-def status_changes_record(
-    changes: list[tuple[int, int, str, str]], *, at: datetime, reason: str
-) -> None:
-    """Record and publish (after commit) status changes given as (tenant, device, from, to)."""
-    DeviceStatusChange.objects.bulk_create(
-        DeviceStatusChange(
-            tenant_id=tenant_id,
-            device_id=device_id,
-            at=at,
-            from_status=old,
-            to_status=new,
-            reason=reason,
-        )
-        for tenant_id, device_id, old, new in changes
-    )
-    names = dict(Device.objects.filter(id__in=[c[1] for c in changes]).values_list("id", "name"))
-    for tenant_id, device_id, old, new in changes:
-        publish_on_commit(
-            tenant_id=tenant_id,
-            event="device.status",
-            data={
-                "device": device_id,
-                "name": names.get(device_id, ""),
-                "from": old,
-                "to": new,
-                "at": at.isoformat(),
-            },
-        )
-
-
 @transaction.atomic
 def device_maintenance_set(*, device: Device, on: bool) -> Device:
     """Put a device into maintenance (alerts and offline detection leave it alone) or take it
     out; out of maintenance it is offline until its next reading says otherwise."""
-    device = Device.objects.select_for_update().get(pk=device.pk)
-    previous = device.status
-    if (previous == DeviceStatus.MAINTENANCE) == on:
-        return device
-    device.status = DeviceStatus.MAINTENANCE if on else DeviceStatus.OFFLINE
-    device.save(update_fields=["status"])
-    status_changes_record(
-        [(device.tenant_id, device.id, previous, device.status)],
-        at=timezone.now(),
-        reason="maintenance on" if on else "maintenance off",
+    return status.device_status_set(
+        device=device, transition=status.MAINTENANCE_ON if on else status.MAINTENANCE_OFF
     )
-    return device
 
 
 def device_offline_sweep(*, now: datetime | None = None) -> int:
-    """Mark devices offline after 3 times their type's expected interval without data.
-
-    One UPDATE for the whole fleet; each change is recorded and published. Devices in
-    maintenance are left alone. Returns how many went offline.
-    """
-    now = now or timezone.now()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH stale AS (
-                SELECT d.id, d.status AS previous
-                FROM devices_device d JOIN devices_devicetype t ON t.id = d.type_id
-                WHERE d.status IN ('healthy', 'anomaly')
-                  AND (d.last_seen IS NULL
-                       OR d.last_seen < %s - make_interval(secs => 3 * t.expected_interval_seconds))
-                FOR UPDATE OF d SKIP LOCKED
-            )
-            UPDATE devices_device d SET status = 'offline'
-            FROM stale WHERE d.id = stale.id
-            RETURNING d.tenant_id, d.id, stale.previous
-            """,
-            [now],
-        )
-        changes = [(t, d, prev, DeviceStatus.OFFLINE.value) for t, d, prev in cursor.fetchall()]
-        if changes:
-            status_changes_record(changes, at=now, reason="no data for 3 expected intervals")
-    return len(changes)
+    """Mark devices offline after 3 times their expected interval (their own, else their
+    type's) without data; each change recorded and published. Returns how many went offline."""
+    return len(status.devices_silent_sweep(now=now))

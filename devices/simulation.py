@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from iotplatform.live import publish_on_commit
+from iotplatform.live import Event, publish_on_commit
 from iotplatform.tenancy.models import Tenant
 
 from .models import IngestKey, SimulatedFleet
@@ -67,7 +67,7 @@ def simulation_control(
 def _publish(fleet: SimulatedFleet) -> None:
     publish_on_commit(
         tenant_id=fleet.tenant_id,
-        event="simulation.status",
+        event=Event.SIMULATION_STATUS,
         data={
             "desired": fleet.desired,
             "status": fleet.status,
