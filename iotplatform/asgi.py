@@ -1,7 +1,7 @@
 """One ASGI application: device ingestion, Django (HTTP) and Channels (WebSockets).
 
 The device endpoints are served by a light ASGI app placed ahead of Django
-(:mod:`telemetry.ingest.app`, which says why); everything else goes to Django or Channels.
+(:mod:`telemetry.ingest.http`, which says why); everything else goes to Django or Channels.
 """
 
 import os
@@ -18,9 +18,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from frontend.routing import websocket_urlpatterns  # noqa: E402
-from telemetry.ingest.app import IngestApp  # noqa: E402
+from telemetry.ingest.http import IngestHTTPApp  # noqa: E402
 
-ingest = IngestApp()
+ingest = IngestHTTPApp()
 
 channels_app = ProtocolTypeRouter(
     {
@@ -33,7 +33,7 @@ channels_app = ProtocolTypeRouter(
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan" or IngestApp.handles(scope):
+    if scope["type"] == "lifespan" or IngestHTTPApp.handles(scope):
         await ingest(scope, receive, send)
     else:
         await channels_app(scope, receive, send)

@@ -163,7 +163,7 @@ def readings_import(
             elif t is None or value is None or metric is None:
                 result.skipped += 1
             else:
-                rows.append((t, tenant.id, device_id, metric, float(value)))
+                rows.append(Row(t, tenant.id, device_id, metric, float(value)))
         result.rows += len(rows)
         with pg.transaction():
             stored = write_sync(pg, rows)

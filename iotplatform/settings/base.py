@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "analytics",
     "alerts",
     "frontend",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +63,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "iotplatform.tenancy.context_processors.tenancy",
+                "frontend.context_processors.live",
             ],
         },
     },
@@ -115,7 +117,7 @@ CELERY_TIMEZONE = "UTC"
 BEAT_HEARTBEAT_STALE_AFTER = env.int("BEAT_HEARTBEAT_STALE_AFTER", default=90)
 BEAT_HEARTBEAT_KEY = "iot:beat:heartbeat"
 
-# --- Device ingestion (telemetry/ingest/app.py) ---------------------------------------------
+# --- Device ingestion (telemetry/ingest/) ----------------------------------------------------
 INGEST_MAX_POINTS = env.int("INGEST_MAX_POINTS", default=10_000)  # per request
 INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=4 * 1024 * 1024)
 INGEST_MAX_FUTURE_SECONDS = env.int("INGEST_MAX_FUTURE_SECONDS", default=300)  # clock sanity
@@ -126,6 +128,12 @@ INGEST_WRITERS = env.int("INGEST_WRITERS", default=2)  # concurrent group-commit
 INGEST_MAX_BATCH_ROWS = env.int("INGEST_MAX_BATCH_ROWS", default=50_000)
 INGEST_LIVE_INTERVAL = env.float("INGEST_LIVE_INTERVAL", default=0.1)  # live pushes, seconds
 INGEST_SEEN_INTERVAL = env.float("INGEST_SEEN_INTERVAL", default=1.0)  # last_seen flush
+# What runs after each ingest transaction commits, in order (telemetry/ingest/consumers.py):
+# apps add their consumer here instead of telemetry importing them.
+INGEST_AFTER_COMMIT = [
+    "telemetry.ingest.live.LivePush",
+    "telemetry.ingest.seen.LastSeen",
+]
 # Live pages: at most one push to a page per LIVE_PAGE_INTERVAL seconds; the devices whose
 # detail page is open are kept in a Redis sorted set so ingestion sends them every point.
 LIVE_PAGE_INTERVAL = env.float("LIVE_PAGE_INTERVAL", default=0.25)

@@ -13,11 +13,14 @@ Each bad item is rejected with a reason and the rest are kept; the caller decide
 request as a whole is acceptable (size, number of points).
 """
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 METRIC_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -30,12 +33,31 @@ class PayloadError(ValueError):
     """The payload as a whole is unusable (HTTP 400)."""
 
 
+def decode(body: bytes) -> Any:
+    """A message body as JSON; PayloadError naming the problem when it is not JSON."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        # The standard library accepts NaN and Infinity, which orjson refuses: decoding them
+        # lets each such value be rejected on its own instead of the whole message.
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise PayloadError(f"malformed JSON: {exc}") from None
+
+
 @dataclass
 class Parsed:
     points: list[Point] = field(default_factory=list)
     rejected: int = 0
     duplicates: int = 0
     reasons: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """Every point the payload held: kept, rejected or repeated."""
+        return len(self.points) + self.rejected + self.duplicates
 
     def reject(
         self,

@@ -7,18 +7,35 @@ is new. Either way one transaction: a failed write stores nothing. In the same t
 latest value of each (device, metric) is upserted, and the stored rows are added to the minute
 and hour rollups (aggregated here first, so a batch costs one upsert per table).
 
-Rows are ``(time, tenant_id, device_id, metric, value)``. There is a synchronous variant for
-Django code (imports, management commands) and an asynchronous one for the ASGI ingest app.
+Each reading is a :class:`Row`. There is a synchronous variant for Django code (imports,
+management commands) and an asynchronous one for the ingest pipeline.
 """
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import errors as pg_errors
 
-Row = tuple[datetime, int, int, str, float]
+
+class Row(NamedTuple):
+    """One reading, in the table's column order (COPY writes it as it is)."""
+
+    time: datetime
+    tenant_id: int
+    device_id: int
+    metric: str
+    value: float
+
+
+# What makes a reading unique: (device, metric, time).
+Key = tuple[int, str, datetime]
+
+
+def key(row: Row) -> Key:
+    return (row.device_id, row.metric, row.time)
+
 
 COLUMNS = "(time, tenant_id, device_id, metric, value)"
 COPY_TYPES = ["timestamptz", "int8", "int8", "text", "float8"]
@@ -42,8 +59,6 @@ SET time = EXCLUDED.time, value = EXCLUDED.value
 WHERE telemetry_latest.time < EXCLUDED.time
 """
 
-Key = tuple[int, str, datetime]
-
 ROLLUP_UPSERT = """
 INSERT INTO {table} AS r (device_id, metric, bucket, tenant_id, count, sum, min, max)
 SELECT * FROM unnest(%s::int8[], %s::text[], %s::timestamptz[], %s::int8[], %s::int8[],
@@ -63,19 +78,19 @@ def latest_params(rows: Iterable[Row]) -> list[list[Any]] | None:
     """Parameters of LATEST_UPSERT: the newest row of each (device, metric)."""
     newest: dict[tuple[int, str], Row] = {}
     for row in rows:
-        key = (row[2], row[3])
-        current = newest.get(key)
-        if current is None or row[0] > current[0]:
-            newest[key] = row
+        series = (row.device_id, row.metric)
+        current = newest.get(series)
+        if current is None or row.time > current.time:
+            newest[series] = row
     if not newest:
         return None
     values = list(newest.values())
     return [
-        [r[2] for r in values],
-        [r[3] for r in values],
-        [r[1] for r in values],
-        [r[0] for r in values],
-        [r[4] for r in values],
+        [r.device_id for r in values],
+        [r.metric for r in values],
+        [r.tenant_id for r in values],
+        [r.time for r in values],
+        [r.value for r in values],
     ]
 
 
@@ -131,7 +146,7 @@ DERIVED_UPSERT = (
 
 def _derived_statements(rows: Sequence[Row], stored: "set[Key] | None") -> list[tuple[str, Any]]:
     """The latest-value and rollup upserts for the rows that were stored."""
-    kept = rows if stored is None else [r for r in rows if (r[2], r[3], r[0]) in stored]
+    kept = rows if stored is None else [r for r in rows if key(r) in stored]
     params = latest_params(kept)
     if not params:
         return []

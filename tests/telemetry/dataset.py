@@ -2,6 +2,7 @@
 computed independently in Python."""
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,17 +27,18 @@ def rows(
     samples: int = SAMPLES,
 ) -> list[Row]:
     return [
-        (T0 + i * STEP, tenant_id, device_id, metric, value(metric, i, device_id))
+        Row(T0 + i * STEP, tenant_id, device_id, metric, value(metric, i, device_id))
         for i in range(samples)
         for metric in metrics
     ]
 
 
-def write(all_rows: list[Row]) -> None:
+def write(all_rows: Sequence[tuple[datetime, int, int, str, float]]) -> None:
+    """Store readings given as (time, tenant, device, metric, value) through the real writer."""
     connection.ensure_connection()
     pg = connection.connection
     with pg.transaction():
-        write_sync(pg, all_rows)
+        write_sync(pg, [Row(*row) for row in all_rows])
 
 
 def expected(

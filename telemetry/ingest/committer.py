@@ -1,0 +1,103 @@
+"""Group commit: the readings of concurrent messages share transactions.
+
+Every message waits until its readings are committed (nothing is acknowledged before it is
+durable); the messages that arrive while a transaction is being written go into the next one,
+so a thousand small devices cost a few transactions a second, not a thousand. A failed
+transaction fails every message in it and stores nothing of any of them.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from psycopg_pool import AsyncConnectionPool
+
+from . import writer
+from .writer import Key, Row
+
+logger = logging.getLogger(__name__)
+
+# What a transaction stored (None: every row) and the keys already counted for a message of it.
+Outcome = tuple[set[Key] | None, set[Key]]
+
+
+@dataclass
+class _Pending:
+    rows: list[Row]
+    future: asyncio.Future[Outcome]
+
+
+class GroupCommitter:
+    """``writers`` tasks each take everything queued (up to ``max_rows``, never splitting one
+    message), write it in one transaction, resolve every message's future, then hand the stored
+    rows to ``on_commit``."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        *,
+        writers: int,
+        max_rows: int,
+        on_commit: Callable[[Sequence[Row]], None],
+    ):
+        self.pool = pool
+        self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self.max_rows = max_rows
+        self.on_commit = on_commit
+        self.tasks = [asyncio.create_task(self._run()) for _ in range(writers)]
+
+    async def submit(self, rows: list[Row]) -> tuple[int, int]:
+        """Wait until the rows are committed; (accepted, duplicate) of this message."""
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        await self.queue.put(_Pending(rows, future))
+        stored, claimed = await future
+        return count(rows, stored, claimed)
+
+    async def _run(self) -> None:
+        while True:
+            first = await self.queue.get()
+            batch = [first]
+            size = len(first.rows)
+            while size < self.max_rows and not self.queue.empty():
+                item = self.queue.get_nowait()
+                batch.append(item)
+                size += len(item.rows)
+            rows = [row for item in batch for row in item.rows]
+            try:
+                async with self.pool.connection() as conn, conn.transaction():
+                    stored = await writer.write_async(conn, rows)
+            except Exception as exc:
+                logger.exception("ingest write of %d rows failed", len(rows))
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                continue
+            claimed: set[Key] = set()  # shared: a key resent within one batch counts once
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_result((stored, claimed))
+            try:
+                self.on_commit(
+                    rows if stored is None else [r for r in rows if writer.key(r) in stored]
+                )
+            except Exception:  # a consumer's bug must not stop the writer
+                logger.exception("after-commit consumers failed")
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def count(rows: list[Row], stored: set[Key] | None, claimed: set[Key]) -> tuple[int, int]:
+    """(accepted, duplicate) of one message, given what its shared transaction stored."""
+    if stored is None:
+        return len(rows), 0
+    accepted = 0
+    for row in rows:
+        key = writer.key(row)
+        if key in stored and key not in claimed:
+            claimed.add(key)
+            accepted += 1
+    return accepted, len(rows) - accepted

@@ -1,0 +1,202 @@
+"""The ingestion pipeline every transport calls: identity + payload in, per-item result out.
+
+    pipeline = IngestPipeline()            # one per process; started on first use
+    identity = await pipeline.authenticate_device(token)     # or authenticate_gateway(key)
+    result = await pipeline.ingest(identity, payload)        # payload: decoded JSON
+    result.status, result.answer()         # 200/400 and {"accepted", "duplicate", ...}
+
+Steps, the same for HTTP and MQTT: parse and validate (``parse``) → size limit → gateway
+serials → rate limits (``limits``) → group commit (``committer``) → the after-commit consumers
+(``consumers``: live push, last_seen and status, and whatever else is configured). Errors are
+:class:`~telemetry.ingest.errors.IngestError` with the HTTP status they stand for; storage
+failures surface as such an error with status 503 (nothing stored, retry).
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from psycopg_pool import AsyncConnectionPool
+from redis import asyncio as aioredis
+
+from devices.credentials import DeviceIdentity, GatewayIdentity, Identity
+from iotplatform.database import conninfo
+
+from . import parse
+from .committer import GroupCommitter
+from .consumers import AfterCommit, Resources, consumers_load
+from .credentials import Authenticator
+from .errors import IngestError, unavailable
+from .limits import RateLimiter, check_points
+from .writer import Row
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass
+class Result:
+    """What became of one message's readings."""
+
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    # 200 when some readings were valid (stored, or already there); 400 when none could be.
+    status: int = 400
+
+    def answer(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "accepted": self.accepted,
+            "duplicate": self.duplicate,
+            "rejected": self.rejected,
+        }
+        if self.errors:
+            answer["errors"] = self.errors
+        return answer
+
+
+class IngestPipeline:
+    def __init__(self) -> None:
+        self._lock: asyncio.Lock | None = None
+        self.pool: AsyncConnectionPool | None = None
+        self.redis: aioredis.Redis | None = None
+        self.auth: Authenticator | None = None
+        self.limiter: RateLimiter | None = None
+        self.committer: GroupCommitter | None = None
+        self.consumers: list[AfterCommit] = []
+
+    # --- life cycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the pool, Redis and the consumers; safe to call on every message."""
+        if self.committer is not None:
+            return
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self.committer is not None:
+                return
+            pool = AsyncConnectionPool(
+                conninfo(application_name="iot-ingest"),
+                min_size=1,
+                max_size=settings.INGEST_WRITERS + 2,
+                open=False,
+                kwargs={"autocommit": True},
+            )
+            await pool.open()
+            redis = aioredis.from_url(settings.REDIS_URL, socket_timeout=1)
+            self.pool, self.redis = pool, redis
+            self.auth = Authenticator(pool)
+            self.limiter = RateLimiter(redis)
+            self.consumers = consumers_load(Resources(pool=pool, redis=redis))
+            for consumer in self.consumers:
+                await consumer.start()
+            self.committer = GroupCommitter(
+                pool,
+                writers=settings.INGEST_WRITERS,
+                max_rows=settings.INGEST_MAX_BATCH_ROWS,
+                on_commit=self._committed,
+            )
+
+    async def stop(self) -> None:
+        """Stop writing, let the consumers flush, close the connections."""
+        if self.committer is not None:
+            await self.committer.close()
+        for consumer in self.consumers:
+            try:
+                await consumer.stop()
+            except Exception:
+                logger.exception("stopping %s failed", type(consumer).__name__)
+        if self.pool is not None:
+            await self.pool.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        self.committer = self.pool = self.redis = self.auth = self.limiter = None
+        self.consumers = []
+
+    def _committed(self, rows: Sequence[Row]) -> None:
+        for consumer in self.consumers:
+            try:
+                consumer.committed(rows)
+            except Exception:  # one consumer's bug must not cost the others their rows
+                logger.exception("after-commit consumer %s failed", type(consumer).__name__)
+
+    # --- identity -------------------------------------------------------------------------
+
+    async def authenticate_device(self, token: str) -> DeviceIdentity:
+        await self.start()
+        assert self.auth is not None
+        return await _storage(self.auth.device(token))
+
+    async def authenticate_gateway(self, key: str) -> GatewayIdentity:
+        await self.start()
+        assert self.auth is not None
+        return await _storage(self.auth.gateway(key))
+
+    # --- readings -------------------------------------------------------------------------
+
+    async def ingest(self, identity: Identity, payload: Any) -> Result:
+        """Parse, check and store one message's readings; the answer once they are durable.
+
+        Raises IngestError: 400 for a payload unusable as a whole, 413 too many points, 429 over
+        a rate, 503 storage unavailable (nothing stored).
+        """
+        await self.start()
+        assert self.auth is not None and self.limiter is not None and self.committer is not None
+        now = datetime.now(UTC)
+        max_future = timedelta(seconds=settings.INGEST_MAX_FUTURE_SECONDS)
+        rows: list[Row] = []
+        tenant_id = identity.tenant_id
+        try:
+            if isinstance(identity, DeviceIdentity):
+                parsed = parse.parse_device(payload, now=now, max_future=max_future)
+                check_points(parsed.total)
+                device_ids = [identity.device_id]
+                device_id = identity.device_id
+                rows = [Row(w, tenant_id, device_id, m, v) for w, m, v in parsed.points]
+            else:
+                by_serial, parsed = parse.parse_gateway(payload, now=now, max_future=max_future)
+                check_points(parsed.total)
+                known = await _storage(self.auth.device_ids(tenant_id, list(by_serial)))
+                device_ids = list(known.values())
+                for serial, points in by_serial.items():
+                    found = known.get(serial)
+                    if found is None:
+                        parsed.reject(
+                            f"unknown device serial {serial[:100]!r}",
+                            device=serial,
+                            count=len(points),
+                        )
+                        continue
+                    rows.extend(Row(w, tenant_id, found, m, v) for w, m, v in points)
+        except parse.PayloadError as exc:
+            raise IngestError(400, str(exc)) from None
+        result = Result(
+            duplicate=parsed.duplicates, rejected=parsed.rejected, errors=parsed.reasons
+        )
+        if not rows:
+            result.status = 200 if parsed.duplicates and not parsed.rejected else 400
+            return result
+        await self.limiter.check(tenant_id=tenant_id, device_ids=device_ids, points=len(rows))
+        accepted, duplicate = await _storage(self.committer.submit(rows))
+        result.accepted = accepted
+        result.duplicate += duplicate
+        result.status = 200
+        return result
+
+
+async def _storage(awaitable: Awaitable[T]) -> T:
+    """Await a step that talks to storage; any failure but our own errors becomes a 503."""
+    try:
+        return await awaitable
+    except IngestError:
+        raise
+    except Exception as exc:
+        logger.exception("ingest storage failed")
+        raise unavailable() from exc
