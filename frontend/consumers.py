@@ -21,11 +21,15 @@ from django.conf import settings
 from redis import asyncio as aioredis
 
 from devices import selectors as device_selectors
-from iotplatform.live import WATCH_SECONDS, watch
-from iotplatform.tenancy.scoping import TenantConsumer, device_group, get_for_tenant_or_404
-
-MAX_POINTS_PER_METRIC = 3600
-MAX_EVENTS = 500
+from iotplatform.live import (
+    MAX_EVENTS_PER_FRAME,
+    MAX_POINTS_PER_METRIC,
+    WATCH_SECONDS,
+    Event,
+    device_group,
+    watch,
+)
+from iotplatform.tenancy.scoping import TenantConsumer, get_for_tenant_or_404
 
 
 class LiveBatch:
@@ -41,34 +45,34 @@ class LiveBatch:
         return bool(self.latest or self.points or self.status or self.other)
 
     def add(self, event: str, data: dict[str, Any]) -> None:
-        if event == "telemetry":
+        if event == Event.TELEMETRY:
             for device, metrics in data["devices"].items():
                 mine = self.latest.setdefault(device, {})
                 for metric, point in metrics.items():
                     if metric not in mine or mine[metric][0] <= point[0]:
                         mine[metric] = point
-        elif event == "device.telemetry":
+        elif event == Event.DEVICE_TELEMETRY:
             mine_points = self.points.setdefault(data["device"], {})
             for metric, series in data["points"].items():
                 kept = mine_points.setdefault(metric, [])
                 kept.extend(series)
                 del kept[:-MAX_POINTS_PER_METRIC]
-        elif event == "device.status":
+        elif event == Event.DEVICE_STATUS:
             previous = self.status.get(data["device"])
             self.status[data["device"]] = (
                 {**data, "from": previous["from"]} if previous is not None else data
             )
         else:
             self.other.append({"type": event, "data": data})
-            del self.other[:-MAX_EVENTS]
+            del self.other[:-MAX_EVENTS_PER_FRAME]
 
     def events(self) -> list[dict[str, Any]]:
-        events = [{"type": "device.status", "data": d} for d in self.status.values()]
+        events = [{"type": Event.DEVICE_STATUS.value, "data": d} for d in self.status.values()]
         events += self.other
         if self.latest:
-            events.append({"type": "telemetry", "data": {"devices": self.latest}})
+            events.append({"type": Event.TELEMETRY.value, "data": {"devices": self.latest}})
         events += [
-            {"type": "device.telemetry", "data": {"device": device, "points": points}}
+            {"type": Event.DEVICE_TELEMETRY.value, "data": {"device": device, "points": points}}
             for device, points in self.points.items()
         ]
         return events
@@ -139,7 +143,8 @@ class DeviceLiveConsumer(LiveConsumer):
         return [device_group(tenant.id, device.id)]
 
     def wants(self, event: str) -> bool:
-        return event != "telemetry"  # the fleet's latest values: this page has its own points
+        # The fleet's latest values: this page has its device's every point instead.
+        return event != Event.TELEMETRY
 
     async def _keep_watching(self) -> None:
         redis = aioredis.from_url(settings.REDIS_URL)

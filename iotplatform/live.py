@@ -1,12 +1,22 @@
-"""Publishing live events to a tenant's browsers, only after the writing transaction commits.
+"""The live vocabulary, in one place: event names, group names, the message envelope, the limits.
 
-Services call :func:`publish_on_commit`; consumers relay ``live.event`` messages to their sockets
-(the frontend's ``LiveConsumer``). A message never goes to another tenant's group.
+Everything that reaches a page over a WebSocket is a *live event*: a name from :class:`Event`
+and a JSON object. Producers (services, the ingest pipeline) send it to a Channels group with
+:func:`publish_on_commit` (Django code: only after the writing transaction commits),
+:func:`publish` or :func:`publish_async`; the page consumers (``frontend.consumers``) batch the
+events of one page and relay them; the pages' ``live.js`` hands each to its subscribers. The
+pages get the names and limits as data (:func:`page_config`, rendered into every signed-in
+page), so nothing here is repeated in JavaScript.
+
+Groups: every event of a tenant goes to :func:`tenant_group`; a device's every reading goes to
+:func:`device_group`, a sub-group its detail pages join. A message never goes to another
+tenant's group (:func:`_check_group`).
 """
 
 import logging
 import time
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -14,30 +24,141 @@ from django.conf import settings
 from django.db import transaction
 from redis import asyncio as aioredis
 
-from iotplatform.tenancy.scoping import tenant_group
-
 logger = logging.getLogger(__name__)
 
+# The Channels message type consumers handle (Channels calls their ``live_event`` method).
+MESSAGE_TYPE = "live.event"
+# Per watched device and metric: points kept between two pushes, by ingestion and by a page.
+MAX_POINTS_PER_METRIC = 3600
+# Events of other kinds kept for one page frame (beyond that the oldest are dropped).
+MAX_EVENTS_PER_FRAME = 500
 
-def publish(*, tenant_id: int, event: str, data: dict[str, Any], group: str | None = None) -> None:
+
+class Event(StrEnum):
+    """Every live event there is. ``data`` of each is described by the TypedDict named beside."""
+
+    TELEMETRY = "telemetry"  # TelemetryData: the tenant's newest value per device and metric
+    DEVICE_TELEMETRY = "device.telemetry"  # DeviceTelemetryData: every point of one device
+    DEVICE_STATUS = "device.status"  # DeviceStatusData
+    COMMAND_STATUS = "command.status"  # CommandStatusData
+    SIMULATION_STATUS = "simulation.status"  # SimulationStatusData
+
+
+# A point on the wire: [milliseconds since the epoch, value].
+Point = list[Any]
+
+
+class TelemetryData(TypedDict):
+    devices: dict[str, dict[str, Point]]  # device id (as a string) → metric → newest point
+
+
+class DeviceTelemetryData(TypedDict):
+    device: int
+    points: dict[str, list[Point]]  # metric → points, oldest first
+
+
+# "from" is a Python keyword, so this one is written with the functional syntax.
+DeviceStatusData = TypedDict(
+    "DeviceStatusData",
+    {"device": int, "name": str, "from": str, "to": str, "at": str, "reason": str},
+)
+
+
+class CommandStatusData(TypedDict):
+    command: int
+    device: int
+    kind: str
+    status: str
+
+
+class SimulationStatusData(TypedDict):
+    desired: str
+    status: str
+    devices: int
+    stats: dict[str, Any]
+
+
+class Message(TypedDict):
+    """The envelope sent to a group."""
+
+    type: str  # always MESSAGE_TYPE
+    event: str
+    data: Any
+
+
+def tenant_group(tenant_id: int) -> str:
+    """The Channels group every live event of a tenant goes to."""
+    return f"tenant.{tenant_id}"
+
+
+def device_group(tenant_id: int, device_id: int) -> str:
+    """A device's group within its tenant's: every reading of it, for its open detail pages."""
+    return f"{tenant_group(tenant_id)}.device.{device_id}"
+
+
+def message(event: Event, data: Any) -> Message:
+    return {"type": MESSAGE_TYPE, "event": event.value, "data": data}
+
+
+def device_status_data(
+    *, device_id: int, name: str, previous: str, status: str, at: str, reason: str
+) -> DeviceStatusData:
+    return {
+        "device": device_id,
+        "name": name,
+        "from": previous,
+        "to": status,
+        "at": at,
+        "reason": reason,
+    }
+
+
+def page_config() -> dict[str, Any]:
+    """What a page's ``live.js`` needs to know: event names and limits (rendered as JSON)."""
+    return {
+        "events": {event.name: event.value for event in Event},
+        "maxPointsPerMetric": MAX_POINTS_PER_METRIC,
+        "pageIntervalMs": int(settings.LIVE_PAGE_INTERVAL * 1000),
+    }
+
+
+def _check_group(tenant_id: int, group: str | None) -> str:
+    own = tenant_group(tenant_id)
+    if group is None:
+        return own
+    if group != own and not group.startswith(own + "."):
+        raise ValueError(f"group {group!r} is not within tenant {tenant_id}")
+    return group
+
+
+def publish(*, tenant_id: int, event: Event, data: Any, group: str | None = None) -> None:
     """Send one event to the tenant's group (or a sub-group of it, such as a device's)."""
+    target = _check_group(tenant_id, group)
     layer = get_channel_layer()
     if layer is None:
         return
-    target = group or tenant_group(tenant_id)
-    if not target.startswith(tenant_group(tenant_id)):
-        raise ValueError(f"group {target!r} is not within tenant {tenant_id}")
     try:
-        async_to_sync(layer.group_send)(
-            target, {"type": "live.event", "event": event, "data": data}
-        )
+        async_to_sync(layer.group_send)(target, message(event, data))
     except Exception:  # live updates are best effort: never fail the write that caused them
         logger.exception("live publish to %s failed", target)
 
 
-def publish_on_commit(
-    *, tenant_id: int, event: str, data: dict[str, Any], group: str | None = None
+async def publish_async(
+    *, tenant_id: int, event: Event, data: Any, group: str | None = None
 ) -> None:
+    """:func:`publish` for asynchronous code (the ingest pipeline); best effort too."""
+    target = _check_group(tenant_id, group)
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(target, message(event, data))
+    except Exception:
+        logger.exception("live publish to %s failed", target)
+
+
+def publish_on_commit(*, tenant_id: int, event: Event, data: Any, group: str | None = None) -> None:
+    """Publish once the current transaction commits (at once outside one); nothing on rollback."""
     transaction.on_commit(lambda: publish(tenant_id=tenant_id, event=event, data=data, group=group))
 
 

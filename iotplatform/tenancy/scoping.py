@@ -20,22 +20,14 @@ from rest_framework import exceptions, permissions
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 
+from iotplatform.live import tenant_group
+
 from .middleware import membership_resolve
 from .models import Membership, Role, Tenant
 
 M = TypeVar("M", bound=Model)
 
 TENANT_HEADER = "HTTP_X_TENANT"
-
-
-def tenant_group(tenant_id: int) -> str:
-    """The Channels group every live event of a tenant goes to."""
-    return f"tenant.{tenant_id}"
-
-
-def device_group(tenant_id: int, device_id: int) -> str:
-    """A device's group within its tenant's: every reading of it, for its open detail pages."""
-    return f"{tenant_group(tenant_id)}.device.{device_id}"
 
 
 def get_for_tenant_or_404(queryset: QuerySet[M], *, tenant: Tenant | None, **lookup: Any) -> M:

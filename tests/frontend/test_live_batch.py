@@ -1,6 +1,7 @@
 """How a page's pending events are merged into one frame (the consumer's throttling)."""
 
-from frontend.consumers import MAX_POINTS_PER_METRIC, LiveBatch
+from frontend.consumers import LiveBatch
+from iotplatform.live import MAX_POINTS_PER_METRIC
 
 
 def test_latest_values_keep_the_newest_point() -> None:

@@ -12,7 +12,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from devices.models import Device
-from iotplatform.live import publish
+from iotplatform.live import Event, publish
 from iotplatform.tenancy.models import Role, Tenant
 
 from .. import factories, servers
@@ -63,12 +63,12 @@ def test_group_message_reaches_the_tenants_socket_only(
         open_socket(server, session_cookie(ours)) as a,
         open_socket(server, session_cookie(theirs)) as b,
     ):
-        publish(tenant_id=tenant.id, event="device.status", data={"device": 1, "to": "anomaly"})
+        publish(tenant_id=tenant.id, event=Event.DEVICE_STATUS, data={"device": 1, "to": "anomaly"})
         assert receive(a) == {"type": "device.status", "data": {"device": 1, "to": "anomaly"}}
         with pytest.raises(TimeoutError):
             b.recv(timeout=1.0)
         # b's socket is alive: it does get its own tenant's messages.
-        publish(tenant_id=other_tenant.id, event="device.status", data={"device": 2})
+        publish(tenant_id=other_tenant.id, event=Event.DEVICE_STATUS, data={"device": 2})
         assert receive(b)["data"] == {"device": 2}
         with pytest.raises(TimeoutError):
             a.recv(timeout=1.0)
@@ -120,8 +120,9 @@ def test_an_operator_action_is_pushed_live_after_commit(
             "device": device.pk,
             "from": "offline",
             "to": "maintenance",
+            "reason": "maintenance on",
         }
-        assert set(event["data"]) == {"device", "name", "from", "to", "at"}
+        assert set(event["data"]) == {"device", "name", "from", "to", "at", "reason"}
         assert event["data"]["name"] == device.name
 
 
@@ -196,7 +197,7 @@ def test_a_burst_reaches_a_page_as_a_few_merged_frames(server: str, tenant: Tena
         for i in range(200):
             publish(
                 tenant_id=tenant.id,
-                event="device.status",
+                event=Event.DEVICE_STATUS,
                 data={"device": i % 20, "from": "healthy" if i < 20 else "x", "to": f"s{i}"},
             )
         frames = []
@@ -219,5 +220,5 @@ def test_an_idle_socket_stays_open(server: str, tenant: Tenant, device: Device, 
     path = f"/ws/live/device/{device.pk}/" if page == "device" else "/ws/live/"
     with open_socket(server, session_cookie(viewer), path=path) as ws:
         time.sleep(7)  # longer than the channel layer's blocking pop (5 s)
-        publish(tenant_id=tenant.id, event="device.status", data={"device": device.pk})
+        publish(tenant_id=tenant.id, event=Event.DEVICE_STATUS, data={"device": device.pk})
         assert receive(ws)["data"] == {"device": device.pk}

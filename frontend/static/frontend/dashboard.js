@@ -70,7 +70,7 @@
     setCard("avg_temperature", mean === null ? "—" : mean.toFixed(1));
   }
 
-  IoTLive.on("telemetry", function (payload) {
+  IoTLive.on(IoTLive.events.TELEMETRY, function (payload) {
     const now = Date.now();
     for (const [device, metrics] of Object.entries(payload.devices)) {
       for (const [metric, point] of Object.entries(metrics)) {
@@ -89,7 +89,7 @@
     return span;
   }
 
-  IoTLive.on("device.status", function (change) {
+  IoTLive.on(IoTLive.events.DEVICE_STATUS, function (change) {
     status[change.device] = change.to;
     const active = function (s) { return s === "healthy" || s === "anomaly"; };
     if (active(change.from) !== active(change.to)) bump("active", active(change.to) ? 1 : -1);

@@ -9,7 +9,6 @@
   const info = document.getElementById("range-info");
   const download = document.getElementById("download");
   const RANGES = { "1h": 3600e3, "1d": 86400e3, "1w": 7 * 86400e3 };
-  const LIVE_MAX_POINTS = 3600;
   let range = { key: "1h", start: null, end: null };
   let liveOk = true;
 
@@ -239,18 +238,18 @@
   });
   showMethod();
 
-  IoTLive.on("device.telemetry", function (payload) {
+  IoTLive.on(IoTLive.events.DEVICE_TELEMETRY, function (payload) {
     if (payload.device !== data.device || !liveOk) return;
     for (const [metric, points] of Object.entries(payload.points)) {
       const div = document.getElementById(chartId(metric));
       if (!div || !div.data) continue;
       Plotly.extendTraces(div, { x: [points.map(function (p) { return new Date(p[0]).toISOString(); })],
-                                 y: [points.map(function (p) { return p[1]; })] }, [3], LIVE_MAX_POINTS);
+                                 y: [points.map(function (p) { return p[1]; })] }, [3], IoTLive.maxPointsPerMetric);
     }
     document.getElementById("last-seen").textContent = new Date().toLocaleString();
   });
 
-  IoTLive.on("command.status", function (c) {
+  IoTLive.on(IoTLive.events.COMMAND_STATUS, function (c) {
     // The command history follows live: a new command appears, a known one changes status.
     if (c.device !== data.device) return;
     const table = document.getElementById("commands");
@@ -275,7 +274,7 @@
     row.querySelector("[data-command-status]").textContent = data.labels[c.status] || c.status;
   });
 
-  IoTLive.on("device.status", function (change) {
+  IoTLive.on(IoTLive.events.DEVICE_STATUS, function (change) {
     if (change.device !== data.device) return;
     const pill = document.getElementById("device-status");
     pill.className = "pill status-" + change.to;

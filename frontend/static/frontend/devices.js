@@ -121,7 +121,7 @@
     });
   }
 
-  IoTLive.on("telemetry", function (data) {
+  IoTLive.on(IoTLive.events.TELEMETRY, function (data) {
     for (const [id, metrics] of Object.entries(data.devices)) {
       const cell = table.querySelector('tr[data-device="' + id + '"] [data-latest="temperature"]');
       if (cell && metrics.temperature) {
@@ -130,7 +130,7 @@
       }
     }
   });
-  IoTLive.on("device.status", function (data) {
+  IoTLive.on(IoTLive.events.DEVICE_STATUS, function (data) {
     const row = table.querySelector('tr[data-device="' + data.device + '"]');
     if (!row) return;
     row.dataset.status = data.to;
@@ -139,6 +139,6 @@
     pill.textContent = IoTLive.statusLabel(data.to);
     applyFilters();
   });
-  IoTLive.on("command.status", function (data) { showCommand(data.device, data.kind, data.status); });
+  IoTLive.on(IoTLive.events.COMMAND_STATUS, function (data) { showCommand(data.device, data.kind, data.status); });
   applyFilters();
 })();

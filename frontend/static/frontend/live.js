@@ -1,10 +1,14 @@
 // What every signed-in page shares: one WebSocket (the path is <body data-live>), reconnecting
 // with backoff and showing its state in the top bar; toasts when a device changes status; the
 // light/dark theme switch; Plotly colours that follow the theme.
-// Pages subscribe with IoTLive.on(type, fn). The server sends {"type": "batch", "events": [...]}
-// at most a few times a second; each event is handed to the subscribers of its type.
+// Pages subscribe with IoTLive.on(IoTLive.events.DEVICE_STATUS, fn). The server sends
+// {"type": "batch", "events": [...]} at most a few times a second; each event is handed to the
+// subscribers of its type. Event names and limits come from the server (iotplatform/live.py),
+// rendered into the page as JSON (#live-config): nothing of the vocabulary is repeated here.
 window.IoTLive = (function () {
   "use strict";
+  const config = JSON.parse(document.getElementById("live-config").textContent);
+  const EV = config.events;
   const handlers = {};
   const stateEl = document.getElementById("live-state");
   const toasts = document.getElementById("toasts");
@@ -64,7 +68,7 @@ window.IoTLive = (function () {
     const events = msg.type === "batch" ? msg.events : [msg];
     const changes = [];
     for (const event of events) {
-      if (event.type === "device.status") changes.push(event.data);
+      if (event.type === EV.DEVICE_STATUS) changes.push(event.data);
       emit(event.type, event.data);
     }
     if (changes.length) statusToasts(changes);
@@ -143,7 +147,7 @@ window.IoTLive = (function () {
     return { t: t, columns: out };
   }
 
-  return { on: on, toast: toast, colors: colors, statusLabel: statusLabel, withGaps: withGaps,
+  return { on: on, events: EV, maxPointsPerMetric: config.maxPointsPerMetric, toast: toast, colors: colors, statusLabel: statusLabel, withGaps: withGaps,
            socket: function () { return socket; },
            connected: function () { return socket !== null && socket.readyState === 1; } };
 })();

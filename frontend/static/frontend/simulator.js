@@ -37,5 +37,5 @@
       if (response.ok) show(answer);
     });
   }
-  IoTLive.on("simulation.status", show);
+  IoTLive.on(IoTLive.events.SIMULATION_STATUS, show);
 })();
