@@ -9,16 +9,21 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .models import Membership, Role, Tenant
+from .signals import tenant_created
 
 
 @transaction.atomic
+@transaction.atomic
 def tenant_create(*, slug: str, name: str, timezone: str = "UTC") -> Tenant:
-    """Create a tenant; the slug must be new."""
+    """Create a tenant, ready to use: the slug must be new, and the apps above give it its
+    starting set through ``tenant_created`` (the standard device types, so ``device_create
+    <tenant> pump`` works at once)."""
     if Tenant.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": f"A tenant with slug {slug!r} already exists."})
     tenant = Tenant(slug=slug, name=name, timezone=timezone)
     tenant.full_clean()
     tenant.save()
+    tenant_created.send(sender=Tenant, tenant=tenant)
     return tenant
 
 

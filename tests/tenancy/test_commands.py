@@ -3,7 +3,7 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import authenticate
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, call_command, load_command_class
 
 from iotplatform.tenancy.models import Membership, Tenant
 
@@ -44,22 +44,12 @@ def test_commands_report_bad_input_clearly(tenant: Tenant) -> None:
 
 
 @pytest.mark.django_db
-def test_demo_setup_is_idempotent() -> None:
-    first = run("demo_setup")
-    second = run("demo_setup")
-    assert first == second
-    assert set(Tenant.objects.values_list("name", flat=True)) == {"Acme Plant", "Globex Foundry"}
-    roles = dict(Membership.objects.values_list("user__username", "role"))
-    assert roles["acme-operator"] == "operator" and roles["acme-viewer"] == "viewer"
-    assert authenticate(username="acme-admin", password="demo-pass-2024")
-
-
-@pytest.mark.django_db
-def test_demo_setup_asks_for_a_running_simulated_fleet() -> None:
-    from devices.models import SimulatedFleet
-
-    run("demo_setup", "--simulate", "12")
-    fleet = SimulatedFleet.objects.get(tenant__slug="acme")
-    assert (fleet.desired, fleet.devices) == ("running", 12)
-    run("demo_setup")  # without --simulate it leaves the fleet alone
-    assert SimulatedFleet.objects.get(tenant__slug="acme").desired == "running"
+def test_a_new_tenant_can_take_a_pump_at_once() -> None:
+    """tenant_create installs the standard catalogue, so the next command a field engineer types
+    (device_create <tenant> pump …) works."""
+    run("tenant_create", "plant-9", "Plant Nine")
+    out = run("device_create", "plant-9", "pump", "Pump 1", "--serial", "P-0001")
+    assert "Pump 1" in out, out
+    assert (
+        "standard device types" in load_command_class("iotplatform.tenancy", "tenant_create").help
+    )

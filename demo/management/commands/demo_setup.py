@@ -1,11 +1,20 @@
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
+from devices.models import SimulatedFleet
+from devices.services import device_types_install_catalog
 from iotplatform.tenancy.models import Role, Tenant
 from iotplatform.tenancy.services import membership_set
+from simulator.fleet import Rates, make_fleet
+from simulator.history import generate
+from telemetry.models import Reading
 
 DEMO_TENANTS = [
     ("acme", "Acme Plant", "Europe/Berlin"),
@@ -53,17 +62,6 @@ class Command(BaseCommand):
     def history(self, *, devices: int, hours: int) -> None:
         """The simulator's history of the same seeded fleet, imported: the same serials the live
         fleet provisions, so charts of the last day are full from the first minute."""
-        import tempfile
-        import time
-        from pathlib import Path
-
-        from django.core.management import call_command
-
-        from devices.models import SimulatedFleet
-        from simulator.fleet import Rates, make_fleet
-        from simulator.history import generate
-        from telemetry.models import Reading
-
         tenant = Tenant.objects.get(slug="acme")
         if Reading.objects.filter(tenant=tenant).exists():
             return
@@ -98,8 +96,6 @@ class Command(BaseCommand):
                 user.save()
             membership_set(tenant=tenants[slug], user=user, role=role)
             rows.append((username, f"{role} of {tenants[slug].name}"))
-        from devices.services import device_types_install_catalog
-
         for tenant in tenants.values():
             device_types_install_catalog(tenant=tenant)
         staff, created = User.objects.get_or_create(
@@ -110,8 +106,6 @@ class Command(BaseCommand):
             staff.save()
         rows.append(("platform", "platform staff (Django admin, every tenant)"))
         if options["simulate"]:
-            from devices.models import SimulatedFleet
-
             SimulatedFleet.objects.update_or_create(
                 tenant=tenants["acme"],
                 defaults={"desired": SimulatedFleet.State.RUNNING, "devices": options["simulate"]},

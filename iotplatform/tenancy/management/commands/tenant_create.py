@@ -8,7 +8,11 @@ from iotplatform.tenancy.services import tenant_create
 
 
 class Command(BaseCommand):
-    help = "Create a tenant: manage.py tenant_create <slug> <name> [--timezone Europe/Paris]"
+    help = (
+        "Create a tenant: manage.py tenant_create <slug> <name> [--timezone Europe/Paris]. "
+        "It starts with the standard device types (pump, motor, compressor, edge gateway, "
+        "battery sensor), so device_create <slug> pump … works at once."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
