@@ -75,7 +75,9 @@ Aggregates = dict[tuple[int, str, datetime], list[Any]]
 
 
 def latest_params(rows: Iterable[Row]) -> list[list[Any]] | None:
-    """Parameters of LATEST_UPSERT: the newest row of each (device, metric)."""
+    """Parameters of LATEST_UPSERT: the newest row of each (device, metric), sorted by
+    (device, metric) so concurrent writers lock the rows in one order (unsorted, two ingest
+    processes writing the same devices deadlocked)."""
     newest: dict[tuple[int, str], Row] = {}
     for row in rows:
         series = (row.device_id, row.metric)
@@ -84,7 +86,7 @@ def latest_params(rows: Iterable[Row]) -> list[list[Any]] | None:
             newest[series] = row
     if not newest:
         return None
-    values = list(newest.values())
+    values = [newest[series] for series in sorted(newest)]
     return [
         [r.device_id for r in values],
         [r.metric for r in values],
