@@ -5,12 +5,18 @@ The tables are the devices app's, so their SQL lives here beside :mod:`devices.t
 token is compared with the stored hash in constant time (``tokens.token_matches``).
 """
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from django.conf import settings
+from django.db import transaction
+from redis import Redis, RedisError
 
 from .tokens import token_matches, token_prefix
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,3 +82,31 @@ async def device_ids_by_serial(
     """serial → device id, for the tenant's devices among ``serials``."""
     cursor = await conn.execute(SERIALS_SQL, [tenant_id, serials])
     return {serial: device_id for serial, device_id in await cursor.fetchall()}
+
+
+# --- revocation --------------------------------------------------------------------------------
+# Every ingest process caches credential checks (telemetry/ingest/credentials.py). A revoked or
+# rotated token, a revoked ingestion key and a deleted device must stop working at once in all
+# of them, so every such change is announced on this Redis channel after it commits; the
+# processes drop their caches when they hear it (and trust no cache while they cannot listen).
+REVOKED_CHANNEL = "iot:credentials:revoked"
+
+_redis: Any = None
+
+
+def revocation_announce() -> None:
+    """Announce, once the current transaction commits, that some credential stopped being
+    valid. Cheap and idempotent: announcing twice only empties the caches twice."""
+    transaction.on_commit(_publish)
+
+
+def _publish() -> None:
+    global _redis
+    try:
+        if _redis is None:
+            _redis = Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+        _redis.publish(REVOKED_CHANNEL, b"1")
+    except RedisError:
+        # The ingest processes notice a lost subscription and stop trusting their caches; a
+        # publish that fails here is covered by the cache lifetime (INGEST_AUTH_CACHE_SECONDS).
+        logger.exception("could not announce a credential revocation")

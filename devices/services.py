@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from iotplatform.tenancy.models import Tenant
 
-from . import catalog, status, tokens
+from . import catalog, credentials, status, tokens
 from .models import (
     Device,
     DeviceCredential,
@@ -157,15 +157,18 @@ def device_token_rotate(*, device: Device) -> str:
     DeviceCredential.objects.filter(device=device, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    credentials.revocation_announce()
     return _credential_issue(device)
 
 
 @transaction.atomic
 def device_token_revoke(*, device: Device) -> int:
     """Revoke every token of the device; it can no longer send until a new one is issued."""
-    return DeviceCredential.objects.filter(device=device, revoked_at__isnull=True).update(
+    revoked = DeviceCredential.objects.filter(device=device, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    credentials.revocation_announce()
+    return revoked
 
 
 @transaction.atomic

@@ -24,6 +24,7 @@ from django.utils import timezone
 from iotplatform.live import Event, publish_on_commit
 from iotplatform.tenancy.models import Tenant
 
+from .credentials import revocation_announce
 from .models import IngestKey, SimulatedFleet
 from .services import ingest_key_create
 
@@ -91,6 +92,7 @@ class Supervisor:
         IngestKey.objects.filter(tenant=tenant, name=KEY_NAME, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
+        revocation_announce()
         return ingest_key_create(tenant=tenant, name=KEY_NAME)[1]
 
     def _start(self, fleet: SimulatedFleet) -> None:

@@ -93,6 +93,7 @@ class IngestPipeline:
             redis = aioredis.from_url(settings.REDIS_URL, socket_timeout=1)
             self.pool, self.redis = pool, redis
             self.auth = Authenticator(pool)
+            await self.auth.start(settings.REDIS_URL)
             self.limiter = RateLimiter(redis)
             self.consumers = consumers_load(Resources(pool=pool, redis=redis))
             for consumer in self.consumers:
@@ -108,6 +109,8 @@ class IngestPipeline:
         """Stop writing, let the consumers flush, close the connections."""
         if self.committer is not None:
             await self.committer.close()
+        if self.auth is not None:
+            await self.auth.stop()
         for consumer in self.consumers:
             try:
                 await consumer.stop()
