@@ -2,8 +2,13 @@
 
 import hashlib
 import hmac
+import re
 import secrets
 from typing import NamedTuple
+
+# What token_generate makes (hex prefix, URL-safe secret); anything else is not looked up, so a
+# NUL, a control character or a lone surrogate never reaches the database or the hash.
+WELL_FORMED = re.compile(r"[0-9a-f]{12}\.[A-Za-z0-9_\-]{20,115}")
 
 
 class NewToken(NamedTuple):
@@ -24,10 +29,9 @@ def token_hash(token: str) -> str:
 
 def token_prefix(token: str) -> str | None:
     """The lookup prefix of a well-formed token, or None."""
-    prefix, dot, secret = token.partition(".")
-    if not dot or len(prefix) != 12 or len(secret) < 20 or len(token) > 128:
+    if WELL_FORMED.fullmatch(token) is None:
         return None
-    return prefix
+    return token[:12]
 
 
 def token_matches(token: str, stored_hash: str) -> bool:

@@ -13,6 +13,8 @@ def conninfo(*, application_name: str = "iotplatform", alias: str = "default") -
         "user": db.get("USER") or "postgres",
         "password": db.get("PASSWORD") or "",
         "application_name": application_name,
+        # Whatever the server's default: buckets and dates computed in SQL are UTC ones.
+        "options": "-c TimeZone=UTC",
     }
     return " ".join(
         "{}='{}'".format(k, str(v).replace("\\", "\\\\").replace("'", "\\'"))

@@ -13,6 +13,7 @@ exact.
 """
 
 import csv
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,7 @@ from devices.models import Device, DeviceType
 from devices.services import device_create, device_types_install_catalog
 from iotplatform.tenancy.models import Tenant
 
+from .ingest.parse import VALUE_LIMIT
 from .ingest.writer import Row, write_sync
 
 BATCH_ROWS = 50_000
@@ -136,6 +138,15 @@ def _long_rows(batch: pa.RecordBatch) -> tuple[list[Any], list[Any], list[Any], 
     return when, serials, keys, values
 
 
+def _storable(value: Any) -> bool:
+    """A value the ingest API would accept too: a finite number within ±VALUE_LIMIT."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return math.isfinite(number) and -VALUE_LIMIT <= number <= VALUE_LIMIT
+
+
 def readings_import(
     *, tenant: Tenant, path: Path, progress: Callable[[int, int], None] | None = None
 ) -> ImportResult:
@@ -160,7 +171,7 @@ def readings_import(
             if device_id is None:
                 result.unknown_devices.add(str(serial))
                 result.skipped += 1
-            elif t is None or value is None or metric is None:
+            elif t is None or metric is None or not _storable(value):
                 result.skipped += 1
             else:
                 rows.append(Row(t, tenant.id, device_id, metric, float(value)))

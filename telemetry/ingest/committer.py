@@ -2,15 +2,19 @@
 
 Every message waits until its readings are committed (nothing is acknowledged before it is
 durable); the messages that arrive while a transaction is being written go into the next one,
-so a thousand small devices cost a few transactions a second, not a thousand. A failed
-transaction fails every message in it and stores nothing of any of them.
+so a thousand small devices cost a few transactions a second, not a thousand. When a shared
+transaction fails, each of its messages is written again in its own transaction: one message
+the database refuses fails alone and stores nothing, and its neighbours (another device,
+another tenant) are answered as if it had never been there.
 """
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from . import writer
@@ -40,8 +44,10 @@ class GroupCommitter:
         writers: int,
         max_rows: int,
         on_commit: Callable[[Sequence[Row]], None],
+        write: Callable[[Any, Sequence[Row]], Awaitable[set[Key] | None]] = writer.write_async,
     ):
         self.pool = pool
+        self.write = write
         self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self.max_rows = max_rows
         self.on_commit = on_commit
@@ -63,31 +69,47 @@ class GroupCommitter:
                 item = self.queue.get_nowait()
                 batch.append(item)
                 size += len(item.rows)
-            rows = [row for item in batch for row in item.rows]
             try:
-                async with self.pool.connection() as conn, conn.transaction():
-                    stored = await writer.write_async(conn, rows)
+                await self._commit(batch)
             except Exception as exc:
-                logger.exception("ingest write of %d rows failed", len(rows))
+                if len(batch) == 1 or isinstance(exc, psycopg.OperationalError):
+                    # Alone, or the database is unreachable (retrying each would only wait
+                    # once per message): every message of the batch fails, nothing stored.
+                    logger.exception("ingest write of %d messages failed", len(batch))
+                    for item in batch:
+                        _fail(item, exc)
+                    continue
+                logger.warning("ingest write of %d messages failed; each again alone", len(batch))
                 for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                continue
-            claimed: set[Key] = set()  # shared: a key resent within one batch counts once
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_result((stored, claimed))
-            try:
-                self.on_commit(
-                    rows if stored is None else [r for r in rows if writer.key(r) in stored]
-                )
-            except Exception:  # a consumer's bug must not stop the writer
-                logger.exception("after-commit consumers failed")
+                    try:
+                        await self._commit([item])
+                    except Exception as exc:
+                        logger.exception("ingest write of %d rows failed", len(item.rows))
+                        _fail(item, exc)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        """Write the messages in one transaction, answer them, hand on what was stored."""
+        rows = [row for item in batch for row in item.rows]
+        async with self.pool.connection() as conn, conn.transaction():
+            stored = await self.write(conn, rows)
+        claimed: set[Key] = set()  # shared: a key resent within one batch counts once
+        for item in batch:
+            if not item.future.done():
+                item.future.set_result((stored, claimed))
+        try:
+            self.on_commit(rows if stored is None else [r for r in rows if writer.key(r) in stored])
+        except Exception:  # a consumer's bug must not stop the writer
+            logger.exception("after-commit consumers failed")
 
     async def close(self) -> None:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _fail(item: _Pending, exc: Exception) -> None:
+    if not item.future.done():
+        item.future.set_exception(exc)
 
 
 def count(rows: list[Row], stored: set[Key] | None, claimed: set[Key]) -> tuple[int, int]:

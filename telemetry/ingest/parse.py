@@ -25,6 +25,11 @@ import orjson
 METRIC_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_REASONS = 100
+# The largest magnitude a reading may have. Far beyond any sensor or counter (float64 holds
+# integers exactly up to 9e15), and small enough that sums of a minute's or an hour's readings
+# in the rollups never overflow to infinity.
+VALUE_LIMIT = 1e15
+SERIAL_MAX = 100  # devices.Device.serial
 
 Point = tuple[datetime, str, float]
 
@@ -45,6 +50,24 @@ def decode(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise PayloadError(f"malformed JSON: {exc}") from None
+
+
+def printable(text: str, limit: int = 100) -> str:
+    """Text as it can be echoed in an answer: control characters and lone surrogates (which no
+    UTF-8 encoder accepts) escaped, cut to ``limit``."""
+    text = text[:limit]
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+
+
+def serial_problem(serial: str) -> str | None:
+    """Why a gateway's device serial cannot name a device, or None."""
+    if not serial or len(serial) > SERIAL_MAX:
+        return f"a device serial has 1-{SERIAL_MAX} characters"
+    if not serial.isprintable():
+        return "a device serial may not hold control characters or lone surrogates"
+    return None
 
 
 @dataclass
@@ -72,11 +95,11 @@ class Parsed:
         if len(self.reasons) < MAX_REASONS:
             entry: dict[str, Any] = {"reason": reason}
             if device is not None:
-                entry["device"] = device
+                entry["device"] = printable(device)
             if item is not None:
                 entry["item"] = item
             if key is not None:
-                entry["key"] = key
+                entry["key"] = printable(key)
             self.reasons.append(entry)
 
 
@@ -98,6 +121,12 @@ def _timestamp(raw: Any, now: datetime, max_future: timedelta) -> datetime | str
             return f"ts {raw[:40]!r} is not an ISO-8601 time"
         if when.tzinfo is None:
             return "ts has no time zone (add Z or +hh:mm)"
+        try:
+            # In UTC from here on: rollup buckets are UTC minutes and hours whatever offset the
+            # device wrote (15:45+05:30 belongs to the 10:00 UTC hour, not to "15:00+05:30").
+            when = when.astimezone(UTC)
+        except OverflowError:
+            return "ts is out of range"
     else:
         return "ts must be milliseconds since the epoch or an ISO-8601 string"
     if when < EARLIEST:
@@ -136,8 +165,15 @@ def _values(
                 key=key,
                 device=device,
             )
-        elif not math.isfinite(value):
+        elif isinstance(value, float) and not math.isfinite(value):
             out.reject("value is not finite (NaN or Infinity)", item=item, key=key, device=device)
+        elif not -VALUE_LIMIT <= value <= VALUE_LIMIT:  # exact for ints of any size
+            out.reject(
+                "value is outside ±1e15, the range readings may have",
+                item=item,
+                key=key,
+                device=device,
+            )
         elif (key, when) in seen:
             out.duplicates += 1
         else:
@@ -211,9 +247,20 @@ def parse_gateway(
     by_serial: dict[str, list[Point]] = {}
     for serial, readings in payload.items():
         start = len(totals.points)
+        problem = serial_problem(serial)
+        if problem:
+            totals.reject(problem, device=serial, count=_count(readings))
+            continue
         if not isinstance(readings, list | dict) or not readings:
             totals.reject("expected an object or a non-empty array", device=serial)
             continue
         parse_device(readings, now=now, max_future=max_future, device=serial, out=totals)
         by_serial[serial] = totals.points[start:]
     return by_serial, totals
+
+
+def _count(readings: Any) -> int:
+    """How many readings a rejected device's entry held, counted cheaply (at least 1)."""
+    if isinstance(readings, list):
+        return max(len(readings), 1)
+    return 1
