@@ -68,3 +68,20 @@ def test_bad_files_are_refused_clearly(tmp_path: Path, tenant: Tenant) -> None:
         run("telemetry_import", str(tmp_path / "missing"), "--tenant", tenant.slug)
     with pytest.raises(CommandError, match="No tenant"):
         run("telemetry_import", str(bad), "--tenant", "nope")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_values_the_api_would_refuse_are_skipped(
+    tmp_path: Path, tenant: Tenant, device: Device
+) -> None:
+    long = tmp_path / "long.csv"
+    long.write_text(
+        "time,device_id,device,metric,value\n"
+        "2026-01-01T00:00:00Z,1,P-001,flow,1e308\n"
+        "2026-01-01T00:00:01Z,1,P-001,flow,inf\n"
+        "2026-01-01T00:00:02Z,1,P-001,flow,nan\n"
+        "2026-01-01T00:00:03Z,1,P-001,flow,12\n"
+    )
+    out = run("telemetry_import", str(long), "--tenant", tenant.slug)
+    assert "1 readings stored" in out, out
+    assert list(Reading.objects.values_list("value", flat=True)) == [12.0]
