@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from iotplatform.live import Event, publish_on_commit
@@ -17,6 +18,10 @@ from iotplatform.live import Event, publish_on_commit
 from .models import Command, CommandKind, CommandStatus, Device
 
 DEFAULT_TTL = timedelta(minutes=5)
+# A command handed to a device is handed out again if the device has not answered it within
+# this time: the connection that carried it may have dropped (a long poll cut by a proxy or a
+# cellular hand-over) and the device never saw it. Devices recognise a repeat by its id.
+REDELIVER_AFTER = timedelta(seconds=15)
 THRESHOLD_KEYS = ("warn_low", "warn_high", "alarm_low", "alarm_high")
 
 
@@ -93,11 +98,19 @@ def command_issue(
 
 @transaction.atomic
 def command_fetch(*, device_id: int, now: datetime | None = None) -> Command | None:
-    """The device's oldest command still to deliver, marked sent; None when there is none."""
+    """The device's oldest command still to deliver, marked sent; None when there is none.
+
+    Delivered until answered: a command sent more than :data:`REDELIVER_AFTER` ago and still
+    unanswered (or expired) is delivered again."""
     now = now or timezone.now()
     command = (
         Command.objects.select_for_update(skip_locked=True)
-        .filter(device_id=device_id, status=CommandStatus.PENDING, expires_at__gt=now)
+        .filter(
+            Q(status=CommandStatus.PENDING)
+            | Q(status=CommandStatus.SENT, sent_at__lte=now - REDELIVER_AFTER),
+            device_id=device_id,
+            expires_at__gt=now,
+        )
         .order_by("created_at", "id")
         .first()
     )
@@ -110,10 +123,29 @@ def command_fetch(*, device_id: int, now: datetime | None = None) -> Command | N
     return command
 
 
+def answer_validate(command: Command, response: Any) -> None:
+    """A device's answer must be a JSON object; a set_config answer's ``config`` (the
+    configuration the device now runs) must be one the platform could have sent. A refused
+    answer leaves the command open for a correct one."""
+    if not isinstance(response, dict):
+        raise ValidationError({"response": "an RPC answer is a JSON object"})
+    if response.get("error"):
+        return
+    reported = response.get("config")
+    if command.kind == CommandKind.SET_CONFIG and reported is not None:
+        try:
+            config_validate(reported)
+        except ValidationError as exc:
+            raise ValidationError(
+                {"config": f"the configuration the device reports: {exc.messages[0]}"}
+            ) from None
+
+
 @transaction.atomic
 def command_answer(*, device_id: int, command_id: int, response: Any) -> Command | None:
     """Record the device's answer: acked, or failed when it carries an ``error``. None when the
-    command is not this device's (or is over)."""
+    command is not this device's (or is over); ValidationError when the answer is malformed
+    (the command stays open)."""
     command = (
         Command.objects.select_for_update()
         .filter(
@@ -126,14 +158,15 @@ def command_answer(*, device_id: int, command_id: int, response: Any) -> Command
     )
     if command is None:
         return None
-    failed = isinstance(response, dict) and bool(response.get("error"))
+    answer_validate(command, response)
+    failed = bool(response.get("error"))
     command.status = CommandStatus.FAILED if failed else CommandStatus.ACKED
     command.answered_at = timezone.now()
     command.response = response
     command.save(update_fields=["status", "answered_at", "response"])
     if command.kind == CommandKind.SET_CONFIG and not failed:
         device = command.device
-        reported = response.get("config") if isinstance(response, dict) else None
+        reported = response.get("config")
         device.reported_config = {
             **device.reported_config,
             **(reported if isinstance(reported, dict) else command.payload),

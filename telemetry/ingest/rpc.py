@@ -10,9 +10,11 @@ import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.core.exceptions import ValidationError
 
 from devices.commands import command_answer, command_fetch
 from devices.credentials import DeviceIdentity
+from iotplatform.errors import validation_text
 
 from .errors import IngestError
 
@@ -34,10 +36,14 @@ async def rpc_next(identity: DeviceIdentity, *, wait_ms: int) -> dict[str, Any] 
 
 
 async def rpc_answer(identity: DeviceIdentity, *, command_id: int, response: Any) -> dict[str, Any]:
-    """Record the device's answer; IngestError 404 when the command is not its own or is over."""
-    answered = await sync_to_async(command_answer)(
-        device_id=identity.device_id, command_id=command_id, response=response
-    )
+    """Record the device's answer; IngestError 404 when the command is not its own or is over,
+    400 naming the problem when the answer is malformed (the command stays open)."""
+    try:
+        answered = await sync_to_async(command_answer)(
+            device_id=identity.device_id, command_id=command_id, response=response
+        )
+    except ValidationError as exc:
+        raise IngestError(400, validation_text(exc)) from None
     if answered is None:
         raise IngestError(404, f"no open command {command_id} for this device")
     return {"id": answered.id, "status": answered.status}

@@ -2,9 +2,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from devices.commands import command_answer, command_fetch, command_issue, commands_expire
+from devices.commands import (
+    REDELIVER_AFTER,
+    command_answer,
+    command_fetch,
+    command_issue,
+    commands_expire,
+)
 from devices.models import Command, CommandStatus, Device
 
 
@@ -107,3 +114,39 @@ class TestCommandAPI:
         url = f"/api/v1/devices/{other_device.pk}/commands"
         assert api_as(operator).post(url, {"kind": "restart"}, format="json").status_code == 404
         assert api_as(operator).get(url).status_code == 404
+
+
+@pytest.mark.django_db
+class TestDeliveryUntilAnswered:
+    def test_an_unanswered_command_is_delivered_again(self, device: Device) -> None:
+        """A long poll that dropped after the command was handed over must not lose it."""
+        command = command_issue(device=device, kind="restart")
+        sent = command_fetch(device_id=device.id)
+        assert sent == command
+        assert command_fetch(device_id=device.id) is None  # just sent: the device has it
+        later = timezone.now() + REDELIVER_AFTER + timedelta(seconds=1)
+        again = command_fetch(device_id=device.id, now=later)
+        assert again == command and again.status == CommandStatus.SENT
+        command_answer(device_id=device.id, command_id=command.id, response={"ok": True})
+        assert command_fetch(device_id=device.id, now=later + REDELIVER_AFTER * 2) is None
+
+    @pytest.mark.parametrize(
+        "response",
+        [["ok"], "done", 1, {"config": {"interval_seconds": 0}}, {"config": {"speed": 3}}],
+    )
+    def test_a_malformed_answer_is_refused_and_the_command_stays_open(
+        self, device: Device, response: Any
+    ) -> None:
+        command = command_issue(device=device, kind="set_config", payload={"interval_seconds": 30})
+        command_fetch(device_id=device.id)
+        with pytest.raises(ValidationError):
+            command_answer(device_id=device.id, command_id=command.id, response=response)
+        assert Command.objects.get(pk=command.pk).status == CommandStatus.SENT
+        device.refresh_from_db()
+        assert device.reported_config == {}
+        answered = command_answer(
+            device_id=device.id,
+            command_id=command.id,
+            response={"config": {"interval_seconds": 30}},
+        )
+        assert answered is not None and answered.status == CommandStatus.ACKED

@@ -50,6 +50,11 @@ def test_fetch_answer_and_long_poll(
         "params": {"interval_seconds": 7},
     }
     assert Command.objects.get(pk=command.pk).status == CommandStatus.SENT
+    bad = requests.post(
+        f"{rpc}/{command.id}", json={"config": {"interval_seconds": -1}}, timeout=10
+    )
+    assert bad.status_code == 400 and "interval_seconds" in bad.json()["detail"], bad.text
+    assert Command.objects.get(pk=command.pk).status == CommandStatus.SENT  # still open
     answer = requests.post(
         f"{rpc}/{command.id}", json={"ok": True, "config": {"interval_seconds": 7}}, timeout=10
     )
