@@ -33,7 +33,7 @@ from .ingest.writer import Row, write_sync
 BATCH_ROWS = 50_000
 
 
-class ImportError_(ValueError):
+class ImportFileError(ValueError):
     """The file cannot be imported (bad header, unreadable)."""
 
 
@@ -146,7 +146,7 @@ def readings_import(
         {"device"} <= set(h.strip().strip('"') for h in header.split(","))
         and ("ts" in header or "time" in header)
     ):
-        raise ImportError_(f"{path.name}: expected a header with ts or time, and device")
+        raise ImportFileError(f"{path.name}: expected a header with ts or time, and device")
     serials = dict(Device.objects.filter(tenant=tenant).values_list("serial", "id"))
     result = ImportResult()
     size = path.stat().st_size
