@@ -28,7 +28,7 @@ browser: ## Debian's Chromium for the browser tests
 migrate: install services ## apply the database migrations
 	$(PY) manage.py migrate --noinput
 
-run: install services ## web (ASGI) + Celery worker + beat in the foreground, demo tenant ready
+run: install services ## web (ASGI) + Celery worker + beat in the foreground, demo tenant ready; logs in .logs/
 	bash scripts/run.sh
 
 test: install services browser ## the whole suite, slow and browser tests included
