@@ -6,7 +6,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export VENV HOST PORT
 
-.PHONY: install services browser migrate run test test-fast lint bench lock clean
+.PHONY: install help services browser migrate run test test-fast lint bench lock clean
+.DEFAULT_GOAL := install
 
 install: $(VENV)/.installed ## the .venv with the pinned dependencies
 
@@ -14,16 +15,20 @@ $(VENV)/.installed: requirements/base.txt requirements/dev.txt scripts/install.s
 	bash scripts/install.sh
 	@touch $@
 
+help: ## this list: the targets and what they do (`make` alone runs install)
+	@grep -E '^[a-z][a-z_-]*:.*## ' $(firstword $(MAKEFILE_LIST)) \
+	  | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
 services: ## PostgreSQL+TimescaleDB, Redis and Mosquitto reachable; URLs written to .env
 	bash scripts/services.sh
 
 browser: ## Debian's Chromium for the browser tests
 	bash scripts/browser.sh
 
-migrate: install services
+migrate: install services ## apply the database migrations
 	$(PY) manage.py migrate --noinput
 
-run: install services ## web (ASGI) + Celery worker + beat in the foreground, demo tenant ready
+run: install services ## web (ASGI) + Celery worker + beat in the foreground, demo tenant ready; logs in .logs/
 	bash scripts/run.sh
 
 test: install services browser ## the whole suite, slow and browser tests included
@@ -32,7 +37,7 @@ test: install services browser ## the whole suite, slow and browser tests includ
 test-fast: install services ## everything but the slow and browser tests
 	$(PY) -m pytest -m "not slow and not browser"
 
-lint: install
+lint: install ## ruff check, ruff format --check and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
@@ -49,5 +54,5 @@ lock: ## re-pin requirements/*.txt from requirements/*.in
 	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 -q --no-header base.in -o base.txt
 	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 -q --no-header dev.in -o dev.txt
 
-clean:
+clean: ## remove the .venv and the caches
 	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,5 @@
 """Writes about devices: types, registration, credentials, gateway keys and status."""
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from django.utils import timezone
 from iotplatform.tenancy.models import Tenant
 
 from . import catalog, credentials, status, tokens
+from .metrics import is_metric_key
 from .models import (
     Device,
     DeviceCredential,
@@ -18,7 +18,6 @@ from .models import (
     IngestKey,
 )
 
-METRIC_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 METRIC_NUMBER_FIELDS = ("min", "max", "warn_low", "warn_high", "alarm_low", "alarm_high")
 
 
@@ -27,7 +26,7 @@ def metrics_validate(metrics: Any) -> dict[str, Any]:
     if not isinstance(metrics, dict):
         raise ValidationError({"metrics": "An object of metric key → definition."})
     for key, definition in metrics.items():
-        if not METRIC_KEY.match(key):
+        if not is_metric_key(key):
             raise ValidationError({"metrics": f"Bad metric key {key!r}: letters, digits, _ . -"})
         if not isinstance(definition, dict):
             raise ValidationError({"metrics": f"{key}: the definition must be an object."})

@@ -2,41 +2,62 @@
 # `make run`: migrate, create the demo tenants, then run the ASGI web server, a Celery worker,
 # Celery beat and the simulated fleet of the demo tenant in the foreground. Ctrl-C (or SIGTERM)
 # stops all of them cleanly; if one of them dies the others are stopped too.
+# Each process logs in full to $RUN_LOG_DIR/<name>.log (default .logs/); the console gets the
+# banner, their warnings and errors (scripts/log_tee.py) and a report if one of them dies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 BIN="$VENV/bin"
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
+LOG_DIR="${RUN_LOG_DIR:-.logs}"
+mkdir -p "$LOG_DIR"
+export PYTHONUNBUFFERED=1  # log lines reach the files as they happen, not a buffer later
 
 "$BIN/python" manage.py migrate --noinput -v0
 LOGINS="$("$BIN/python" manage.py demo_setup --simulate "${SIM_DEVICES:-24}" \
   --history-hours "${SIM_HISTORY_HOURS:-24}")"
 
-pids=()
+pids=() names=() tees=()
+# start NAME COMMAND…: COMMAND in the background, its output through the tee into NAME.log.
+start() {
+  local name=$1 out
+  shift
+  exec {out}> >(exec "$BIN/python" scripts/log_tee.py "$name" "$LOG_DIR/$name.log")
+  tees+=($!)
+  "$@" >&"$out" 2>&1 &
+  pids+=($!) names+=("$name")
+  exec {out}>&-
+}
+# await_exit SECONDS PID…: wait until none of the processes is left, at most SECONDS.
+await_exit() {
+  local deadline=$((SECONDS + $1)) pid alive
+  shift
+  while [ "$SECONDS" -le "$deadline" ]; do
+    alive=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
 stop() {
   trap - INT TERM
   echo "[run] stopping…" >&2
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 1 100); do
-    alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
+  await_exit 10 "${pids[@]}" || true
   for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  # The tees end with their input; they then hold the processes' last lines.
+  await_exit 5 "${tees[@]}" || true
   echo "[run] stopped" >&2
 }
 trap 'stop; exit 0' INT TERM
 
-"$BIN/uvicorn" iotplatform.asgi:application --host "$HOST" --port "$PORT" \
-  --workers "${WEB_WORKERS:-1}" --no-access-log &
-pids+=($!)
-"$BIN/celery" -A iotplatform worker --loglevel INFO --concurrency "${CELERY_CONCURRENCY:-2}" \
-  --hostname "worker@%h" &
-pids+=($!)
-"$BIN/celery" -A iotplatform beat --loglevel INFO &
-pids+=($!)
+start web "$BIN/uvicorn" iotplatform.asgi:application --host "$HOST" --port "$PORT" \
+  --workers "${WEB_WORKERS:-1}" --no-access-log
+start worker "$BIN/celery" -A iotplatform worker --loglevel INFO \
+  --concurrency "${CELERY_CONCURRENCY:-2}" --hostname "worker@%h"
+start beat "$BIN/celery" -A iotplatform beat --loglevel INFO
 
 URL="http://$HOST:$PORT/"
 for _ in $(seq 1 150); do
@@ -45,15 +66,15 @@ for _ in $(seq 1 150); do
 done
 # The demo plant: the supervisor runs Acme Plant's simulated fleet (reporting through the public
 # device API) and whatever fleets operators start or stop from the API.
-"$BIN/python" manage.py simulator_supervise --url "http://127.0.0.1:$PORT" \
-  --state-dir "${SIM_STATE_DIR:-.simulator}" &
-pids+=($!)
+start simulator "$BIN/python" manage.py simulator_supervise --url "http://127.0.0.1:$PORT" \
+  --state-dir "${SIM_STATE_DIR:-.simulator}"
 cat <<BANNER
 
 ================================================================
  IoT Platform is up at $URL  (simulated fleet: ${SIM_DEVICES:-24} devices of Acme Plant)
  Admin: ${URL}admin/   API docs: ${URL}api/docs/   Health: ${URL}healthz
 $LOGINS
+ Logs: $LOG_DIR/ (web.log, worker.log, beat.log, simulator.log); warnings and errors show here.
  Ctrl-C stops everything.
 ================================================================
 
@@ -62,6 +83,12 @@ BANNER
 set +e
 wait -n "${pids[@]}"
 status=$?
-echo "[run] a process exited (status $status); stopping the rest" >&2
+dead=""
+for i in "${!pids[@]}"; do kill -0 "${pids[$i]}" 2>/dev/null || dead="${names[$i]}"; done
+echo "[run] ${dead:-a process} exited (status $status); stopping the rest" >&2
 stop
+if [ -n "$dead" ]; then
+  echo "[run] the last lines of $LOG_DIR/$dead.log:" >&2
+  tail -n 20 "$LOG_DIR/$dead.log" | sed "s/^/[$dead] /" >&2
+fi
 exit "$status"

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from django.db import connection
 
+from devices.metrics import is_metric_key
 from devices.models import Device, DeviceType
 from devices.services import device_create, device_types_install_catalog
 from iotplatform.tenancy.models import Tenant
@@ -35,7 +36,7 @@ from .ingest.writer import Row, write_sync
 BATCH_ROWS = 50_000
 
 
-class ImportError_(ValueError):
+class ImportFileError(ValueError):
     """The file cannot be imported (bad header, unreadable)."""
 
 
@@ -157,7 +158,7 @@ def readings_import(
         {"device"} <= set(h.strip().strip('"') for h in header.split(","))
         and ("ts" in header or "time" in header)
     ):
-        raise ImportError_(f"{path.name}: expected a header with ts or time, and device")
+        raise ImportFileError(f"{path.name}: expected a header with ts or time, and device")
     serials = dict(Device.objects.filter(tenant=tenant).values_list("serial", "id"))
     result = ImportResult()
     size = path.stat().st_size
@@ -171,7 +172,9 @@ def readings_import(
             if device_id is None:
                 result.unknown_devices.add(str(serial))
                 result.skipped += 1
-            elif t is None or metric is None or not _storable(value):
+            elif t is None or not isinstance(metric, str) or not is_metric_key(metric):
+                result.skipped += 1
+            elif not _storable(value):
                 result.skipped += 1
             else:
                 rows.append(Row(t, tenant.id, device_id, metric, float(value)))

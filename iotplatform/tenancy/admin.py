@@ -3,7 +3,8 @@
 Platform staff (superusers) see every tenant. A tenant admin (staff flag plus an admin
 membership) sees and edits only the rows of the tenants they administer, can only pick those
 tenants in forms, and cannot grant superuser or staff powers. Apps build their admin classes on
-:class:`TenantScopedAdmin`.
+:class:`TenantScopedAdmin`; an admin class with its own scoping rule uses
+:class:`AdminPermissionsMixin` and writes only ``_allowed``.
 """
 
 from typing import Any
@@ -39,13 +40,37 @@ class NotFoundForeignMixin:
         return obj
 
 
-class TenantScopedAdmin(NotFoundForeignMixin, admin.ModelAdmin):
-    """ModelAdmin for a model with a ``tenant`` field (``tenant_field`` to change the path)."""
-
-    tenant_field = "tenant"
+class AdminPermissionsMixin:
+    """The admin's permission questions (module, view, change, add, delete) all answered by one
+    rule, ``_allowed(request, obj)``: the module, list and add pages ask without an object, a
+    row's pages with it. Platform staff (active superusers) may do everything."""
 
     def _is_platform(self, request: HttpRequest) -> bool:
         return bool(request.user.is_active and request.user.is_superuser)
+
+    def _allowed(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        raise NotImplementedError
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._allowed(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._allowed(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._allowed(request, obj)
+
+
+class TenantScopedAdmin(AdminPermissionsMixin, NotFoundForeignMixin, admin.ModelAdmin):
+    """ModelAdmin for a model with a ``tenant`` field (``tenant_field`` to change the path)."""
+
+    tenant_field = "tenant"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         qs = super().get_queryset(request)
@@ -68,21 +93,6 @@ class TenantScopedAdmin(NotFoundForeignMixin, admin.ModelAdmin):
         for part in self.tenant_field.split("__")[:-1]:
             target = getattr(target, part)
         return getattr(target, self.tenant_field.split("__")[-1] + "_id", None)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self._allowed(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return self._allowed(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return self._allowed(request, obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return self._allowed(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return self._allowed(request, obj)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if not self._is_platform(request):
@@ -154,12 +164,9 @@ admin.site.unregister(get_user_model())
 
 
 @admin.register(get_user_model())
-class TenantUserAdmin(NotFoundForeignMixin, UserAdmin):
+class TenantUserAdmin(AdminPermissionsMixin, NotFoundForeignMixin, UserAdmin):
     """Users: platform staff see all; a tenant admin sees the people whose every tenant is one
     they administer, and cannot touch superuser, staff or permission flags."""
-
-    def _is_platform(self, request: HttpRequest) -> bool:
-        return bool(request.user.is_active and request.user.is_superuser)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         qs = super().get_queryset(request)
@@ -179,20 +186,8 @@ class TenantUserAdmin(NotFoundForeignMixin, UserAdmin):
             return False
         return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
 
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self._allowed(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return self._allowed(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return self._allowed(request, obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return self._allowed(request)
-
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return self._allowed(request, obj) and obj != request.user
+        return super().has_delete_permission(request, obj) and obj != request.user
 
     def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
         if self._is_platform(request):

@@ -15,14 +15,14 @@ request as a whole is acceptable (size, number of points).
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-METRIC_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+from devices.metrics import is_metric_key
+
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_REASONS = 100
 # The largest magnitude a reading may have. Far beyond any sensor or counter (float64 holds
@@ -151,7 +151,7 @@ def _values(
         out.reject("no values", item=item, device=device)
         return
     for key, value in values.items():
-        if not METRIC_KEY.match(key):
+        if not is_metric_key(key):
             out.reject(
                 "bad metric key: 1-64 letters, digits, _ . - starting with a letter or digit",
                 item=item,

@@ -1,5 +1,6 @@
 """`make run` from a clean copy of the project comes up, serves the login page, lets the demo
-admin in, and stops cleanly on Ctrl-C (SIGINT to its process group, as a terminal sends it)."""
+admin in, keeps the console to the banner and warnings (the full logs in files the banner names),
+and stops cleanly on Ctrl-C (SIGINT to its process group, as a terminal sends it)."""
 
 import os
 import re
@@ -65,6 +66,7 @@ def test_make_run_comes_up_and_stops_cleanly(clean_copy: Path, scratch_database:
         DATABASE_URL=scratch_database,
         REDIS_URL=servers.settings.REDIS_URL,
         SIM_HISTORY_HOURS="3",
+        RUN_LOG_DIR="run-logs",
     )
     log_path = servers.ARTIFACTS / "make-run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +124,17 @@ def test_make_run_comes_up_and_stops_cleanly(clean_copy: Path, scratch_database:
                 time.sleep(1)
             assert len(devices) == 24, devices
             assert all(d["status"] != "offline" for d in devices), devices
+            # The console keeps the banner in sight: every process logs in full to its file
+            # under RUN_LOG_DIR, which the banner names, and only warnings reach the console.
+            assert "Logs: run-logs/ (web.log, worker.log, beat.log, simulator.log)" in text
+            logs = clean_copy / "run-logs"
+            assert "Uvicorn running" in (logs / "web.log").read_text()
+            assert "ready." in (logs / "worker.log").read_text()
+            assert "beat: Starting" in (logs / "beat.log").read_text()
+            assert "simulated fleet of acme" in (logs / "simulator.log").read_text()
+            console = log_path.read_text(errors="replace")
+            assert "beat: Starting" not in console and "Uvicorn running" not in console
+            assert "INFO" not in console
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGINT)

@@ -53,6 +53,7 @@ class TestCatalog:
         "metrics",
         [
             {"bad key!": {}},
+            {"temp\n": {}},
             {"t": {"min": "cold"}},
             {"t": {"min": 5, "max": 1}},
             {"t": 3},

@@ -182,3 +182,76 @@ class TestDeviceCredentialsInAdmin:
         new = next(m.rsplit(" ", 1)[1] for m in shown if "shown once" in m)
         active = DeviceCredential.objects.get(device=device, revoked_at__isnull=True)
         assert tokens.token_matches(new, active.token_hash) and new != old
+
+
+@pytest.mark.django_db
+class TestPermissionMatrix:
+    """Every admin class answers the five permission questions through one rule (the
+    ``AdminPermissionsMixin``); these pin the answers for each kind of person and object."""
+
+    @staticmethod
+    def _answers(model: Any, user: Any, obj: Any) -> dict[str, bool]:
+        from django.contrib import admin as django_admin
+        from django.test import RequestFactory
+
+        model_admin = django_admin.site._registry[model]
+        request = RequestFactory().get("/admin/")
+        request.user = user
+        return {
+            "module": model_admin.has_module_permission(request),
+            "add": model_admin.has_add_permission(request),
+            "view": model_admin.has_view_permission(request, obj),
+            "change": model_admin.has_change_permission(request, obj),
+            "delete": model_admin.has_delete_permission(request, obj),
+        }
+
+    def test_tenant_admin_on_own_and_foreign_devices(
+        self, admin: Any, device: Device, other_device: Device
+    ) -> None:
+        assert set(self._answers(Device, admin, device).values()) == {True}
+        foreign = self._answers(Device, admin, other_device)
+        assert foreign == {
+            "module": True,
+            "add": True,
+            "view": False,
+            "change": False,
+            "delete": False,
+        }
+
+    def test_staff_without_an_admin_membership_gets_nothing(
+        self, operator: Any, device: Device
+    ) -> None:
+        operator.is_staff = True
+        operator.save()
+        assert set(self._answers(Device, operator, device).values()) == {False}
+        assert set(self._answers(get_user_model(), operator, None).values()) == {False}
+
+    def test_platform_staff_may_do_everything(
+        self, platform_staff: Any, other_device: Device, other_admin: Any
+    ) -> None:
+        assert set(self._answers(Device, platform_staff, other_device).values()) == {True}
+        assert set(self._answers(Tenant, platform_staff, other_device.tenant).values()) == {True}
+        assert set(self._answers(get_user_model(), platform_staff, other_admin).values()) == {True}
+
+    def test_tenant_admin_edits_but_neither_adds_nor_deletes_tenants(
+        self, admin: Any, tenant: Tenant, other_tenant: Tenant
+    ) -> None:
+        own = self._answers(Tenant, admin, tenant)
+        assert own == {"module": True, "add": False, "view": True, "change": True, "delete": False}
+        assert not any(self._answers(Tenant, admin, other_tenant)[k] for k in ("view", "change"))
+
+    def test_tenant_admin_manages_own_people_but_cannot_delete_themselves(
+        self, admin: Any, viewer: Any, other_admin: Any
+    ) -> None:
+        user_model = get_user_model()
+        assert set(self._answers(user_model, admin, viewer).values()) == {True}
+        itself = self._answers(user_model, admin, admin)
+        assert [k for k, allowed in itself.items() if not allowed] == ["delete"]
+        foreign = self._answers(user_model, admin, other_admin)
+        assert not any(foreign[k] for k in ("view", "change", "delete"))
+
+    def test_status_history_is_read_only(self, admin: Any, device: Device) -> None:
+        from devices.models import DeviceStatusChange
+
+        answers = self._answers(DeviceStatusChange, admin, None)
+        assert answers["view"] and not answers["add"] and not answers["change"]

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from iotplatform.tenancy.models import Tenant
-from telemetry.importer import ImportError_, devices_create_from, readings_import
+from telemetry.importer import ImportFileError, devices_create_from, readings_import
 
 
 class Command(BaseCommand):
@@ -50,7 +50,7 @@ class Command(BaseCommand):
         for file in files:
             try:
                 result = readings_import(tenant=tenant, path=file, progress=progress)
-            except ImportError_ as exc:
+            except ImportFileError as exc:
                 raise CommandError(str(exc)) from None
             sys.stderr.write("\n")
             self.stdout.write(
