@@ -139,8 +139,11 @@ def _long_rows(batch: pa.RecordBatch) -> tuple[list[Any], list[Any], list[Any], 
     return when, serials, keys, values
 
 
-def _storable(value: Any) -> bool:
-    """A value the ingest API would accept too: a finite number within ±VALUE_LIMIT."""
+def _storable(metric: Any, value: Any) -> bool:
+    """A reading the ingest API would accept too: a metric key, a finite number within
+    ±VALUE_LIMIT."""
+    if not isinstance(metric, str) or not is_metric_key(metric):
+        return False
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
@@ -172,9 +175,7 @@ def readings_import(
             if device_id is None:
                 result.unknown_devices.add(str(serial))
                 result.skipped += 1
-            elif t is None or not isinstance(metric, str) or not is_metric_key(metric):
-                result.skipped += 1
-            elif not _storable(value):
+            elif t is None or not _storable(metric, value):
                 result.skipped += 1
             else:
                 rows.append(Row(t, tenant.id, device_id, metric, float(value)))

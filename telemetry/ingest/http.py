@@ -30,6 +30,7 @@ from django.conf import settings
 
 from . import parse, rpc
 from .errors import IngestError, too_large, unauthorized, unavailable
+from .limits import check_keys
 from .pipeline import IngestPipeline
 
 logger = logging.getLogger(__name__)
@@ -132,8 +133,14 @@ class IngestHTTPApp:
             if gateway
             else self.pipeline.authenticate_device(credential)
         )
-        payload = _decode(await _read_body(headers, receive))
-        result = await self.pipeline.ingest(identity, payload)
+        self.pipeline.limiter_check_blocked(identity)
+        try:
+            body = await _read_body(headers, receive, count_keys=True)
+        except IngestError as exc:
+            if exc.status == 413:
+                await self.pipeline.count_refused(identity)
+            raise
+        result = await self.pipeline.ingest_body(identity, body)
         return result.status, result.answer()
 
     async def _rpc(
@@ -191,13 +198,18 @@ def _decode(body: bytes) -> Any:
         raise IngestError(400, str(exc)) from None
 
 
-async def _read_body(headers: dict[str, str], receive: Receive) -> bytes:
+async def _read_body(
+    headers: dict[str, str], receive: Receive, *, count_keys: bool = False
+) -> bytes:
+    """The request body; 413 as soon as it is over the size limit or (``count_keys``) holds
+    more keys than an acceptable message could — before the rest is even read."""
     limit = settings.INGEST_MAX_BODY_BYTES
     declared = headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large(f"body of {declared} bytes; the limit is {limit}")
     chunks = []
     size = 0
+    colons = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -206,6 +218,9 @@ async def _read_body(headers: dict[str, str], receive: Receive) -> bytes:
         size += len(chunk)
         if size > limit:
             raise too_large(f"body over {limit} bytes")
+        if count_keys:
+            colons += chunk.count(b":")
+            check_keys(colons)
         chunks.append(chunk)
         if not message.get("more_body"):
             break

@@ -3,6 +3,11 @@
 Rates are counted in Redis per second (shared by every ingest process): requests per device and
 points per tenant. The limiter fails open: with Redis down ingestion goes on, unlimited, with a
 warning in the log, because refusing every reading would be the worse outage.
+
+Refusals are cheap: a body with more keys than a message of ``INGEST_MAX_POINTS`` points could
+hold is refused while it is read (its colons counted, before any JSON parsing), and a sender's
+refused messages count against its request rate — beyond it, its next messages in that second
+are answered 429 at once, without reading Redis or parsing anything.
 """
 
 import logging
@@ -11,12 +16,37 @@ import time
 from django.conf import settings
 from redis import asyncio as aioredis
 
+from devices.credentials import DeviceIdentity, Identity
+
 from .errors import too_large, too_many
 
 logger = logging.getLogger(__name__)
 
 # Devices of one gateway request counted against their own rate (beyond, the tenant's counts).
 MAX_DEVICES_COUNTED = 50
+# The most colons a message of one point may need: "ts", "values", the metric and an ISO time's
+# two; a body with more than this times INGEST_MAX_POINTS (+ slack) is over the limit for sure.
+COLONS_PER_POINT = 5
+
+
+def key_budget() -> int:
+    return settings.INGEST_MAX_POINTS * COLONS_PER_POINT + 64
+
+
+def check_keys(colons: int) -> None:
+    """IngestError 413 when a body holds more keys than any acceptable message could."""
+    if colons > key_budget():
+        raise too_large(
+            f"more than {key_budget()} keys in one request; the limit is "
+            f"{settings.INGEST_MAX_POINTS} points: split the batch"
+        )
+
+
+def sender(identity: Identity) -> str:
+    """The rate-limit key of whoever sent a message: the device, or the tenant's gateway."""
+    if isinstance(identity, DeviceIdentity):
+        return f"d:{identity.device_id}"
+    return f"g:{identity.tenant_id}"
 
 
 def check_points(points: int) -> None:
@@ -31,6 +61,33 @@ def check_points(points: int) -> None:
 class RateLimiter:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
+        self.blocked: dict[str, int] = {}  # sender → the second it is refused in
+
+    def check_blocked(self, identity: Identity) -> None:
+        """IngestError 429 at once for a sender over its rate with refused messages this
+        second (in-process: no Redis, no parsing)."""
+        if self.blocked and self.blocked.get(sender(identity)) == int(time.time()):
+            raise too_many(
+                f"more than {settings.INGEST_DEVICE_RATE} requests a second, refused ones "
+                "included: fix the messages"
+            )
+
+    async def count_refused(self, identity: Identity) -> None:
+        """Count a refused message against its sender's request rate."""
+        second = int(time.time())
+        key = f"iot:rl:{sender(identity)}:{second}"
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.incr(key)
+            pipe.expire(key, 2)
+            count, _ = await pipe.execute()
+        except Exception:
+            logger.warning("rate limiter unavailable; not limiting", exc_info=True)
+            return
+        if count > settings.INGEST_DEVICE_RATE:
+            if len(self.blocked) > 10_000:
+                self.blocked.clear()
+            self.blocked[sender(identity)] = second
 
     async def check(self, *, tenant_id: int, device_ids: list[int], points: int) -> None:
         """Count one message; IngestError 429 when a device or the tenant is over its rate."""

@@ -2,8 +2,10 @@
 
     pipeline = IngestPipeline()            # one per process; started on first use
     identity = await pipeline.authenticate_device(token)     # or authenticate_gateway(key)
-    result = await pipeline.ingest(identity, payload)        # payload: decoded JSON
+    result = await pipeline.ingest_body(identity, body)      # body: the message's bytes
     result.status, result.answer()         # 200/400 and {"accepted", "duplicate", ...}
+
+(``ingest(identity, payload)`` takes an already decoded payload.)
 
 Steps, the same for HTTP and MQTT: parse and validate (``parse``) → size limit → gateway
 serials → rate limits (``limits``) → group commit (``committer``) → the after-commit consumers
@@ -31,12 +33,16 @@ from .committer import GroupCommitter
 from .consumers import AfterCommit, Resources, consumers_load
 from .credentials import Authenticator
 from .errors import IngestError, unavailable
-from .limits import RateLimiter, check_points
+from .limits import RateLimiter, check_keys, check_points
 from .writer import Row
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# Bodies larger than this are decoded and parsed in a worker thread: a 4 MB message costs its
+# sender some 100 ms, not every other device on the process that long a pause.
+OFFLOAD_BYTES = 64 * 1024
 
 
 @dataclass
@@ -144,42 +150,77 @@ class IngestPipeline:
 
     # --- readings -------------------------------------------------------------------------
 
-    async def ingest(self, identity: Identity, payload: Any) -> Result:
+    def limiter_check_blocked(self, identity: Identity) -> None:
+        """IngestError 429 at once when the sender is over its rate with refused messages."""
+        if self.limiter is not None:
+            self.limiter.check_blocked(identity)
+
+    async def count_refused(self, identity: Identity) -> None:
+        """Count a message the transport refused (too large) against its sender's rate."""
+        if self.limiter is not None:
+            await self.limiter.count_refused(identity)
+
+    async def ingest_body(self, identity: Identity, body: bytes) -> Result:
+        """:meth:`ingest` for a message as it came (JSON bytes): refused cheaply when it holds
+        too many keys, decoded off the event loop when large, and every refusal counted
+        against the sender's rate."""
+        await self.start()
+        assert self.limiter is not None
+        self.limiter.check_blocked(identity)
+        try:
+            check_keys(body.count(b":"))
+            if len(body) > OFFLOAD_BYTES:
+                payload = await asyncio.to_thread(parse.decode, body)
+            else:
+                payload = parse.decode(body)
+        except parse.PayloadError as exc:
+            await self.limiter.count_refused(identity)
+            raise IngestError(400, str(exc)) from None
+        except IngestError:
+            await self.limiter.count_refused(identity)
+            raise
+        return await self.ingest(identity, payload, offload=len(body) > OFFLOAD_BYTES)
+
+    async def ingest(self, identity: Identity, payload: Any, *, offload: bool = False) -> Result:
         """Parse, check and store one message's readings; the answer once they are durable.
+        ``offload``: parse in a worker thread (a large message).
 
         Raises IngestError: 400 for a payload unusable as a whole, 413 too many points, 429 over
         a rate, 503 storage unavailable (nothing stored).
         """
         await self.start()
         assert self.auth is not None and self.limiter is not None and self.committer is not None
-        now = datetime.now(UTC)
-        max_future = timedelta(seconds=settings.INGEST_MAX_FUTURE_SECONDS)
-        rows: list[Row] = []
-        tenant_id = identity.tenant_id
         try:
-            if isinstance(identity, DeviceIdentity):
-                parsed = parse.parse_device(payload, now=now, max_future=max_future)
-                check_points(parsed.total)
-                device_ids = [identity.device_id]
-                device_id = identity.device_id
-                rows = [Row(w, tenant_id, device_id, m, v) for w, m, v in parsed.points]
+            if offload:
+                parsed = await asyncio.to_thread(_parse, identity, payload)
             else:
-                by_serial, parsed = parse.parse_gateway(payload, now=now, max_future=max_future)
-                check_points(parsed.total)
-                known = await _storage(self.auth.device_ids(tenant_id, list(by_serial)))
-                device_ids = list(known.values())
-                for serial, points in by_serial.items():
-                    found = known.get(serial)
-                    if found is None:
-                        parsed.reject(
-                            f"unknown device serial {serial[:100]!r}",
-                            device=serial,
-                            count=len(points),
-                        )
-                        continue
-                    rows.extend(Row(w, tenant_id, found, m, v) for w, m, v in points)
-        except parse.PayloadError as exc:
-            raise IngestError(400, str(exc)) from None
+                parsed = _parse(identity, payload)
+        except IngestError:
+            await self.limiter.count_refused(identity)
+            raise
+        return await self._store(identity, parsed)
+
+    async def _store(self, identity: Identity, message: "_Message") -> Result:
+        assert self.auth is not None and self.limiter is not None and self.committer is not None
+        parsed = message.parsed
+        tenant_id = identity.tenant_id
+        rows: list[Row] = []
+        if message.by_serial is None:
+            assert isinstance(identity, DeviceIdentity)
+            device_id = identity.device_id
+            device_ids = [device_id]
+            rows = [Row(w, tenant_id, device_id, m, v) for w, m, v in parsed.points]
+        else:
+            known = await _storage(self.auth.device_ids(tenant_id, list(message.by_serial)))
+            device_ids = list(known.values())
+            for serial, points in message.by_serial.items():
+                found = known.get(serial)
+                if found is None:
+                    parsed.reject(
+                        f"unknown device serial {serial[:100]!r}", device=serial, count=len(points)
+                    )
+                    continue
+                rows.extend(Row(w, tenant_id, found, m, v) for w, m, v in points)
         result = Result(
             duplicate=parsed.duplicates, rejected=parsed.rejected, errors=parsed.reasons
         )
@@ -192,6 +233,30 @@ class IngestPipeline:
         result.duplicate += duplicate
         result.status = 200
         return result
+
+
+@dataclass
+class _Message:
+    """A parsed message: its readings, and for a gateway's the points of each serial."""
+
+    parsed: parse.Parsed
+    by_serial: dict[str, list[parse.Point]] | None
+
+
+def _parse(identity: Identity, payload: Any) -> _Message:
+    """Validate a decoded payload (pure CPU work: safe in a worker thread)."""
+    now = datetime.now(UTC)
+    max_future = timedelta(seconds=settings.INGEST_MAX_FUTURE_SECONDS)
+    try:
+        if isinstance(identity, DeviceIdentity):
+            parsed = parse.parse_device(payload, now=now, max_future=max_future)
+            check_points(parsed.total)
+            return _Message(parsed, None)
+        by_serial, parsed = parse.parse_gateway(payload, now=now, max_future=max_future)
+        check_points(parsed.total)
+        return _Message(parsed, by_serial)
+    except parse.PayloadError as exc:
+        raise IngestError(400, str(exc)) from None
 
 
 async def _storage(awaitable: Awaitable[T]) -> T:
