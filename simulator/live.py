@@ -248,6 +248,16 @@ class LiveRunner:
                 writer.writerow(columns)
             writer.writerows(rows)
 
+    def _set_aside_old_labels(self) -> None:
+        """A state directory from before the shared label format keeps its headerless
+        ``labels.csv`` as ``labels.old.csv``, so the new rows start a file of their own."""
+        path = self.state_dir / "labels.csv"
+        if path.exists() and path.stat().st_size:
+            with path.open(newline="") as handle:
+                header = next(csv.reader(handle), [])
+            if header != list(anomalies.LABEL_COLUMNS):
+                path.replace(path.with_name("labels.old.csv"))
+
     def _labels(self, now: float, *, stopping: bool = False) -> None:
         """Label the faults that are over (all of them when the run stops)."""
         rows = [
@@ -360,6 +370,7 @@ class LiveRunner:
         client = HTTPClient(self.url, connections=self.connections)
         drain_client = HTTPClient(self.url, connections=4)
         spool = Spool(self.state_dir / "spool")
+        self._set_aside_old_labels()
         await self._load_tokens(client)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -241,3 +241,25 @@ def test_spreads_match_the_physics(kind: str) -> None:
         tolerance = 2.5 if metric == "battery" else 1.25
         ratio = float(np.std(series)) / anomalies.SPREAD[kind][metric]
         assert 1 / tolerance < ratio < tolerance, (metric, ratio)
+
+
+def test_an_old_headerless_labels_file_is_set_aside(tmp_path: Path) -> None:
+    (tmp_path / "labels.csv").write_text("SIM-PMP-001-0001,spike,flow,1790000000.0,1790000002.5\n")
+    runner = LiveRunner(
+        url="http://127.0.0.1:9",
+        tenant_key=None,
+        devices=1,
+        seed=1,
+        interval=60.0,
+        state_dir=tmp_path,
+        tokens_file=None,
+        rates=BUSY,
+    )
+    runner._set_aside_old_labels()
+    assert (tmp_path / "labels.old.csv").read_text().startswith("SIM-PMP-001-0001,spike")
+    assert not (tmp_path / "labels.csv").exists()
+    for tick in range(240):
+        runner._readings(START + tick * 60.0)
+    runner._set_aside_old_labels()  # a file in the shared format stays
+    lines = (tmp_path / "labels.csv").read_text().splitlines()
+    assert lines[0] == ",".join(anomalies.LABEL_COLUMNS) and len(lines) > 1
