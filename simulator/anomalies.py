@@ -33,6 +33,7 @@ scheduled windows (a window may start before or end after the generated range); 
 is the reading it lands on, the first at or after its instant.
 """
 
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -123,14 +124,18 @@ class Schedule:
         self.rates = rates
         self._days: dict[int, list[Event]] = {}
 
+    def day(self, day: int) -> list[Event]:
+        """The events that start on one UTC day (counted from the epoch), sorted by start."""
+        if day not in self._days:
+            if len(self._days) >= 4:
+                del self._days[min(self._days)]
+            self._days[day] = _day(self.spec, self.rates, day)
+        return self._days[day]
+
     def _events(self, first: float, last: float) -> list[Event]:
         out: list[Event] = []
         for day in range(int(first // DAY), int(last // DAY) + 1):
-            if day not in self._days:
-                if len(self._days) >= 4:
-                    del self._days[min(self._days)]
-                self._days[day] = _day(self.spec, self.rates, day)
-            out.extend(self._days[day])
+            out.extend(self.day(day))
         return out
 
     def overlapping(self, start: float, end: float) -> list[Event]:
@@ -297,17 +302,26 @@ class LiveFaults:
         self.kind = spec.kind
         self.open: list[Event] = []
         self.held: dict[tuple[str, float], float] = {}
-        self.horizon: float | None = None
+        # events not yet begun, of the days up to ``loaded``, in order (``Schedule.starting``
+        # with a pointer: a tick of ten thousand devices must stay cheap)
+        self.upcoming: deque[Event] = deque()
+        self.loaded: int | None = None
 
     def tick(self, now: float) -> list[Event]:
-        if self.horizon is None:  # the first tick: what is under way counts too
+        if self.loaded is None:  # the first tick: what is under way counts too
             fresh = self.schedule.overlapping(now, now)
+            self.loaded = int(now // DAY)
+            self.upcoming.extend(e for e in self.schedule.day(self.loaded) if e.start > now)
         else:
-            fresh = self.schedule.starting(self.horizon, now)
-        self.horizon = now
+            while (self.loaded + 1) * DAY <= now:
+                self.loaded += 1
+                self.upcoming.extend(self.schedule.day(self.loaded))
+            fresh = []
+            while self.upcoming and self.upcoming[0].start <= now:
+                fresh.append(self.upcoming.popleft())
         if fresh:
             self.open.extend(on_grid(fresh, np.array([now])))
-        return active(self.open, now)
+        return active(self.open, now) if self.open else []
 
     def distort(self, events: Iterable[Event], reading: dict[str, float], now: float) -> None:
         """Apply the metric anomalies to one reading, in place."""
@@ -316,6 +330,8 @@ class LiveFaults:
         reading.update({m: float(a[0]) for m, a in arrays.items()})
 
     def close(self, now: float) -> list[Event]:
+        if not self.open:
+            return []
         done = [e for e in self.open if e.end <= now]
         if done:
             self.open = [e for e in self.open if e.end > now]
