@@ -1,7 +1,8 @@
-"""A seeded fleet: who the devices are, how fast each wears, when anomalies and outages happen.
+"""A seeded fleet: who the devices are, how fast each wears, how often faults happen.
 
 Everything random comes from ``numpy.random.Generator``s seeded from the fleet seed and the
 device's index, so the same seed gives the same fleet and the same data, in history and live.
+The faults themselves live in ``anomalies``.
 """
 
 from dataclasses import dataclass, field
@@ -10,7 +11,6 @@ import numpy as np
 
 from . import physics
 
-ANOMALY_KINDS = ("spike", "level_shift", "drift", "stuck", "noise_burst")
 TYPE_MIX = (
     ("pump", 0.35),
     ("motor", 0.3),
@@ -26,17 +26,6 @@ PREFIX = {
     "battery sensor": "BAT",
 }
 HALLS = ("Hall A", "Hall B", "Hall C", "Pump house", "Compressor room", "Yard")
-
-
-@dataclass(frozen=True)
-class Event:
-    """A labelled anomaly (``metric`` None: the whole device, e.g. an outage)."""
-
-    kind: str
-    start: float
-    end: float
-    metric: str | None = None
-    magnitude: float = 0.0
 
 
 @dataclass
@@ -103,33 +92,3 @@ def make_fleet(
             )
         )
     return fleet
-
-
-def schedule_events(spec: DeviceSpec, start: float, end: float, rates: Rates) -> list[Event]:
-    """Anomalies, outages and clock skews of one device over [start, end), sorted by start."""
-    rng = spec.rng(1)
-    days = (end - start) / physics.DAY
-    events: list[Event] = []
-    for _ in range(int(rng.poisson(rates.anomalies_per_day * days))):
-        kind = str(rng.choice(ANOMALY_KINDS))
-        at = float(rng.uniform(start, end))
-        length = 0.0 if kind == "spike" else float(rng.uniform(300, 3600))
-        events.append(
-            Event(
-                kind,
-                at,
-                min(at + length, end),
-                str(rng.choice(spec.metrics)),
-                float(rng.uniform(4, 8) * rng.choice([-1, 1])),
-            )
-        )
-    for _ in range(int(rng.poisson(rates.outages_per_day * days))):
-        at = float(rng.uniform(start, end))
-        events.append(Event("outage", at, min(at + float(rng.uniform(60, 1800)), end)))
-    for _ in range(int(rng.poisson(rates.skews_per_day * days))):
-        at = float(rng.uniform(start, end))
-        skew = float(rng.uniform(30, 240) * rng.choice([-1, 1]))
-        events.append(
-            Event("clock_skew", at, min(at + float(rng.uniform(1800, 7200)), end), None, skew)
-        )
-    return sorted(events, key=lambda e: e.start)

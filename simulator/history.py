@@ -6,8 +6,9 @@ Output directory:
   ``ts`` in milliseconds since the epoch (ThingsBoard's unit; formatting ISO times would cost
   more than generating the data), ``device`` the serial;
 - ``devices.csv``: serial, type, name, location, failure mode;
-- ``labels.csv``: every injected anomaly, outage and clock skew with its window;
-- ``failures.csv``: when each device failed and was repaired;
+- ``labels.csv``: every injected anomaly, outage and clock skew with its window
+  (``anomalies.LABEL_COLUMNS``; the live runner writes the same);
+- ``failures.csv``: when each device failed and was repaired (``anomalies.FAILURE_COLUMNS``);
 - ``rul.csv``: the true remaining useful life at each reading time (``censored`` when the next
   failure lies beyond the generated range, so the figure is a lower bound).
 
@@ -17,7 +18,7 @@ Output directory:
 import csv
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from scipy.signal import lfilter
 
-from . import physics
-from .fleet import DeviceSpec, Event, Rates, schedule_events
+from . import anomalies, physics
+from .anomalies import Event
+from .fleet import DeviceSpec, Rates
 
 CSV_OPTIONS = pacsv.WriteOptions(quoting_style="none", batch_size=1 << 16)
 RUL_SCHEMA = pa.schema(
@@ -102,24 +104,10 @@ def simulate(
         spec.kind, load=load, temp_air=physics.ambient(t), wear=wear, battery=battery, noise=rng
     )
 
-    events = []
-    for event in schedule_events(spec, start, end, rates):
-        if event.kind == "spike":  # a spike is one reading: label the sample it lands on
-            index = int(np.searchsorted(t, event.start))
-            if index >= n:
-                continue
-            event = replace(event, start=float(t[index]), end=float(t[index]))
-        events.append(event)
-    reporting = ~down
-    ts = t.copy()
-    for event in events:
-        window = (t >= event.start) & (t <= event.end)
-        if event.kind == "outage":
-            reporting &= ~window
-        elif event.kind == "clock_skew":
-            ts[window] += event.magnitude
-        else:
-            _inject(values[event.metric or ""], t, window, event, rng)
+    events = anomalies.on_grid(anomalies.schedule(spec, start, end, rates), t)
+    anomalies.apply(events, values, t, device_kind=spec.kind, held={})
+    reporting = ~down & anomalies.reporting(events, t)
+    ts = anomalies.reported_times(events, t)
 
     next_failure = np.full(n, np.inf)
     for failed_at, _ in reversed(failures):
@@ -127,26 +115,6 @@ def simulate(
     censored = ~np.isfinite(next_failure)
     rul = np.where(censored, end - t, next_failure - t)
     return DeviceHistory(spec, t, ts, reporting, values, events, failures, rul, censored)
-
-
-def _inject(
-    series: np.ndarray, t: np.ndarray, window: np.ndarray, event: Event, rng: np.random.Generator
-) -> None:
-    scale = float(np.std(series)) or 1.0
-    if event.kind == "spike":
-        series[int(np.searchsorted(t, event.start))] += event.magnitude * scale
-        return
-    if not window.any():
-        return
-    if event.kind == "level_shift":
-        series[window] += 0.5 * event.magnitude * scale
-    elif event.kind == "drift":
-        span = max(event.end - event.start, 1.0)
-        series[window] += event.magnitude * scale * (t[window] - event.start) / span
-    elif event.kind == "stuck":
-        series[window] = series[np.flatnonzero(window)[0]]
-    elif event.kind == "noise_burst":
-        series[window] += rng.normal(0, abs(event.magnitude) * scale / 3, int(window.sum()))
 
 
 def _table(history: DeviceHistory) -> pa.Table:
@@ -207,9 +175,9 @@ def generate(
         pacsv.CSVWriter(out / "rul.csv", RUL_SCHEMA, write_options=CSV_OPTIONS) as rul,
     ):
         labels = csv.writer(labels_file)
-        labels.writerow(["device", "kind", "metric", "start_ms", "end_ms", "magnitude"])
+        labels.writerow(anomalies.LABEL_COLUMNS)
         failures = csv.writer(failures_file)
-        failures.writerow(["device", "failure_mode", "failed_at_ms", "repaired_at_ms"])
+        failures.writerow(anomalies.FAILURE_COLUMNS)
         for done, spec in enumerate(fleet, 1):
             history = simulate(spec, start, end, interval, rates)
             table = _table(history)
@@ -217,21 +185,11 @@ def generate(
             if parquet_writer is not None:
                 parquet_writer.write_table(table)
             points += table.num_rows
-            for e in history.events:
-                labels.writerow(
-                    [
-                        spec.serial,
-                        e.kind,
-                        e.metric or "",
-                        int(e.start * 1000),
-                        int(e.end * 1000),
-                        round(e.magnitude, 3),
-                    ]
-                )
-            for failed_at, repaired_at in history.failures:
-                failures.writerow(
-                    [spec.serial, spec.failure_mode, int(failed_at * 1000), int(repaired_at * 1000)]
-                )
+            labels.writerows(anomalies.label_row(spec.serial, e) for e in history.events)
+            failures.writerows(
+                anomalies.failure_row(spec.serial, spec.failure_mode, failed_at, repaired_at)
+                for failed_at, repaired_at in history.failures
+            )
             rul.write_table(
                 pa.table(
                     {

@@ -3,9 +3,11 @@
 Each tick (the reporting interval) every working device sends one reading with its own token
 to ``/api/v1/ingest``. Wear accumulates with use (``--time-scale`` speeds it up for demos); a
 worn-out device fails and stops reporting until it is repaired (automatically after
-``repair_minutes``). Anomalies, outages and clock skews start at random with their rates and are
-written to ``labels.csv`` in the state directory. Delivery is store-and-forward (see
-``transport``). The fleet's tokens live in ``tokens.json`` in the state directory: provisioned
+``repair_minutes``). Anomalies, outages and clock skews follow the device's seeded schedule
+(``anomalies``, the same as a generated history's) and are written to ``labels.csv`` in the state
+directory once each is over; failures go to ``failures.csv`` once repaired (or, without a repair
+time, when the run stops). Both files have the history's columns. Delivery is store-and-forward
+(see ``transport``). The fleet's tokens live in ``tokens.json`` in the state directory: provisioned
 once through ``/api/v1/provision`` with the tenant's ingestion key, or read from ``--tokens``.
 """
 
@@ -23,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from . import physics
-from .fleet import ANOMALY_KINDS, DeviceSpec, Rates, make_fleet
+from . import anomalies, physics
+from .fleet import DeviceSpec, Rates, make_fleet
 from .transport import HTTPClient, Spool, TransportError
 
 logger = logging.getLogger("simulator")
@@ -35,14 +37,13 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 @dataclass
 class LiveDevice:
     spec: DeviceSpec
+    faults: anomalies.LiveFaults
     use: float = 0.0
     life_use: float = 0.0
     wander: float = 0.0
     failed_at: float | None = None
     battery_drops: float = 0.0
     born: float = 0.0
-    events: list[dict[str, Any]] = field(default_factory=list)
-    stuck: dict[str, float] = field(default_factory=dict)
     interval: float | None = None  # set_config: its own reporting interval
     last_sent: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)
@@ -83,6 +84,7 @@ class LiveRunner:
         self.devices = [
             LiveDevice(
                 spec,
+                anomalies.LiveFaults(spec, rates),
                 life_use=spec.life_use,
                 use=spec.life_use * self.rng.uniform(0.0, 0.7),
                 born=now,
@@ -157,47 +159,18 @@ class LiveRunner:
 
     # --- physics -----------------------------------------------------------------------------
 
-    def _events(self, device: LiveDevice, now: float) -> None:
-        device.events = [e for e in device.events if e["end"] > now]
-        per_tick = self.interval / physics.DAY
-        rng = self.rng
-        labels: list[list[Any]] = []
-        if rng.random() < self.rates.anomalies_per_day * per_tick:
-            kind = rng.choice(ANOMALY_KINDS)
-            length = 0.0 if kind == "spike" else rng.uniform(120, 1200)
-            event = {
-                "kind": kind,
-                "metric": rng.choice(device.spec.metrics),
-                "start": now,
-                "end": now + max(length, self.interval / 2),
-                "magnitude": rng.uniform(4, 8) * rng.choice([-1, 1]),
-            }
-            device.events.append(event)
-            labels.append([device.spec.serial, kind, event["metric"], now, event["end"]])
-        if rng.random() < self.rates.outages_per_day * per_tick:
-            end = now + rng.uniform(60, 600)
-            device.events.append({"kind": "outage", "start": now, "end": end})
-            labels.append([device.spec.serial, "outage", "", now, end])
-        if rng.random() < self.rates.skews_per_day * per_tick:
-            end = now + rng.uniform(600, 3600)
-            skew = rng.uniform(30, 240) * rng.choice([-1, 1])
-            device.events.append(
-                {"kind": "clock_skew", "start": now, "end": end, "magnitude": skew}
-            )
-            labels.append([device.spec.serial, "clock_skew", "", now, end])
-        if labels:
-            with (self.state_dir / "labels.csv").open("a", newline="") as handle:
-                csv.writer(handle).writerows(labels)
-
     def _readings(self, now: float) -> list[tuple[str, bytes]]:
         """One request body per reporting device."""
         dt = self.interval * self.time_scale
         out: list[tuple[str, bytes]] = []
         by_kind: dict[str, list[LiveDevice]] = {}
+        active: dict[str, list[anomalies.Event]] = {}
         for device in self.devices:
+            # The schedule runs on while a device is down, as a history's does.
+            active[device.spec.serial] = device.faults.tick(now)
             if device.failed_at is not None:
                 if now - device.failed_at >= self.repair_seconds:
-                    device.failed_at = None  # repaired: as good as new
+                    self._repaired(device, now)
                     device.use = 0.0
                     device.born = now
                     device.life_use = device.spec.life_use * self.rng.lognormvariate(0, 0.15)
@@ -205,7 +178,6 @@ class LiveRunner:
                     continue
             if device.interval and now - device.last_sent < device.interval - self.interval / 2:
                 continue
-            self._events(device, now)
             by_kind.setdefault(device.spec.kind, []).append(device)
         for kind, group in by_kind.items():
             phase = np.array([d.spec.phase for d in group])
@@ -244,52 +216,65 @@ class LiveRunner:
                 if degradation[i] >= 1.0:
                     device.failed_at = now
                     self.stats["failures"] += 1
-                    with (self.state_dir / "labels.csv").open("a", newline="") as handle:
-                        csv.writer(handle).writerow(
-                            [device.spec.serial, "failure", device.spec.failure_mode, now, ""]
-                        )
                     continue
                 reading = {m: float(values[m][i]) for m in values}
                 ts = now
-                skip = False
-                for event in device.events:
-                    if event["start"] > now:
+                events = active[device.spec.serial]
+                if events:
+                    device.faults.distort(events, reading, now)
+                    when = np.array([now])
+                    if not anomalies.reporting(events, when)[0]:
                         continue
-                    kind_ = event["kind"]
-                    if kind_ == "outage":
-                        skip = True
-                    elif kind_ == "clock_skew":
-                        ts += event["magnitude"]
-                    else:
-                        reading[event["metric"]] = self._anomalous(
-                            kind_, reading[event["metric"]], event, now, device
-                        )
-                if skip:
-                    continue
+                    ts = float(anomalies.reported_times(events, when)[0])
                 device.last_sent = now
                 body = json.dumps(
                     {"ts": int(ts * 1000), "values": {k: round(v, 4) for k, v in reading.items()}}
                 ).encode()
                 out.append((device.spec.serial, body))
+        self._labels(now)
         return out
 
-    def _anomalous(
-        self, kind: str, value: float, event: dict[str, Any], now: float, device: LiveDevice
-    ) -> float:
-        scale = abs(value) * 0.05 + 0.5
-        key = f"{event['metric']}@{event['start']}"
-        if kind == "spike":
-            return value + event["magnitude"] * scale * 2
-        if kind == "level_shift":
-            return value + event["magnitude"] * scale
-        if kind == "drift":
-            span = max(event["end"] - event["start"], 1.0)
-            return value + event["magnitude"] * scale * (now - event["start"]) / span
-        if kind == "stuck":
-            return device.stuck.setdefault(key, value)
-        if kind == "noise_burst":
-            return value + self.rng.gauss(0, abs(event["magnitude"]) * scale / 2)
-        return value
+    # --- ground truth ----------------------------------------------------------------------
+
+    def _append(self, name: str, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+        """Append rows to a ground-truth file of the state directory, its header first."""
+        if not rows:
+            return
+        path = self.state_dir / name
+        new = not path.exists() or path.stat().st_size == 0
+        with path.open("a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(columns)
+            writer.writerows(rows)
+
+    def _set_aside_old_labels(self) -> None:
+        """A state directory from before the shared label format keeps its headerless
+        ``labels.csv`` as ``labels.old.csv``, so the new rows start a file of their own."""
+        path = self.state_dir / "labels.csv"
+        if path.exists() and path.stat().st_size:
+            with path.open(newline="") as handle:
+                header = next(csv.reader(handle), [])
+            if header != list(anomalies.LABEL_COLUMNS):
+                path.replace(path.with_name("labels.old.csv"))
+
+    def _labels(self, now: float, *, stopping: bool = False) -> None:
+        """Label the faults that are over (all of them when the run stops)."""
+        rows = [
+            anomalies.label_row(d.spec.serial, event)
+            for d in self.devices
+            for event in (d.faults.flush() if stopping else d.faults.close(now))
+        ]
+        self._append("labels.csv", anomalies.LABEL_COLUMNS, rows)
+
+    def _repaired(self, device: LiveDevice, now: float | None) -> None:
+        """A failed device is back (``now`` None: still down as the run stops)."""
+        assert device.failed_at is not None
+        row = anomalies.failure_row(
+            device.spec.serial, device.spec.failure_mode, device.failed_at, now
+        )
+        self._append("failures.csv", anomalies.FAILURE_COLUMNS, [row])
+        device.failed_at = None
 
     # --- commands ------------------------------------------------------------------------------
 
@@ -299,9 +284,10 @@ class LiveRunner:
         """Carry out a command as the real device would; returns its answer."""
         if method == "restart":
             was_failed = device.failed_at is not None
-            device.failed_at = None
+            if was_failed:
+                self._repaired(device, now)
             device.use *= 0.6  # a restart clears the fault and eases, not cures, the wear
-            device.events = [e for e in device.events if e["kind"] == "clock_skew"]
+            device.faults.cut(now)  # and the anomalies and outages under way (not the clock)
             return {"ok": True, "restarted_at": int(now * 1000), "was_failed": was_failed}
         if method == "set_config":
             if "interval_seconds" in params:
@@ -384,6 +370,7 @@ class LiveRunner:
         client = HTTPClient(self.url, connections=self.connections)
         drain_client = HTTPClient(self.url, connections=4)
         spool = Spool(self.state_dir / "spool")
+        self._set_aside_old_labels()
         await self._load_tokens(client)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -429,6 +416,10 @@ class LiveRunner:
         while not spool.empty() and time.time() < deadline:
             await asyncio.sleep(0.2)
         self.stopping = True
+        self._labels(time.time(), stopping=True)
+        for device in self.devices:
+            if device.failed_at is not None:
+                self._repaired(device, None)
         for task in (drainer, commander):
             if task is not None:
                 task.cancel()
