@@ -41,5 +41,5 @@ def test_ingestion_refuses_a_key_with_a_trailing_newline() -> None:
     parsed = parse_device({"temp\n": 1.0, "temp": 2.0}, now=now, max_future=timedelta(seconds=60))
     assert parsed.points == [(now, "temp", 2.0)]
     assert parsed.rejected == 1
-    assert parsed.reasons[0]["key"] == "temp\n"
+    assert parsed.reasons[0]["key"] == "temp\\u000a"  # echoed escaped
     assert "bad metric key" in parsed.reasons[0]["reason"]
