@@ -3,7 +3,8 @@
 An asynchronous generator over a server-side cursor on its own connection: under the ASGI
 server Django sends each chunk as it comes (a synchronous iterator would be read whole first).
 Two layouts: ``wide``, one row per time and device with a column per metric, and ``long``, one
-row per reading.
+row per reading. Serials and names are written through ``safe_cell`` (no spreadsheet formula
+can hide in one).
 """
 
 import csv
@@ -15,6 +16,7 @@ from typing import Any
 import psycopg
 
 from iotplatform.database import conninfo
+from iotplatform.spreadsheet import safe_cell
 
 CHUNK_ROWS = 2000
 
@@ -39,8 +41,9 @@ async def readings_csv(
     """
     buffer = io.StringIO()
     out = csv.writer(buffer, lineterminator="\n")
+    devices = {device_id: safe_cell(serial) for device_id, serial in devices.items()}
     if layout == "wide":
-        out.writerow(["time", "device_id", "device", *metrics])
+        out.writerow(["time", "device_id", "device", *map(safe_cell, metrics)])
     else:
         out.writerow(["time", "device_id", "device", "metric", "value"])
     column = {metric: i for i, metric in enumerate(metrics)}

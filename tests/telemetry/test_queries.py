@@ -211,6 +211,22 @@ class TestExport:
             for i in range(3)
         ]
 
+    @pytest.mark.parametrize("serial", ['=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)"])
+    def test_a_serial_a_spreadsheet_would_run_is_written_as_text(
+        self, api_as: Any, viewer: Any, device: Device, readings: list[dataset.Row], serial: str
+    ) -> None:
+        Device.objects.filter(pk=device.pk).update(serial=serial)
+        rows = self._csv(
+            api_as(viewer).get(
+                "/api/v1/telemetry/export.csv",
+                {"devices": str(device.id), "start": iso(T0), "end": iso(T0 + dataset.STEP)},
+            )
+        )
+        assert rows[1][2] == f"'{serial}"
+        assert float(rows[1][3]) == dataset.value(
+            "temperature", 0, device.id
+        )  # numbers as they are
+
     def test_long_layout_with_metric_filter_over_two_devices(
         self, api_as: Any, viewer: Any, device: Device, readings: list[dataset.Row]
     ) -> None:
