@@ -66,20 +66,21 @@ def django_env(database_url: str, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def uvicorn(database_url: str, *, workers: int = 1, **env: str) -> Iterator[str]:
-    """The platform's ASGI app under uvicorn on a scratch database; yields its URL once it
+    """The platform's ASGI app under its server (uvicorn, ``iotplatform.server``) on a scratch
+    database; yields its URL once it
     answers, and stops it (with its workers) afterwards."""
     port = 18000 + os.getpid() % 2000
     server = subprocess.Popen(
         [
-            str(BIN / "uvicorn"),
-            "iotplatform.asgi:application",
+            str(BIN / "python"),
+            "-m",
+            "iotplatform.server",
             "--host",
             "127.0.0.1",
             "--port",
             str(port),
             "--workers",
             str(workers),
-            "--no-access-log",
             "--log-level",
             "warning",
         ],

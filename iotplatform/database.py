@@ -13,8 +13,11 @@ def conninfo(*, application_name: str = "iotplatform", alias: str = "default") -
         "user": db.get("USER") or "postgres",
         "password": db.get("PASSWORD") or "",
         "application_name": application_name,
-        # Whatever the server's default: buckets and dates computed in SQL are UTC ones.
-        "options": "-c TimeZone=UTC",
+        # Whatever the server's default: buckets and dates computed in SQL are UTC ones; the
+        # statement and lock bounds of the process (settings.DB_*_TIMEOUT_MS).
+        "options": "-c TimeZone=UTC "
+        f"-c statement_timeout={settings.DB_STATEMENT_TIMEOUT_MS} "
+        f"-c lock_timeout={settings.DB_LOCK_TIMEOUT_MS}",
     }
     return " ".join(
         "{}='{}'".format(k, str(v).replace("\\", "\\\\").replace("'", "\\'"))

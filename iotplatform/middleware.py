@@ -2,7 +2,11 @@
 
 from collections.abc import Callable
 
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from psycopg import errors as pg_errors
+
+BUSY_RETRY_SECONDS = 5
 
 
 class QueryGuardMiddleware:
@@ -22,3 +26,27 @@ class QueryGuardMiddleware:
                         status=400,
                     )
         return self.get_response(request)
+
+
+class DatabaseBusyMiddleware:
+    """A statement cancelled by its time bound or a lock not granted in time (the bounds of
+    ``DB_STATEMENT_TIMEOUT_MS`` / ``DB_LOCK_TIMEOUT_MS``) is a 503 saying so, with Retry-After —
+    not a 500, and not a request hanging for as long as the lock is held."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        cause = exception.__cause__ if isinstance(exception, OperationalError) else None
+        if isinstance(cause, pg_errors.LockNotAvailable):
+            detail = "the data is locked by other work; try again in a few seconds"
+        elif isinstance(cause, pg_errors.QueryCanceled):
+            detail = "the query took too long; narrow the range or try again later"
+        else:
+            return None
+        response = JsonResponse({"detail": detail}, status=503)
+        response["Retry-After"] = str(BUSY_RETRY_SECONDS)
+        return response

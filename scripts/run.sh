@@ -53,8 +53,8 @@ stop() {
 }
 trap 'stop; exit 0' INT TERM
 
-start web "$BIN/uvicorn" iotplatform.asgi:application --host "$HOST" --port "$PORT" \
-  --workers "${WEB_WORKERS:-1}" --no-access-log
+start web "$BIN/python" -m iotplatform.server --host "$HOST" --port "$PORT" \
+  --workers "${WEB_WORKERS:-1}"
 start worker "$BIN/celery" -A iotplatform worker --loglevel INFO \
   --concurrency "${CELERY_CONCURRENCY:-2}" --hostname "worker@%h"
 start beat "$BIN/celery" -A iotplatform beat --loglevel INFO

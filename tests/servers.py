@@ -97,16 +97,17 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 @contextmanager
 def asgi_server(port: int | None = None, **env: str) -> Iterator[str]:
-    """The ASGI application under uvicorn, as in production; yields its base URL."""
+    """The ASGI application under the platform's server (uvicorn with its guards), as in
+    production; yields its base URL."""
     port = port or free_port()
     args = [
-        str(BIN / "uvicorn"),
-        "iotplatform.asgi:application",
+        str(BIN / "python"),
+        "-m",
+        "iotplatform.server",
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
-        "--no-access-log",
     ]
     with running(args, ARTIFACTS / f"uvicorn-{port}.log", **env) as proc:
         url = f"http://127.0.0.1:{port}"

@@ -41,6 +41,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "iotplatform.middleware.QueryGuardMiddleware",
+    "iotplatform.middleware.DatabaseBusyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -77,6 +78,15 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Bounds on one statement and on waiting for a lock, in ms (0: none). The web server sets them
+# for its processes (iotplatform/server.py: 15 s and 3 s) so a locked table or a runaway query
+# is a clear 503 in bounded time; workers, migrations and commands run unbounded.
+DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=0)
+DB_LOCK_TIMEOUT_MS = env.int("DB_LOCK_TIMEOUT_MS", default=0)
+DATABASES["default"]["OPTIONS"] = {
+    "options": f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} "
+    f"-c lock_timeout={DB_LOCK_TIMEOUT_MS}"
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery broker and results, Channels layer ---------------------------------
