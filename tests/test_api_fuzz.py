@@ -20,7 +20,7 @@ from devices.services import ingest_key_create
 from iotplatform.tenancy.models import Tenant
 
 from . import factories
-from .telemetry.dataset import write
+from .telemetry.known_readings import write
 
 pytestmark = pytest.mark.slow
 

@@ -1,46 +1,152 @@
-from io import StringIO
+from datetime import timedelta
+from typing import Any
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from devices import tokens
-from devices.models import DeviceCredential, IngestKey
-from devices.services import device_types_install_catalog
-from iotplatform.tenancy.models import Tenant
-
-
-def run(*args: str) -> list[str]:
-    out = StringIO()
-    call_command(*args, stdout=out)
-    return out.getvalue().strip().splitlines()
-
-
-@pytest.mark.django_db
-def test_device_create_and_rotate_print_the_token_last(tenant: Tenant) -> None:
-    device_types_install_catalog(tenant=tenant)
-    lines = run("device_create", "acme", "pump", "Pump 12", "--serial", "P-12", "--tag", "a")
-    token = lines[-1]
-    credential = DeviceCredential.objects.get(device__serial="P-12")
-    assert tokens.token_matches(token, credential.token_hash)
-    rotated = run("device_rotate_token", "acme", "P-12")[-1]
-    assert rotated != token
-    active = DeviceCredential.objects.get(device__serial="P-12", revoked_at__isnull=True)
-    assert tokens.token_matches(rotated, active.token_hash)
+from devices.commands import (
+    REDELIVER_AFTER,
+    command_answer,
+    command_fetch,
+    command_issue,
+    commands_expire,
+)
+from devices.models import Command, CommandStatus, Device
 
 
 @pytest.mark.django_db
-def test_ingest_key_create(tenant: Tenant) -> None:
-    key = run("ingest_key_create", "acme", "--name", "hall gateway")[-1]
-    stored = IngestKey.objects.get(tenant=tenant)
-    assert stored.name == "hall gateway" and tokens.token_matches(key, stored.token_hash)
+class TestCommandLifecycle:
+    def test_issue_fetch_answer(self, device: Device, operator: Any) -> None:
+        first = command_issue(device=device, kind="restart", by=operator)
+        second = command_issue(
+            device=device,
+            kind="set_config",
+            payload={"interval_seconds": 30, "thresholds": {"temperature": {"warn_high": 80}}},
+        )
+        device.refresh_from_db()
+        assert device.desired_config["interval_seconds"] == 30
+        assert command_fetch(device_id=device.id) == first  # oldest first
+        fetched = command_fetch(device_id=device.id)
+        assert fetched is not None and fetched.id == second.id
+        assert fetched.status == CommandStatus.SENT and fetched.sent_at is not None
+        assert command_fetch(device_id=device.id) is None
+        answered = command_answer(
+            device_id=device.id,
+            command_id=second.id,
+            response={"ok": True, "config": {"interval_seconds": 30}},
+        )
+        assert answered is not None and answered.status == CommandStatus.ACKED
+        device.refresh_from_db()
+        assert device.reported_config == {"interval_seconds": 30}
+        failed = command_answer(
+            device_id=device.id, command_id=first.id, response={"error": "busy"}
+        )
+        assert failed is not None and failed.status == CommandStatus.FAILED
+        assert command_answer(device_id=device.id, command_id=first.id, response={}) is None
+        assert Command.objects.get(pk=first.pk).created_by == operator
+
+    def test_another_device_cannot_answer(self, device: Device, other_device: Device) -> None:
+        command = command_issue(device=device, kind="restart")
+        assert (
+            command_answer(device_id=other_device.id, command_id=command.id, response={"ok": True})
+            is None
+        )
+        assert Command.objects.get(pk=command.pk).status == CommandStatus.PENDING
+
+    def test_unanswered_commands_expire(self, device: Device) -> None:
+        stale = command_issue(device=device, kind="restart", ttl=timedelta(seconds=10))
+        fresh = command_issue(device=device, kind="restart")
+        assert commands_expire(now=timezone.now() + timedelta(seconds=11)) == 1
+        assert Command.objects.get(pk=stale.pk).status == CommandStatus.EXPIRED
+        assert Command.objects.get(pk=fresh.pk).status == CommandStatus.PENDING
+        # an expired command is never delivered
+        assert command_fetch(device_id=device.id, now=timezone.now()) == fresh
 
 
 @pytest.mark.django_db
-def test_device_commands_explain_bad_input(tenant: Tenant) -> None:
-    device_types_install_catalog(tenant=tenant)
-    with pytest.raises(CommandError, match=r"No device type 'rocket'.*pump"):
-        run("device_create", "acme", "rocket", "R")
-    with pytest.raises(CommandError, match="No tenant"):
-        run("device_create", "nope", "pump", "R")
-    with pytest.raises(CommandError, match="No device 'X-9'"):
-        run("device_rotate_token", "acme", "X-9")
+class TestCommandAPI:
+    def test_operator_issues_viewer_reads(
+        self, api_as: Any, operator: Any, viewer: Any, device: Device
+    ) -> None:
+        url = f"/api/v1/devices/{device.pk}/commands"
+        created = api_as(operator).post(
+            url, {"kind": "set_config", "payload": {"interval_seconds": 15}}, format="json"
+        )
+        assert created.status_code == 201, created.content
+        assert created.json()["status"] == "pending"
+        assert created.json()["created_by"] == "oscar-operator"
+        listed = api_as(viewer).get(url).json()["results"]
+        assert [c["kind"] for c in listed] == ["set_config"]
+        assert api_as(viewer).post(url, {"kind": "restart"}, format="json").status_code == 403
+        detail = api_as(viewer).get(f"/api/v1/devices/{device.pk}").json()
+        assert detail["desired_config"] == {"interval_seconds": 15}
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"kind": "explode"}, "kind"),
+            ({"kind": "restart", "payload": {"now": True}}, "payload"),
+            ({"kind": "set_config", "payload": {}}, "payload"),
+            ({"kind": "set_config", "payload": {"interval_seconds": 0}}, "payload"),
+            (
+                {
+                    "kind": "set_config",
+                    "payload": {"thresholds": {"t": {"warn_low": 5, "warn_high": 1}}},
+                },
+                "payload",
+            ),
+            ({"kind": "set_config", "payload": {"colour": "red"}}, "payload"),
+            ({"kind": "restart", "ttl_seconds": 1}, "ttl_seconds"),
+        ],
+    )
+    def test_bad_commands_are_400(
+        self, api_as: Any, operator: Any, device: Device, body: dict[str, Any], field: str
+    ) -> None:
+        response = api_as(operator).post(
+            f"/api/v1/devices/{device.pk}/commands", body, format="json"
+        )
+        assert response.status_code == 400
+        assert field in response.json()
+        assert not Command.objects.exists()
+
+    def test_foreign_device_is_404(self, api_as: Any, operator: Any, other_device: Device) -> None:
+        url = f"/api/v1/devices/{other_device.pk}/commands"
+        assert api_as(operator).post(url, {"kind": "restart"}, format="json").status_code == 404
+        assert api_as(operator).get(url).status_code == 404
+
+
+@pytest.mark.django_db
+class TestDeliveryUntilAnswered:
+    def test_an_unanswered_command_is_delivered_again(self, device: Device) -> None:
+        """A long poll that dropped after the command was handed over must not lose it."""
+        command = command_issue(device=device, kind="restart")
+        sent = command_fetch(device_id=device.id)
+        assert sent == command
+        assert command_fetch(device_id=device.id) is None  # just sent: the device has it
+        later = timezone.now() + REDELIVER_AFTER + timedelta(seconds=1)
+        again = command_fetch(device_id=device.id, now=later)
+        assert again == command and again.status == CommandStatus.SENT
+        command_answer(device_id=device.id, command_id=command.id, response={"ok": True})
+        assert command_fetch(device_id=device.id, now=later + REDELIVER_AFTER * 2) is None
+
+    @pytest.mark.parametrize(
+        "response",
+        [["ok"], "done", 1, {"config": {"interval_seconds": 0}}, {"config": {"speed": 3}}],
+    )
+    def test_a_malformed_answer_is_refused_and_the_command_stays_open(
+        self, device: Device, response: Any
+    ) -> None:
+        command = command_issue(device=device, kind="set_config", payload={"interval_seconds": 30})
+        command_fetch(device_id=device.id)
+        with pytest.raises(ValidationError):
+            command_answer(device_id=device.id, command_id=command.id, response=response)
+        assert Command.objects.get(pk=command.pk).status == CommandStatus.SENT
+        device.refresh_from_db()
+        assert device.reported_config == {}
+        answered = command_answer(
+            device_id=device.id,
+            command_id=command.id,
+            response={"config": {"interval_seconds": 30}},
+        )
+        assert answered is not None and answered.status == CommandStatus.ACKED

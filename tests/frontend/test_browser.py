@@ -204,7 +204,7 @@ def test_device_page_charts_history_and_a_live_reading(
 
     from devices.services import device_create, device_types_install_catalog
 
-    from ..telemetry import dataset
+    from ..telemetry.known_readings import write
 
     factories.make_user(tenant, Role.VIEWER, "chart-viewer")
     pump_type = next(t for t in device_types_install_catalog(tenant=tenant) if t.name == "pump")
@@ -212,7 +212,7 @@ def test_device_page_charts_history_and_a_live_reading(
         tenant=tenant, device_type=pump_type, name="Chart pump", serial="CP-1"
     )
     now = datetime.now(UTC).replace(microsecond=0)
-    dataset.write(
+    write(
         [
             (
                 now - timedelta(minutes=50) + timedelta(seconds=10 * i),
@@ -361,11 +361,11 @@ def test_export_page_downloads_the_chosen_readings(
 ) -> None:
     from datetime import UTC, datetime
 
-    from ..telemetry import dataset
+    from ..telemetry.known_readings import write
 
     factories.make_user(tenant, Role.VIEWER, "export-viewer")
     t0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
-    dataset.write(
+    write(
         [
             (t0, tenant.id, device.id, "temperature", 20.5),
             (t0, tenant.id, device.id, "vibration", 1.25),

@@ -11,7 +11,7 @@ import pytest
 from devices.models import Device
 from telemetry import analysis
 
-from .dataset import T0, write
+from .known_readings import T0, write
 
 STEP = timedelta(seconds=1)
 N = 5000

@@ -112,7 +112,7 @@ def _probe(database_url: str) -> dict[str, Any]:
     )
     for args in (
         ["manage.py", "migrate", "--noinput", "-v0"],
-        ["-m", "tests.telemetry.series_probe"],
+        ["-m", "tests.telemetry.print_series"],
     ):
         result = subprocess.run(
             [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300

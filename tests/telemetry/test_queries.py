@@ -15,8 +15,8 @@ from devices.models import Device
 from iotplatform.tenancy.models import Tenant
 from telemetry import queries
 
-from . import dataset
-from .dataset import T0
+from . import known_readings
+from .known_readings import T0
 
 
 def iso(when: datetime) -> str:
@@ -37,10 +37,12 @@ def assert_series_equal(got: dict[str, list[Any]], want: dict[str, list[Any]]) -
 
 
 @pytest.fixture
-def readings(tenant: Tenant, device: Device, other_device: Device) -> list[dataset.Row]:
+def readings(tenant: Tenant, device: Device, other_device: Device) -> list[known_readings.Row]:
     second = Device.objects.create(tenant=tenant, type=device.type, name="Pump 2", serial="P-2")
-    ours = dataset.rows(tenant.id, device.id) + dataset.rows(tenant.id, second.id, ("temperature",))
-    dataset.write(ours + dataset.rows(other_device.tenant_id, other_device.id))
+    ours = known_readings.rows(tenant.id, device.id) + known_readings.rows(
+        tenant.id, second.id, ("temperature",)
+    )
+    known_readings.write(ours + known_readings.rows(other_device.tenant_id, other_device.id))
     return ours
 
 
@@ -60,7 +62,7 @@ class TestDeviceSeries:
         api_as: Any,
         viewer: Any,
         device: Device,
-        readings: list[dataset.Row],
+        readings: list[known_readings.Row],
         bucket: str,
         table: str,
     ) -> None:
@@ -80,11 +82,11 @@ class TestDeviceSeries:
         for metric in ("temperature", "vibration"):
             assert_series_equal(
                 parse_times(body["series"][metric]),
-                dataset.expected(readings, width, metric, device.id),
+                known_readings.expected(readings, width, metric, device.id),
             )
 
     def test_points_choose_the_bucket_and_start_widens_to_whole_buckets(
-        self, api_as: Any, viewer: Any, device: Device, readings: list[dataset.Row]
+        self, api_as: Any, viewer: Any, device: Device, readings: list[known_readings.Row]
     ) -> None:
         body = (
             api_as(viewer)
@@ -133,20 +135,20 @@ class TestDeviceSeries:
 
 @pytest.mark.django_db
 def test_fleet_aggregates_per_hour_and_type(
-    api_as: Any, viewer: Any, device: Device, readings: list[dataset.Row]
+    api_as: Any, viewer: Any, device: Device, readings: list[known_readings.Row]
 ) -> None:
     client = api_as(viewer)
     params = {"metric": "temperature", "start": iso(T0), "end": iso(T0 + timedelta(hours=3))}
     body = client.get("/api/v1/telemetry/fleet", params).json()
     got = parse_times(body["series"]["temperature"])
-    assert_series_equal(got, dataset.expected(readings, timedelta(hours=1), "temperature"))
+    assert_series_equal(got, known_readings.expected(readings, timedelta(hours=1), "temperature"))
     assert got["devices"] == [2, 2, 2]  # the other tenant's device is not counted
     daily = client.get("/api/v1/telemetry/fleet", {**params, "bucket": "1d"}).json()
-    assert daily["series"]["temperature"]["count"] == [2 * dataset.SAMPLES]
+    assert daily["series"]["temperature"]["count"] == [2 * known_readings.SAMPLES]
     five = client.get("/api/v1/telemetry/fleet", {**params, "bucket": "5m"}).json()
     assert five["table"] == "telemetry_rollup_1m"
     got = parse_times(five["series"]["temperature"])
-    assert_series_equal(got, dataset.expected(readings, timedelta(minutes=5), "temperature"))
+    assert_series_equal(got, known_readings.expected(readings, timedelta(minutes=5), "temperature"))
     assert client.get("/api/v1/telemetry/fleet", {**params, "bucket": "30s"}).status_code == 400
     none = client.get("/api/v1/telemetry/fleet", {**params, "type": "pump"}).json()
     assert none["series"]["temperature"]["devices"] == [2, 2, 2]
@@ -155,7 +157,11 @@ def test_fleet_aggregates_per_hour_and_type(
 
 @pytest.mark.django_db
 def test_latest_values_of_the_whole_tenant_in_one_query(
-    api_as: Any, viewer: Any, device: Device, other_device: Device, readings: list[dataset.Row]
+    api_as: Any,
+    viewer: Any,
+    device: Device,
+    other_device: Device,
+    readings: list[known_readings.Row],
 ) -> None:
     client = api_as(viewer)
     client.get("/api/v1/me")
@@ -164,10 +170,10 @@ def test_latest_values_of_the_whole_tenant_in_one_query(
     latest = [q for q in queries_run if "telemetry_latest" in q["sql"]]
     assert len(latest) == 1
     assert str(other_device.id) not in body["devices"]
-    last = dataset.T0 + (dataset.SAMPLES - 1) * dataset.STEP
+    last = known_readings.T0 + (known_readings.SAMPLES - 1) * known_readings.STEP
     assert body["devices"][str(device.id)]["vibration"] == {
         "time": iso(last),
-        "value": dataset.value("vibration", dataset.SAMPLES - 1, device.id),
+        "value": known_readings.value("vibration", known_readings.SAMPLES - 1, device.id),
     }
 
 
@@ -186,7 +192,7 @@ class TestExport:
         return list(csv.reader(io.StringIO(text)))
 
     def test_wide_layout(
-        self, api_as: Any, viewer: Any, device: Device, readings: list[dataset.Row]
+        self, api_as: Any, viewer: Any, device: Device, readings: list[known_readings.Row]
     ) -> None:
         rows = self._csv(
             api_as(viewer).get(
@@ -200,10 +206,10 @@ class TestExport:
         )
         header = ["time", "device_id", "device", "temperature", "vibration"]
         assert rows[0] == header
-        v = dataset.value
+        v = known_readings.value
         assert rows[1:] == [
             [
-                iso(T0 + i * dataset.STEP),
+                iso(T0 + i * known_readings.STEP),
                 str(device.id),
                 "P-001",
                 *[repr(v(m, i, device.id)) for m in header[3:]],
@@ -213,22 +219,27 @@ class TestExport:
 
     @pytest.mark.parametrize("serial", ['=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)"])
     def test_a_serial_a_spreadsheet_would_run_is_written_as_text(
-        self, api_as: Any, viewer: Any, device: Device, readings: list[dataset.Row], serial: str
+        self,
+        api_as: Any,
+        viewer: Any,
+        device: Device,
+        readings: list[known_readings.Row],
+        serial: str,
     ) -> None:
         Device.objects.filter(pk=device.pk).update(serial=serial)
         rows = self._csv(
             api_as(viewer).get(
                 "/api/v1/telemetry/export.csv",
-                {"devices": str(device.id), "start": iso(T0), "end": iso(T0 + dataset.STEP)},
+                {"devices": str(device.id), "start": iso(T0), "end": iso(T0 + known_readings.STEP)},
             )
         )
         assert rows[1][2] == f"'{serial}"
-        assert float(rows[1][3]) == dataset.value(
+        assert float(rows[1][3]) == known_readings.value(
             "temperature", 0, device.id
         )  # numbers as they are
 
     def test_long_layout_with_metric_filter_over_two_devices(
-        self, api_as: Any, viewer: Any, device: Device, readings: list[dataset.Row]
+        self, api_as: Any, viewer: Any, device: Device, readings: list[known_readings.Row]
     ) -> None:
         second = Device.objects.get(serial="P-2")
         rows = self._csv(
@@ -250,33 +261,33 @@ class TestExport:
                 str(device.id),
                 "P-001",
                 "temperature",
-                repr(dataset.value("temperature", 0, device.id)),
+                repr(known_readings.value("temperature", 0, device.id)),
             ],
             [
                 iso(T0),
                 str(second.id),
                 "P-2",
                 "temperature",
-                repr(dataset.value("temperature", 0, second.id)),
+                repr(known_readings.value("temperature", 0, second.id)),
             ],
             [
-                iso(T0 + dataset.STEP),
+                iso(T0 + known_readings.STEP),
                 str(device.id),
                 "P-001",
                 "temperature",
-                repr(dataset.value("temperature", 1, device.id)),
+                repr(known_readings.value("temperature", 1, device.id)),
             ],
             [
-                iso(T0 + dataset.STEP),
+                iso(T0 + known_readings.STEP),
                 str(second.id),
                 "P-2",
                 "temperature",
-                repr(dataset.value("temperature", 1, second.id)),
+                repr(known_readings.value("temperature", 1, second.id)),
             ],
         ]
 
     def test_whole_range_streams_every_reading(
-        self, api_as: Any, viewer: Any, device: Device, readings: list[dataset.Row]
+        self, api_as: Any, viewer: Any, device: Device, readings: list[known_readings.Row]
     ) -> None:
         rows = self._csv(
             api_as(viewer).get(
@@ -289,7 +300,7 @@ class TestExport:
                 },
             )
         )
-        assert len(rows) - 1 == 2 * dataset.SAMPLES
+        assert len(rows) - 1 == 2 * known_readings.SAMPLES
 
     def test_foreign_device_is_404_and_bad_input_400(
         self, api_as: Any, viewer: Any, device: Device, other_device: Device
@@ -310,7 +321,7 @@ class TestExport:
         viewer: Any,
         device: Device,
         other_device: Device,
-        readings: list[dataset.Row],
+        readings: list[known_readings.Row],
     ) -> None:
         client = page_as(viewer)
         rows = self._csv(
@@ -326,7 +337,12 @@ class TestExport:
         )
         assert rows == [
             ["time", "device_id", "device", "vibration"],
-            [iso(T0), str(device.id), "P-001", repr(dataset.value("vibration", 0, device.id))],
+            [
+                iso(T0),
+                str(device.id),
+                "P-001",
+                repr(known_readings.value("vibration", 0, device.id)),
+            ],
         ]
         assert (
             client.get("/export/readings.csv", {"devices": str(other_device.id)}).status_code == 404

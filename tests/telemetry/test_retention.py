@@ -9,7 +9,7 @@ from iotplatform.tenancy.models import Tenant
 from telemetry.models import Reading, RollupHour, RollupMinute
 from telemetry.services import readings_retention_apply
 
-from . import dataset
+from . import known_readings
 
 
 def chunk_count() -> int:
@@ -28,7 +28,7 @@ def test_each_tenant_keeps_its_own_retention(
     Tenant.objects.filter(pk=tenant.pk).update(retention_days=30)
     now = timezone.now().replace(microsecond=0)
     ages = (400, 100, 1)
-    dataset.write(
+    known_readings.write(
         [
             (now - timedelta(days=age), d.tenant_id, d.id, "temperature", float(age))
             for age in ages

@@ -11,7 +11,7 @@ from devices.models import Device, DeviceStatus, DeviceType
 from iotplatform.tenancy.models import Tenant
 
 from .. import factories
-from .dataset import write
+from .known_readings import write
 
 
 @pytest.mark.django_db

@@ -13,7 +13,7 @@ from django.db import connection  # noqa: E402
 from devices.models import Device, DeviceType  # noqa: E402
 from iotplatform.tenancy.models import Tenant  # noqa: E402
 from telemetry import queries  # noqa: E402
-from tests.telemetry import dataset  # noqa: E402
+from tests.telemetry import known_readings  # noqa: E402
 
 
 def main() -> None:
@@ -21,8 +21,10 @@ def main() -> None:
     device_type = DeviceType.objects.create(tenant=tenant, name="pump")
     a = Device.objects.create(tenant=tenant, type=device_type, name="A", serial="A")
     b = Device.objects.create(tenant=tenant, type=device_type, name="B", serial="B")
-    dataset.write(dataset.rows(tenant.id, a.id) + dataset.rows(tenant.id, b.id))
-    end = dataset.T0 + timedelta(hours=3)
+    known_readings.write(
+        known_readings.rows(tenant.id, a.id) + known_readings.rows(tenant.id, b.id)
+    )
+    end = known_readings.T0 + timedelta(hours=3)
     out = {}
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")
@@ -32,7 +34,7 @@ def main() -> None:
             tenant_id=tenant.id,
             device_id=a.id,
             metrics=["temperature", "vibration"],
-            start=dataset.T0 + timedelta(seconds=75),
+            start=known_readings.T0 + timedelta(seconds=75),
             end=end,
             width=queries.BUCKETS[name],
         )
@@ -40,7 +42,7 @@ def main() -> None:
     fleet = queries.fleet_series(
         tenant_id=tenant.id,
         metric="temperature",
-        start=dataset.T0,
+        start=known_readings.T0,
         end=end,
         width=queries.BUCKETS["1h"],
     )
