@@ -1,4 +1,5 @@
-"""WebSocket consumers of the pages. Authentication and tenant checks live in TenantConsumer.
+"""WebSocket consumers of the pages. Authentication and tenant checks live in TenantConsumer,
+which also closes a socket whose access is gone (then nothing pending is sent).
 
 Every page opens one socket. Events from the channel layer are not relayed one by one: they are
 merged into a pending batch and sent as one ``{"type": "batch", "events": [...]}`` frame at most
@@ -93,7 +94,7 @@ class LiveConsumer(TenantConsumer):
             await self.send_json({"type": "pong"})
 
     async def live_event(self, message: dict[str, Any]) -> None:
-        if not self.wants(message["event"]):
+        if self.revoked or not self.wants(message["event"]):
             return
         if not hasattr(self, "batch"):
             self.batch = LiveBatch()
@@ -113,8 +114,14 @@ class LiveConsumer(TenantConsumer):
     async def flush(self) -> None:
         batch, self.batch = self.batch, LiveBatch()
         self.last_sent = time.monotonic()
-        if batch:
+        if batch and not self.revoked:
             await self.send_json({"type": "batch", "events": batch.events()})
+
+    async def stop_delivery(self) -> None:
+        if self.flusher is not None:
+            self.flusher.cancel()
+            self.flusher = None
+        self.batch = LiveBatch()
 
     async def disconnect(self, code: int) -> None:
         if self.flusher is not None:

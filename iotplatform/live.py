@@ -10,12 +10,17 @@ page), so nothing here is repeated in JavaScript.
 
 Groups: every event of a tenant goes to :func:`tenant_group`; a device's every reading goes to
 :func:`device_group`, a sub-group its detail pages join. A message never goes to another
-tenant's group (:func:`_check_group`).
+tenant's group (:func:`_check_group`). Every socket also joins its person's
+:func:`user_group`, which carries no data, only *revoke* messages (:func:`revoke_on_commit`):
+"look again whether this socket may stay open", sent when a person signs out, leaves a tenant,
+changes role or is deactivated. A socket that may no longer stay closes with a
+:class:`CloseCode`.
 """
 
+import hashlib
 import logging
 import time
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any, TypedDict
 
 from asgiref.sync import async_to_sync
@@ -28,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 # The Channels message type consumers handle (Channels calls their ``live_event`` method).
 MESSAGE_TYPE = "live.event"
+# The Channels message type of a revoke (consumers handle it in ``live_revoke``).
+REVOKE_MESSAGE_TYPE = "live.revoke"
 # Per watched device and metric: points kept between two pushes, by ingestion and by a page.
 MAX_POINTS_PER_METRIC = 3600
 # Events of other kinds kept for one page frame (beyond that the oldest are dropped).
@@ -42,6 +49,14 @@ class Event(StrEnum):
     DEVICE_STATUS = "device.status"  # DeviceStatusData
     COMMAND_STATUS = "command.status"  # CommandStatusData
     SIMULATION_STATUS = "simulation.status"  # SimulationStatusData
+
+
+class CloseCode(IntEnum):
+    """Why the server closed a page's socket; a page does not reconnect after these."""
+
+    SIGNED_OUT = 4401  # the session ended (sign-out, expiry, new password) or the user is inactive
+    FORBIDDEN = 4403  # no longer a member of the socket's tenant, or the role falls short
+    NOT_FOUND = 4404  # (at connect) the page's object is missing or another tenant's
 
 
 # A point on the wire: [milliseconds since the epoch, value].
@@ -96,6 +111,46 @@ def device_group(tenant_id: int, device_id: int) -> str:
     return f"{tenant_group(tenant_id)}.device.{device_id}"
 
 
+def user_group(user_id: int) -> str:
+    """The group of one person's every socket, whatever the tenant: revoke messages only."""
+    return f"user.{user_id}"
+
+
+def session_tag(session_key: str) -> str:
+    """A session's name in revoke messages: its key's hash, so keys never travel through Redis."""
+    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+class RevokeMessage(TypedDict):
+    type: str  # always REVOKE_MESSAGE_TYPE
+    session: str | None  # a session_tag: only that session's sockets close, without a re-check
+
+
+def revoke(*, user_id: int, session_key: str | None = None) -> None:
+    """Tell a person's open sockets to re-check their access now.
+
+    With ``session_key`` (a sign-out) only the sockets of that session react, and close at once;
+    the person's other sessions keep theirs. Best effort like :func:`publish`: the sockets'
+    periodic re-check (``LIVE_ACCESS_RECHECK_SECONDS``) catches a lost message.
+    """
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    revoke_message: RevokeMessage = {
+        "type": REVOKE_MESSAGE_TYPE,
+        "session": session_tag(session_key) if session_key else None,
+    }
+    try:
+        async_to_sync(layer.group_send)(user_group(user_id), revoke_message)
+    except Exception:
+        logger.exception("revoke for user %s failed", user_id)
+
+
+def revoke_on_commit(*, user_id: int, session_key: str | None = None) -> None:
+    """:func:`revoke` once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: revoke(user_id=user_id, session_key=session_key))
+
+
 def message(event: Event, data: Any) -> Message:
     return {"type": MESSAGE_TYPE, "event": event.value, "data": data}
 
@@ -119,6 +174,7 @@ def page_config() -> dict[str, Any]:
         "events": {event.name: event.value for event in Event},
         "maxPointsPerMetric": MAX_POINTS_PER_METRIC,
         "pageIntervalMs": int(settings.LIVE_PAGE_INTERVAL * 1000),
+        "closeCodes": {code.name: code.value for code in CloseCode},
     }
 
 

@@ -149,6 +149,9 @@ INGEST_AFTER_COMMIT = [
 # detail page is open are kept in a Redis sorted set so ingestion sends them every point.
 LIVE_PAGE_INTERVAL = env.float("LIVE_PAGE_INTERVAL", default=0.25)
 LIVE_WATCH_KEY = "iot:live:watch"
+# Every open socket re-checks its session and membership this often (seconds), beside the
+# revoke messages sent on sign-out and membership changes: a lost message cannot keep one open.
+LIVE_ACCESS_RECHECK_SECONDS = env.float("LIVE_ACCESS_RECHECK_SECONDS", default=30.0)
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

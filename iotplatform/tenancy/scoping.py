@@ -5,12 +5,15 @@ one give the same 404, so nobody can probe for ids. Role checks: viewers read, o
 admins manage (:class:`~iotplatform.tenancy.models.Role`).
 """
 
+import asyncio
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, ClassVar, TypeVar
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Model, QuerySet
@@ -20,10 +23,13 @@ from rest_framework import exceptions, permissions
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 
-from iotplatform.live import tenant_group
+from iotplatform.live import CloseCode, session_tag, tenant_group, user_group
 
+from . import selectors
 from .middleware import membership_resolve
 from .models import Membership, Role, Tenant
+
+logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Model)
 
@@ -140,45 +146,118 @@ def tenant_page(role: str = Role.VIEWER) -> Callable[[ViewFunc], ViewFunc]:
 
 
 @database_sync_to_async
-def _socket_membership(scope: dict[str, Any]) -> Membership | None:
+def _socket_membership(scope: dict[str, Any]) -> tuple[Membership | None, str | None]:
     from urllib.parse import parse_qs
 
     query = parse_qs(scope.get("query_string", b"").decode())
     slug = (query.get("tenant") or [None])[0]
-    return membership_resolve(user=scope.get("user"), session=scope.get("session"), slug=slug)
+    session = scope.get("session")
+    membership = membership_resolve(user=scope.get("user"), session=session, slug=slug)
+    return membership, getattr(session, "session_key", None)
+
+
+@database_sync_to_async
+def _socket_access(
+    *, session_key: str | None, user_id: int, tenant_id: int, role: str
+) -> CloseCode | None:
+    """Why a socket may no longer stay open, or None when it may."""
+    user = selectors.session_user(session_key=session_key)
+    if user is None or user.pk != user_id:
+        return CloseCode.SIGNED_OUT
+    membership = selectors.membership_get(user=user, tenant_id=tenant_id)
+    if membership is None or not membership.allows(role):
+        return CloseCode.FORBIDDEN
+    return None
 
 
 class TenantConsumer(AsyncJsonWebsocketConsumer):
     """Base of every consumer: authenticates, checks membership, joins only its tenant's groups.
 
-    An anonymous socket, or one asking for a tenant its user is not in, is refused before the
-    handshake completes (HTTP 403). Subclasses add groups with :meth:`extra_groups` (awaited
-    after membership is known, so they can check object access) and must not override
-    ``connect``.
+    An anonymous socket, or one asking for a tenant its user is not in (or in which their role is
+    below the consumer's ``role``), is refused before the handshake completes (HTTP 403).
+    Subclasses add groups with :meth:`extra_groups` (awaited after membership is known, so they
+    can check object access) and must not override ``connect``.
+
+    Access is not only checked at connect. The socket joins its person's ``user_group`` and, on a
+    revoke message (sign-out, membership removed or changed, user deactivated: see
+    ``tenancy/receivers.py``), checks again that its session still signs in its user and that the
+    membership still allows ``role``; it also checks every ``LIVE_ACCESS_RECHECK_SECONDS``. When
+    access is gone it stops delivering at once and closes with a :class:`CloseCode`. A sign-out
+    closes only the sockets of the session signed out; the person's other browsers keep theirs.
     """
 
+    role: ClassVar[str] = Role.VIEWER
     membership: Membership
     joined: list[str]
+    session_key: str | None = None
+    revoked = False
+    checker: "asyncio.Task[None] | None" = None
 
     async def connect(self) -> None:
-        membership = await _socket_membership(self.scope)
-        if membership is None:
-            await self.close(code=4403)
+        membership, self.session_key = await _socket_membership(self.scope)
+        if membership is None or not membership.allows(self.role):
+            await self.close(code=CloseCode.FORBIDDEN)
             return
         self.membership = membership
         try:
             extra = await self.extra_groups()
         except (Http404, PermissionDenied):
-            await self.close(code=4404)
+            await self.close(code=CloseCode.NOT_FOUND)
             return
-        self.joined = [tenant_group(membership.tenant_id), *extra]
+        self.joined = [tenant_group(membership.tenant_id), user_group(membership.user_id), *extra]
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self.checker = asyncio.create_task(self._recheck_periodically())
 
     async def extra_groups(self) -> list[str]:
         return []
 
+    async def live_revoke(self, message: dict[str, Any]) -> None:
+        """A revoke message: another session's sign-out is not ours; ours closes at once."""
+        tag = message.get("session")
+        if tag is None:
+            await self.recheck()
+        elif self.session_key and tag == session_tag(self.session_key):
+            await self.revoke(CloseCode.SIGNED_OUT)
+
+    async def recheck(self) -> None:
+        if self.revoked:
+            return
+        code = await _socket_access(
+            session_key=self.session_key,
+            user_id=self.membership.user_id,
+            tenant_id=self.membership.tenant_id,
+            role=self.role,
+        )
+        if code is not None:
+            await self.revoke(code)
+
+    async def _recheck_periodically(self) -> None:
+        while not self.revoked:
+            await asyncio.sleep(settings.LIVE_ACCESS_RECHECK_SECONDS)
+            try:
+                await self.recheck()
+            except Exception:  # fail closed: a socket whose access cannot be checked goes
+                logger.exception("socket access re-check failed")
+                await self.revoke(1011)
+
+    async def revoke(self, code: int) -> None:
+        """Stop delivering now (leave the groups, drop what is pending) and close."""
+        if self.revoked:
+            return
+        self.revoked = True
+        await self.stop_delivery()
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined = []
+        await self.close(code=code)
+
+    async def stop_delivery(self) -> None:
+        """Subclasses drop what they hold for the page (pending frames)."""
+
     async def disconnect(self, code: int) -> None:
+        if self.checker is not None and self.checker is not asyncio.current_task():
+            self.checker.cancel()
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)

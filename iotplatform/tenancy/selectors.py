@@ -1,8 +1,12 @@
 """Reads about tenants and memberships."""
 
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
 from django.db.models import QuerySet
+from django.utils.crypto import constant_time_compare
 
 from .models import Membership, Role, Tenant
 
@@ -45,3 +49,27 @@ def admin_tenant_ids(*, user: Any) -> set[int]:
     return set(
         membership_list(user=user).filter(role=Role.ADMIN).values_list("tenant_id", flat=True)
     )
+
+
+def session_user(*, session_key: str | None) -> Any | None:
+    """The person a stored session is still signed in as, or None.
+
+    None when the session is gone (signed out) or expired, its backend is no longer configured,
+    the user is missing or may not sign in (inactive), or their password changed since (the
+    session's hash no longer matches). Read-only, unlike ``django.contrib.auth.get_user``, which
+    may flush or re-key the session it checks: a socket's check must not sign its browser out.
+    """
+    if not session_key:
+        return None
+    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
+    backend_path = data.get(BACKEND_SESSION_KEY)
+    if SESSION_KEY not in data or backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    user = load_backend(backend_path).get_user(data[SESSION_KEY])
+    session_hash = data.get(HASH_SESSION_KEY)
+    if user is None or not session_hash:
+        return None
+    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    if not any(constant_time_compare(session_hash, known) for known in hashes):
+        return None
+    return user

@@ -13,7 +13,6 @@ from .signals import tenant_created
 
 
 @transaction.atomic
-@transaction.atomic
 def tenant_create(*, slug: str, name: str, timezone: str = "UTC") -> Tenant:
     """Create a tenant, ready to use: the slug must be new, and the apps above give it its
     starting set through ``tenant_created`` (the standard device types, so ``device_create
@@ -66,7 +65,8 @@ def user_create(
 
 @transaction.atomic
 def membership_set(*, tenant: Tenant, user: Any, role: str) -> Membership:
-    """Give a user a role in a tenant (adding them to it when needed)."""
+    """Give a user a role in a tenant (adding them to it when needed). Their open sockets check
+    again whether the new role still allows them (``tenancy/receivers.py``)."""
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}; one of {', '.join(Role.values)}."})
     membership, _ = Membership.objects.update_or_create(
@@ -76,3 +76,14 @@ def membership_set(*, tenant: Tenant, user: Any, role: str) -> Membership:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
     return membership
+
+
+@transaction.atomic
+def membership_remove(*, tenant: Tenant, user: Any) -> bool:
+    """Take a user out of a tenant; False when they were not in it.
+
+    Their open sockets in that tenant close within seconds (``tenancy/receivers.py``), as they
+    do when a role changes to one a socket does not allow, or the user is deactivated.
+    """
+    deleted, _ = Membership.objects.filter(tenant=tenant, user=user).delete()
+    return deleted > 0

@@ -1,21 +1,20 @@
 """WebSockets through the real ASGI server (uvicorn) and the real Redis channel layer."""
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-from django.test import Client
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import connect
 
 from devices.models import Device
 from iotplatform.live import Event, publish
 from iotplatform.tenancy.models import Role, Tenant
 
 from .. import factories, servers
+from ..sockets import open_socket, receive, receive_frame, session_cookie
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -24,34 +23,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def server() -> Iterator[str]:
     with servers.asgi_server() as url:
         yield url
-
-
-def session_cookie(user: Any) -> str:
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}"
-
-
-def open_socket(
-    url: str, cookie: str | None = None, query: str = "", path: str = "/ws/live/"
-) -> ClientConnection:
-    ws_url = url.replace("http://", "ws://") + path + query
-    headers = {"Origin": url}
-    if cookie:
-        headers["Cookie"] = cookie
-    return connect(ws_url, additional_headers=headers, open_timeout=10)
-
-
-def receive_frame(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
-    return json.loads(ws.recv(timeout=timeout))
-
-
-def receive(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
-    """The next event: pages get their events in batch frames; this test sends one at a time."""
-    frame = receive_frame(ws, timeout)
-    assert frame["type"] == "batch" and len(frame["events"]) == 1, frame
-    event: dict[str, Any] = frame["events"][0]
-    return event
 
 
 def test_group_message_reaches_the_tenants_socket_only(

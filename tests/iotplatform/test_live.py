@@ -38,5 +38,6 @@ def test_signed_in_pages_carry_the_vocabulary_as_data(page_as: Any, viewer: Any)
     config = page.context["live_config"]
     assert config["events"]["DEVICE_STATUS"] == "device.status"
     assert config["maxPointsPerMetric"] == live.MAX_POINTS_PER_METRIC
+    assert config["closeCodes"] == {"SIGNED_OUT": 4401, "FORBIDDEN": 4403, "NOT_FOUND": 4404}
     assert b'<script id="live-config" type="application/json">' in page.content
     assert Client().get("/accounts/login/").context.get("live_config") is None

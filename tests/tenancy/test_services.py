@@ -5,7 +5,12 @@ from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 
 from iotplatform.tenancy.models import Membership, Role, Tenant
-from iotplatform.tenancy.services import membership_set, tenant_create, user_create
+from iotplatform.tenancy.services import (
+    membership_remove,
+    membership_set,
+    tenant_create,
+    user_create,
+)
 
 
 @pytest.mark.django_db
@@ -67,6 +72,18 @@ def test_membership_set_changes_role_in_place(tenant: Tenant, viewer: Any) -> No
     membership_set(tenant=tenant, user=viewer, role=Role.OPERATOR)
     assert Membership.objects.get(user=viewer, tenant=tenant).role == Role.OPERATOR
     assert Membership.objects.filter(user=viewer).count() == 1
+
+
+@pytest.mark.django_db
+def test_membership_remove_takes_the_user_out_of_one_tenant(
+    tenant: Tenant, other_tenant: Tenant, viewer: Any
+) -> None:
+    membership_set(tenant=other_tenant, user=viewer, role=Role.VIEWER)
+    assert membership_remove(tenant=tenant, user=viewer)
+    assert not membership_remove(tenant=tenant, user=viewer)
+    assert list(Membership.objects.filter(user=viewer).values_list("tenant__slug", flat=True)) == [
+        "globex"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 // What every signed-in page shares: one WebSocket (the path is <body data-live>), reconnecting
-// with backoff and showing its state in the top bar; toasts when a device changes status; the
-// light/dark theme switch; Plotly colours that follow the theme.
+// with backoff (a page whose access ended reloads instead) and showing its state in the top
+// bar; toasts when a device changes status; the light/dark theme switch; Plotly colours that
+// follow the theme.
 // Pages subscribe with IoTLive.on(IoTLive.events.DEVICE_STATUS, fn). The server sends
 // {"type": "batch", "events": [...]} at most a few times a second; each event is handed to the
 // subscribers of its type. Event names and limits come from the server (iotplatform/live.py),
@@ -86,8 +87,15 @@ window.IoTLive = (function () {
       setState("live", "Live");
     };
     socket.onmessage = function (e) { dispatch(JSON.parse(e.data)); };
-    socket.onclose = function () {
+    socket.onclose = function (e) {
       socket = null;
+      // Access gone (signed out, removed from the tenant, role or account changed): reloading
+      // shows the sign-in page or the refusal instead of retrying a socket that cannot open.
+      if (e.code === config.closeCodes.SIGNED_OUT || e.code === config.closeCodes.FORBIDDEN) {
+        setState("closed", "Access ended");
+        location.reload();
+        return;
+      }
       setState("reconnecting", "Reconnecting in " + Math.max(1, Math.round(delay / 1000)) + " s…");
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 15000);
