@@ -14,7 +14,7 @@ from iotplatform.database import conninfo
 from iotplatform.tenancy.models import Tenant
 
 from . import servers
-from .iotplatform.test_channels import open_socket, session_cookie
+from .sockets import open_socket, session_cookie
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
