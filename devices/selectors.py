@@ -2,11 +2,11 @@
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Avg, Count, Max, QuerySet
 
 from iotplatform.tenancy.models import Tenant
 
-from .models import Command, Device, DeviceStatusChange, DeviceType
+from .models import Command, Device, DeviceStatus, DeviceStatusChange, DeviceType
 
 
 def device_list(
@@ -32,6 +32,12 @@ def device_type_list(*, tenant: Tenant | None) -> QuerySet[DeviceType]:
     return DeviceType.objects.filter(tenant=tenant).order_by("name")
 
 
+def device_type_get(*, tenant: Tenant, name: str) -> DeviceType | None:
+    """The tenant's device type of that name, or None: the one lookup by name (API views,
+    commands, imports)."""
+    return device_type_list(tenant=tenant).filter(name=name).first()
+
+
 def status_change_list(
     *, tenant: Tenant | None, device: Device | None = None
 ) -> QuerySet[DeviceStatusChange]:
@@ -52,3 +58,23 @@ def command_list(*, tenant: Tenant | None, device: Device | None = None) -> Quer
     if device is not None:
         qs = qs.filter(device=device)
     return qs.order_by("-created_at", "-id")
+
+
+def fleet_status(*, tenant: Tenant) -> dict[str, Any]:
+    """The tenant's devices by status (``total``, ``active`` — healthy or anomalous — and one
+    count per status), their average health and when the newest of them last reported."""
+    devices = Device.objects.filter(tenant=tenant)
+    counts = {status: 0 for status in DeviceStatus.values}
+    for row in devices.values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    figures = devices.aggregate(health=Avg("health"), newest=Max("last_seen"))
+    active = (DeviceStatus.HEALTHY, DeviceStatus.ANOMALY)
+    return {
+        "devices": {
+            "total": sum(counts.values()),
+            "active": sum(counts[s] for s in active),
+            **counts,
+        },
+        "avg_health": figures["health"],
+        "last_seen": figures["newest"],
+    }

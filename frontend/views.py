@@ -4,7 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -14,13 +14,15 @@ from django.views.decorators.http import require_POST
 from devices import selectors as device_selectors
 from devices.models import CommandKind, CommandStatus, DeviceStatus
 from devices.simulation import simulation_get
+from frontend.selectors import dashboard_summary
 from iotplatform.tenancy import selectors as tenancy_selectors
 from iotplatform.tenancy.middleware import SESSION_TENANT_KEY
 from iotplatform.tenancy.models import Role
+from iotplatform.tenancy.requests import TenantRequest
 from iotplatform.tenancy.scoping import get_for_tenant_or_404, tenant_page
 from telemetry.api.serializers import ExportInput
-from telemetry.api.views import export_response
-from telemetry.selectors import fleet_summary, latest_values, metric_averages, metrics_of
+from telemetry.export import export_response
+from telemetry.selectors import latest_values, metric_averages, metrics_of
 
 KEY_METRICS = ("temperature", "vibration", "pressure", "current")
 
@@ -39,12 +41,12 @@ def key_metrics(devices: list[Any], limit: int = 4) -> list[tuple[str, dict[str,
 
 
 @tenant_page()
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: TenantRequest) -> HttpResponse:
     """The dashboard: fleet figures, live charts of the key metrics, status changes as they
     happen and the devices that need attention."""
-    tenant = request.tenant  # type: ignore[attr-defined]
+    tenant = request.tenant
     devices = list(device_selectors.device_list(tenant=tenant))
-    summary = fleet_summary(tenant=tenant)
+    summary = dashboard_summary(tenant=tenant)
     active = {d.id for d in devices if d.status in (DeviceStatus.HEALTHY, DeviceStatus.ANOMALY)}
     latest = latest_values(tenant=tenant, device_ids=active)
     metrics = key_metrics(devices)
@@ -82,9 +84,9 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @tenant_page()
-def device_list(request: HttpRequest) -> HttpResponse:
+def device_list(request: TenantRequest) -> HttpResponse:
     """The fleet's status table: sortable, filterable, live; operators act on rows."""
-    tenant = request.tenant  # type: ignore[attr-defined]
+    tenant = request.tenant
     devices = list(device_selectors.device_list(tenant=tenant)[:2000])
     latest = latest_values(tenant=tenant, device_ids=[d.id for d in devices])
     averages = metric_averages(
@@ -110,7 +112,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
         for d in devices
     ]
     types = sorted({d.type.name for d in devices})
-    can_act = request.membership.allows(Role.OPERATOR)  # type: ignore[attr-defined]
+    can_act = request.membership.allows(Role.OPERATOR)
     return render(
         request,
         "frontend/devices.html",
@@ -124,9 +126,9 @@ def device_list(request: HttpRequest) -> HttpResponse:
 
 
 @tenant_page()
-def export_page(request: HttpRequest) -> HttpResponse:
+def export_page(request: TenantRequest) -> HttpResponse:
     """Pick devices, metrics and a range; the download streams from ``export_readings``."""
-    tenant = request.tenant  # type: ignore[attr-defined]
+    tenant = request.tenant
     devices = list(device_selectors.device_list(tenant=tenant))
     metrics = metrics_of(tenant=tenant, devices=devices)
     now = timezone.now().replace(second=0, microsecond=0)
@@ -143,30 +145,30 @@ def export_page(request: HttpRequest) -> HttpResponse:
 
 
 @tenant_page()
-def simulator_page(request: HttpRequest) -> HttpResponse:
+def simulator_page(request: TenantRequest) -> HttpResponse:
     """The tenant's simulated fleet: status and, for operators, start / stop / restart."""
-    tenant = request.tenant  # type: ignore[attr-defined]
+    tenant = request.tenant
     fleet = simulation_get(tenant=tenant)
     return render(
         request,
         "frontend/simulator.html",
         {
             "fleet": fleet,
-            "can_act": request.membership.allows(Role.OPERATOR),  # type: ignore[attr-defined]
+            "can_act": request.membership.allows(Role.OPERATOR),
         },
     )
 
 
 @tenant_page()
-def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def device_detail(request: TenantRequest, pk: int) -> HttpResponse:
     device = get_for_tenant_or_404(
-        device_selectors.device_list(tenant=request.tenant),  # type: ignore[attr-defined]
-        tenant=request.tenant,  # type: ignore[attr-defined]
+        device_selectors.device_list(tenant=request.tenant),
+        tenant=request.tenant,
         pk=pk,
     )
     # Threshold lines and the explorer's default bounds: the device's own over its type's.
     metrics = device.metric_definitions()
-    for key in metrics_of(tenant=request.tenant, devices=[device]):  # type: ignore[attr-defined]
+    for key in metrics_of(tenant=request.tenant, devices=[device]):
         metrics.setdefault(key, {})
     page_data = {
         "device": device.id,
@@ -178,7 +180,7 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "labels": {**dict(CommandKind.choices), **dict(CommandStatus.choices)},
         "export_url": reverse("export-readings"),
     }
-    commands = device_selectors.command_list(tenant=request.tenant, device=device)[:10]  # type: ignore[attr-defined]
+    commands = device_selectors.command_list(tenant=request.tenant, device=device)[:10]
     return render(
         request,
         "frontend/device_detail.html",
@@ -192,19 +194,19 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @tenant_page()
-def export_readings(request: HttpRequest) -> HttpResponseBase:
+def export_readings(request: TenantRequest) -> HttpResponseBase:
     """CSV download of readings for the pages (same parameters as the API's export)."""
     # A form's multi-selects arrive as repeated keys; the API takes comma-separated lists.
     data = {key: ",".join(request.GET.getlist(key)) for key in request.GET}
     params = ExportInput(data=data)
     if not params.is_valid():
         return JsonResponse(params.errors, status=400)
-    return export_response(tenant=request.tenant, params=params.validated_data)  # type: ignore[attr-defined]
+    return export_response(tenant=request.tenant, params=params.validated_data)
 
 
 @login_required
 @require_POST
-def tenant_switch(request: HttpRequest) -> HttpResponse:
+def tenant_switch(request: TenantRequest) -> HttpResponse:
     """Work in another of one's tenants; an unknown or foreign tenant changes nothing (404)."""
     slug = request.POST.get("tenant", "")
     membership = tenancy_selectors.membership_get(user=request.user, slug=slug)

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("iotplatform.tenancy.api.urls")),
     path("", include("devices.api.urls")),
     path("", include("telemetry.api.urls")),
+    path("", include("frontend.api.urls")),
 ]

@@ -14,9 +14,14 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from django.http import Http404, StreamingHttpResponse
+from django.utils import timezone
 
+from devices import selectors as device_selectors
 from iotplatform.database import conninfo
 from iotplatform.spreadsheet import safe_cell
+from iotplatform.tenancy.models import Tenant
+from telemetry.selectors import metrics_of
 
 CHUNK_ROWS = 2000
 
@@ -84,3 +89,31 @@ async def readings_csv(
         if layout == "wide" and current is not None:
             out.writerow([_format_time(current[0]), current[1], devices[current[1]], *values])
     yield buffer.getvalue().encode()
+
+
+def export_response(*, tenant: Tenant, params: dict[str, Any]) -> StreamingHttpResponse:
+    """The streaming CSV download shared by the API and the pages."""
+    devices = {
+        d.id: d.serial
+        for d in device_selectors.device_list(tenant=tenant).filter(id__in=params["devices"])
+    }
+    missing = set(params["devices"]) - set(devices)
+    if missing:  # another tenant's device and a missing one look the same
+        raise Http404(f"No device {sorted(missing)[0]}.")
+    metrics = params.get("metrics") or metrics_of(
+        tenant=tenant, devices=device_selectors.device_list(tenant=tenant).filter(id__in=devices)
+    )
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response = StreamingHttpResponse(
+        readings_csv(
+            tenant_id=tenant.id,
+            devices=devices,
+            metrics=metrics,
+            start=params["start"],
+            end=params["end"],
+            layout=params["layout"],
+        ),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="readings-{stamp}.csv"'
+    return response

@@ -178,7 +178,7 @@ def readings_import(
             elif t is None or not _storable(metric, value):
                 result.skipped += 1
             else:
-                rows.append(Row(t, tenant.id, device_id, metric, float(value)))
+                rows.append((t, tenant.id, device_id, metric, float(value)))
         result.rows += len(rows)
         with pg.transaction():
             stored = write_sync(pg, rows)

@@ -3,7 +3,6 @@
 from datetime import timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
@@ -13,11 +12,11 @@ from rest_framework.views import APIView
 
 from devices import commands, selectors, services, simulation
 from devices.models import Device, DeviceStatus, DeviceType, SimulatedFleet
-from iotplatform.errors import validation_dict
 from iotplatform.tenancy.models import Role
 from iotplatform.tenancy.scoping import TenantAPIView
 from telemetry.selectors import latest_values
 
+from .base import DeviceScopedView, device_type_or_400
 from .serializers import (
     CommandInput,
     CommandOutput,
@@ -37,10 +36,6 @@ from .serializers import (
 )
 
 
-def _validation(exc: ValidationError) -> exceptions.ValidationError:
-    return exceptions.ValidationError(validation_dict(exc))
-
-
 def _with_latest(view: TenantAPIView, devices: list[Device]) -> list[dict[str, Any]]:
     latest = latest_values(tenant=view.tenant, device_ids=[d.id for d in devices])
     out: list[dict[str, Any]] = []
@@ -49,20 +44,6 @@ def _with_latest(view: TenantAPIView, devices: list[Device]) -> list[dict[str, A
         data["latest"] = latest.get(device.id, {})
         out.append(data)
     return out
-
-
-def _device_type(view: TenantAPIView, name: str) -> DeviceType:
-    device_type = selectors.device_type_list(tenant=view.tenant).filter(name=name).first()
-    if device_type is None:
-        raise exceptions.ValidationError({"type": [f"Unknown device type {name!r}."]})
-    return device_type
-
-
-class DeviceScopedView(TenantAPIView):
-    """Base of views about one of the tenant's devices (``pk`` in the URL) or its fleet."""
-
-    def tenant_queryset(self) -> QuerySet[Device]:
-        return selectors.device_list(tenant=self.tenant)
 
 
 class DeviceListView(TenantAPIView):
@@ -95,13 +76,8 @@ class DeviceListView(TenantAPIView):
         payload = DeviceCreateInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
-        device_type = _device_type(self, data.pop("type"))
-        try:
-            device, token = services.device_create(
-                tenant=self.tenant, device_type=device_type, **data
-            )
-        except ValidationError as exc:
-            raise _validation(exc) from None
+        device_type = device_type_or_400(tenant=self.tenant, name=data.pop("type"))
+        device, token = services.device_create(tenant=self.tenant, device_type=device_type, **data)
         body = dict(DeviceOutput(device).data)
         body["token"] = token
         return Response(body, status=status.HTTP_201_CREATED)
@@ -121,11 +97,8 @@ class DeviceDetailView(DeviceScopedView):
         payload.is_valid(raise_exception=True)
         fields = dict(payload.validated_data)
         if "type" in fields:
-            fields["type"] = _device_type(self, fields["type"])
-        try:
-            device = services.device_update(device=device, **fields)
-        except ValidationError as exc:
-            raise _validation(exc) from None
+            fields["type"] = device_type_or_400(tenant=self.tenant, name=fields["type"])
+        device = services.device_update(device=device, **fields)
         return Response(_with_latest(self, [device])[0])
 
     @extend_schema(responses={204: None})
@@ -178,10 +151,7 @@ class DeviceTypeListView(TenantAPIView):
     def post(self, request: Request) -> Response:
         payload = DeviceTypeInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            device_type = services.device_type_create(tenant=self.tenant, **payload.validated_data)
-        except ValidationError as exc:
-            raise _validation(exc) from None
+        device_type = services.device_type_create(tenant=self.tenant, **payload.validated_data)
         return Response(DeviceTypeOutput(device_type).data, status=status.HTTP_201_CREATED)
 
 
@@ -217,12 +187,9 @@ class ProvisionView(APIView):
             raise exceptions.AuthenticationFailed("unknown or revoked ingestion key")
         payload = ProvisionInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            provisioned = services.devices_provision(
-                tenant=ingest_key.tenant, specs=payload.validated_data["devices"]
-            )
-        except ValidationError as exc:
-            raise _validation(exc) from None
+        provisioned = services.devices_provision(
+            tenant=ingest_key.tenant, specs=payload.validated_data["devices"]
+        )
         return Response(
             {
                 "devices": [
@@ -250,16 +217,13 @@ class DeviceCommandsView(DeviceScopedView):
         payload = CommandInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        try:
-            command = commands.command_issue(
-                device=device,
-                kind=data["kind"],
-                payload=data["payload"],
-                by=request.user,
-                ttl=timedelta(seconds=data["ttl_seconds"]),
-            )
-        except ValidationError as exc:
-            raise _validation(exc) from None
+        command = commands.command_issue(
+            device=device,
+            kind=data["kind"],
+            payload=data["payload"],
+            by=request.user,
+            ttl=timedelta(seconds=data["ttl_seconds"]),
+        )
         return Response(CommandOutput(command).data, status=status.HTTP_201_CREATED)
 
 
@@ -278,8 +242,5 @@ class SimulationView(TenantAPIView):
     def post(self, request: Request) -> Response:
         payload = SimulationInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            fleet = simulation.simulation_control(tenant=self.tenant, **payload.validated_data)
-        except ValidationError as exc:
-            raise _validation(exc) from None
+        fleet = simulation.simulation_control(tenant=self.tenant, **payload.validated_data)
         return Response(SimulationOutput(fleet).data)

@@ -209,6 +209,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "iotplatform.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "iotplatform.pagination.Pagination",
     "PAGE_SIZE": 100,
     "DEFAULT_PARSER_CLASSES": [

@@ -1,13 +1,14 @@
 """Resolves the tenant a signed-in person is working in, once per request."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 
 from . import selectors
 from .models import Membership
+from .requests import MemberRequest
 
 SESSION_TENANT_KEY = "tenant_id"
 
@@ -37,8 +38,11 @@ class TenantMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.membership = SimpleLazyObject(  # type: ignore[attr-defined]
-            lambda: membership_resolve(user=request.user, session=request.session)
+    def __call__(self, request: MemberRequest) -> HttpResponse:
+        request.membership = cast(
+            "Membership | None",
+            SimpleLazyObject(
+                lambda: membership_resolve(user=request.user, session=request.session)
+            ),
         )
         return self.get_response(request)

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest, HttpResponseBase
+from django.http import Http404, HttpResponseBase
 from django.shortcuts import render
 from rest_framework import exceptions, permissions
 from rest_framework.generics import GenericAPIView
@@ -28,6 +28,7 @@ from iotplatform.live import CloseCode, session_tag, tenant_group, user_group
 from . import selectors
 from .middleware import membership_resolve
 from .models import Membership, Role, Tenant
+from .requests import TenantRequest
 
 logger = logging.getLogger(__name__)
 
@@ -128,13 +129,13 @@ def tenant_page(role: str = Role.VIEWER) -> Callable[[ViewFunc], ViewFunc]:
     def decorator(view: ViewFunc) -> ViewFunc:
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            membership = request.membership  # type: ignore[attr-defined]
+        def wrapper(request: TenantRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            membership = request.membership
             if not membership:
                 return render(request, "tenancy/no_tenant.html", status=403)
             if not membership.allows(role):
                 raise PermissionDenied("Your role in this tenant does not allow this.")
-            request.tenant = membership.tenant  # type: ignore[attr-defined]
+            request.tenant = membership.tenant
             return view(request, *args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

@@ -6,7 +6,6 @@ from .views import (
     DeviceStatisticsView,
     ExportView,
     FleetSeriesView,
-    FleetSummaryView,
     LatestView,
 )
 
@@ -16,7 +15,6 @@ urlpatterns = [
         "devices/<int:pk>/statistics", DeviceStatisticsView.as_view(), name="api-device-statistics"
     ),
     path("devices/<int:pk>/anomalies", DeviceAnomaliesView.as_view(), name="api-device-anomalies"),
-    path("telemetry/summary", FleetSummaryView.as_view(), name="api-fleet-summary"),
     path("telemetry/fleet", FleetSeriesView.as_view(), name="api-fleet-series"),
     path("telemetry/latest", LatestView.as_view(), name="api-latest"),
     path("telemetry/export.csv", ExportView.as_view(), name="api-export"),

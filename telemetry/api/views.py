@@ -5,7 +5,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.http import Http404, StreamingHttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions
@@ -13,20 +12,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
-from devices import selectors as device_selectors
-from devices.api.views import DeviceScopedView
+from devices.api.base import DeviceScopedView, device_type_or_400
 from devices.models import Device
-from iotplatform.tenancy.models import Tenant
 from telemetry import analysis, queries
-from telemetry.export import readings_csv
-from telemetry.selectors import fleet_summary, latest_values, metrics_of
+from telemetry.export import export_response
+from telemetry.selectors import latest_values, metrics_of
 
 from .serializers import (
     AnomalyInput,
     AnomalyOutput,
     ExportInput,
     FleetInput,
-    FleetSummaryOutput,
     LatestOutput,
     SeriesInput,
     SeriesOutput,
@@ -168,18 +164,6 @@ class DeviceAnomaliesView(DeviceReadingsView):
         )
 
 
-class FleetSummaryView(DeviceScopedView):
-    """The dashboard's figures for the tenant's fleet: devices by status, average of the
-    latest temperatures, alerts and the share of readings beyond their warning thresholds in
-    the last 5 minutes, average health and data freshness."""
-
-    serializer_class = FleetSummaryOutput
-
-    @extend_schema(responses=FleetSummaryOutput)
-    def get(self, request: Request) -> Response:
-        return Response(fleet_summary(tenant=self.tenant))
-
-
 class FleetSeriesView(DeviceScopedView):
     """One metric over the tenant's fleet per 1, 5 or 15 minutes, hour or day: min / avg / max,
     readings and reporting devices per bucket."""
@@ -193,14 +177,7 @@ class FleetSeriesView(DeviceScopedView):
         data = params.validated_data
         type_id = None
         if data.get("type"):
-            device_type = (
-                device_selectors.device_type_list(tenant=self.tenant)
-                .filter(name=data["type"])
-                .first()
-            )
-            if device_type is None:
-                raise exceptions.ValidationError({"type": [f"Unknown type {data['type']!r}."]})
-            type_id = device_type.id
+            type_id = device_type_or_400(tenant=self.tenant, name=data["type"]).id
         series = queries.fleet_series(
             tenant_id=self.tenant.id,
             metric=data["metric"],
@@ -219,34 +196,6 @@ class LatestView(DeviceScopedView):
 
     def get(self, request: Request) -> Response:
         return Response({"devices": latest_values(tenant=self.tenant)})
-
-
-def export_response(*, tenant: Tenant, params: dict[str, Any]) -> StreamingHttpResponse:
-    """The streaming CSV download shared by the API and the pages."""
-    devices = {
-        d.id: d.serial
-        for d in device_selectors.device_list(tenant=tenant).filter(id__in=params["devices"])
-    }
-    missing = set(params["devices"]) - set(devices)
-    if missing:  # another tenant's device and a missing one look the same
-        raise Http404(f"No device {sorted(missing)[0]}.")
-    metrics = params.get("metrics") or metrics_of(
-        tenant=tenant, devices=device_selectors.device_list(tenant=tenant).filter(id__in=devices)
-    )
-    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    response = StreamingHttpResponse(
-        readings_csv(
-            tenant_id=tenant.id,
-            devices=devices,
-            metrics=metrics,
-            start=params["start"],
-            end=params["end"],
-            layout=params["layout"],
-        ),
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = f'attachment; filename="readings-{stamp}.csv"'
-    return response
 
 
 class ExportView(DeviceScopedView):

@@ -219,14 +219,19 @@ def parse_device(
     max_future: timedelta,
     device: str | None = None,
     out: Parsed | None = None,
+    seen: set[tuple[str, datetime]] | None = None,
+    start: int = 0,
 ) -> Parsed:
-    """Readings of one device from a decoded JSON payload."""
+    """Readings of one device from a decoded JSON payload.
+
+    A long array may be parsed in slices into the same ``out`` and ``seen`` (duplicates found
+    across slices), ``start`` being the slice's first index (the item numbers in reasons)."""
     out = out if out is not None else Parsed()
-    seen: set[tuple[str, datetime]] = set()
+    seen = seen if seen is not None else set()
     if isinstance(payload, list):
         if not payload:
             raise PayloadError("empty array: nothing to store")
-        for index, entry in enumerate(payload):
+        for index, entry in enumerate(payload, start):
             _item(entry, now, max_future, out, index, device, seen)
     elif isinstance(payload, dict):
         if not payload:

@@ -16,7 +16,7 @@ from django.conf import settings
 from devices import status
 
 from .consumers import Resources
-from .writer import Row
+from .writer import DEVICE, Row
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class LastSeen:
         # readings is seen now.
         now = datetime.now(UTC)
         for row in rows:
-            self.seen[row.device_id] = now
+            self.seen[row[DEVICE]] = now
 
     async def stop(self) -> None:
         if self.task is not None:

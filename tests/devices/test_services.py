@@ -17,7 +17,7 @@ from devices.services import (
     device_types_install_catalog,
 )
 from iotplatform.tenancy.models import Tenant
-from telemetry.ingest.writer import Row, write_sync
+from telemetry.ingest.writer import write_sync
 from telemetry.models import LatestReading, Reading
 
 
@@ -105,7 +105,7 @@ class TestDeviceCreate:
             pg = connection.connection
             write_sync(
                 pg,
-                [Row(now, tenant.id, device.id, "t", 1.0), Row(now, tenant.id, keep.id, "t", 2.0)],
+                [(now, tenant.id, device.id, "t", 1.0), (now, tenant.id, keep.id, "t", 2.0)],
             )
         device_delete(device=device)
         assert list(Reading.objects.values_list("device_id", flat=True)) == [keep.id]
@@ -155,15 +155,15 @@ def test_sync_writer_is_idempotent_and_keeps_the_first_value(tenant: Tenant) -> 
     device, _ = device_create(tenant=tenant, device_type=pump, name="P")
     t = timezone.now().replace(microsecond=0)
     rows = [
-        Row(t + timedelta(seconds=i), tenant.id, device.id, "temperature", float(i))
+        (t + timedelta(seconds=i), tenant.id, device.id, "temperature", float(i))
         for i in range(100)
     ]
     connection.ensure_connection()
     pg = connection.connection
     with pg.transaction():
         assert write_sync(pg, rows) is None  # all new: the COPY fast path
-    resend = [*rows[50:], Row(t + timedelta(seconds=100), tenant.id, device.id, "temperature", 9.0)]
-    resend[0] = resend[0]._replace(value=-1.0)
+    resend = [*rows[50:], (t + timedelta(seconds=100), tenant.id, device.id, "temperature", 9.0)]
+    resend[0] = (*resend[0][:4], -1.0)
     with pg.transaction():
         stored = write_sync(pg, resend)
     assert stored == {(device.id, "temperature", t + timedelta(seconds=100))}
@@ -178,7 +178,7 @@ def test_rollups_match_the_raw_readings_after_resends(tenant: Tenant) -> None:
     device, _ = device_create(tenant=tenant, device_type=pump, name="P")
     t = timezone.now().replace(minute=58, second=0, microsecond=0) - timedelta(hours=1)
     rows = [
-        Row(t + timedelta(seconds=7 * i), tenant.id, device.id, m, float((i * 37) % 11))
+        (t + timedelta(seconds=7 * i), tenant.id, device.id, m, float((i * 37) % 11))
         for i in range(60)
         for m in ("temperature", "vibration")
     ]  # spans 2 hours

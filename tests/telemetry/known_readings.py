@@ -27,7 +27,7 @@ def rows(
     samples: int = SAMPLES,
 ) -> list[Row]:
     return [
-        Row(T0 + i * STEP, tenant_id, device_id, metric, value(metric, i, device_id))
+        (T0 + i * STEP, tenant_id, device_id, metric, value(metric, i, device_id))
         for i in range(samples)
         for metric in metrics
     ]
@@ -38,7 +38,7 @@ def write(all_rows: Sequence[tuple[datetime, int, int, str, float]]) -> None:
     connection.ensure_connection()
     pg = connection.connection
     with pg.transaction():
-        write_sync(pg, [Row(*row) for row in all_rows])
+        write_sync(pg, list(all_rows))
 
 
 def expected(

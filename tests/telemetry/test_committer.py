@@ -42,16 +42,16 @@ class FakeDatabase:
 
     async def write(self, conn: Any, rows: Sequence[Row]) -> set[Key] | None:
         await asyncio.sleep(0)  # others queue up meanwhile
-        if any(r.metric == "poison" for r in rows):
+        if any(r[3] == "poison" for r in rows):
             raise psycopg.errors.NumericValueOutOfRange("value out of range: overflow")
         self.pending.extend(rows)
         return None
 
 
 def message(tenant: int, device: int, n: int, poisoned: bool) -> list[Row]:
-    rows = [Row(T0 + timedelta(seconds=i), tenant, device, "temp", float(i)) for i in range(n)]
+    rows = [(T0 + timedelta(seconds=i), tenant, device, "temp", float(i)) for i in range(n)]
     if poisoned:
-        rows.append(Row(T0, tenant, device, "poison", 1e308))
+        rows.append((T0, tenant, device, "poison", 1e308))
     return rows
 
 

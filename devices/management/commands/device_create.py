@@ -3,7 +3,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from devices.models import DeviceType
+from devices import selectors
 from devices.services import device_create
 from iotplatform.errors import validation_text
 
@@ -27,10 +27,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = tenant_get(options["tenant_slug"])
-        device_type = DeviceType.objects.filter(tenant=tenant, name=options["type"]).first()
+        device_type = selectors.device_type_get(tenant=tenant, name=options["type"])
         if device_type is None:
             names = ", ".join(
-                DeviceType.objects.filter(tenant=tenant).values_list("name", flat=True)
+                selectors.device_type_list(tenant=tenant).values_list("name", flat=True)
             )
             raise CommandError(f"No device type {options['type']!r} in {tenant.slug} ({names}).")
         try:
