@@ -177,7 +177,15 @@ class ProvisionView(APIView):
     permission_classes: list[type] = []
     throttle_classes: list[type] = []
 
-    @extend_schema(request=ProvisionInput, responses=ProvisionOutput, auth=[])
+    def get_authenticate_header(self, request: Request) -> str:
+        """No or a wrong key is a 401 naming the scheme (DRF answers 403 without one)."""
+        return 'Gateway realm="ingestion key"'
+
+    @extend_schema(
+        request=ProvisionInput,
+        responses={200: ProvisionOutput, 400: None, 401: None},
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         auth = request.headers.get("Authorization", "")
         scheme, _, value = auth.partition(" ")

@@ -240,6 +240,7 @@ async def _respond(
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
+                (b"x-content-type-options", b"nosniff"),
                 *(headers or []),
             ],
         }

@@ -75,6 +75,7 @@ class TestShapes:
         )
         assert response.status_code == 200
         assert response.json() == {"accepted": 2, "duplicate": 0, "rejected": 0}
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
         rows = stored(device)
         assert [(m, v) for _, m, v in rows] == [("temperature", 71.2), ("vibration", 0.4)]
         assert all(before - timedelta(seconds=1) <= t <= datetime.now(UTC) for t, _, _ in rows)
@@ -226,7 +227,9 @@ class TestAuth:
     def test_missing_and_unknown_tokens_are_401(
         self, server: str, pump: tuple[Device, str]
     ) -> None:
-        assert post(f"{server}/api/v1/ingest", {"t": 1}).status_code == 401
+        missing = post(f"{server}/api/v1/ingest", {"t": 1})
+        assert missing.status_code == 401
+        assert missing.headers["X-Content-Type-Options"] == "nosniff"  # errors too
         assert post(f"{server}/api/v1/ingest", {"t": 1}, token="abc.def").status_code == 401
         forged = pump[1][:-4] + "AAAA"
         assert post(f"{server}/api/v1/{forged}/telemetry", {"t": 1}).status_code == 401
