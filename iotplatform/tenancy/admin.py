@@ -11,9 +11,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.db.models import Model, QuerySet
+from django.db.models import Field, Model, QuerySet
 from django.http import Http404, HttpRequest
 
 from .models import Membership, Role, Tenant
@@ -67,6 +68,49 @@ class AdminPermissionsMixin:
         return self._allowed(request, obj)
 
 
+def _tenant_scope(model: type[Model], ids: set[int]) -> dict[str, Any] | None:
+    """The filter that keeps ``model``'s rows to the given tenants (None: not tenant-owned)."""
+    if model is Tenant:
+        return {"id__in": ids}
+    if any(f.name == "tenant" for f in model._meta.get_fields()):
+        return {"tenant_id__in": ids}
+    return None
+
+
+class TenantRelatedFilter(admin.RelatedFieldListFilter):
+    """ "By tenant", "By type": the choices of a relation filter, the admin's tenants' only."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> Any:
+        scope = _tenant_scope(field.related_model, _tenant_ids(request))
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(
+            include_blank=False, ordering=ordering, limit_choices_to=scope or {}
+        )
+
+
+class TenantValuesFilter(admin.AllValuesFieldListFilter):
+    """ "By type name": the values offered are those of the rows the admin may see (Django
+    takes them from every row of the related model)."""
+
+    def __init__(
+        self,
+        field: Field,
+        request: HttpRequest,
+        params: Any,
+        model: Any,
+        model_admin: Any,
+        field_path: str,
+    ) -> None:
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.lookup_choices = (
+            model_admin.get_queryset(request)
+            .exclude(**{f"{field_path}__isnull": True})
+            .order_by(field_path)
+            .values_list(field_path, flat=True)
+            .distinct()
+        )
+
+
 class TenantScopedAdmin(AdminPermissionsMixin, NotFoundForeignMixin, admin.ModelAdmin):
     """ModelAdmin for a model with a ``tenant`` field (``tenant_field`` to change the path)."""
 
@@ -77,6 +121,29 @@ class TenantScopedAdmin(AdminPermissionsMixin, NotFoundForeignMixin, admin.Model
         if self._is_platform(request):
             return qs
         return qs.filter(**{f"{self.tenant_field}__in": _tenant_ids(request)})
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        """Every list filter offers only the admin's tenants' rows and values."""
+        filters = super().get_list_filter(request)
+        if self._is_platform(request):
+            return filters
+        scoped: list[Any] = []
+        for spec in filters:
+            if isinstance(spec, str):
+                field = get_fields_from_path(self.model, spec)[-1]
+                if field.is_relation:
+                    spec = (spec, TenantRelatedFilter)
+                elif "__" in spec:
+                    spec = (spec, TenantValuesFilter)
+            scoped.append(spec)
+        return scoped
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if not self._is_platform(request):
+            scope = _tenant_scope(db_field.related_model, _tenant_ids(request))
+            if scope is not None:
+                kwargs["queryset"] = db_field.related_model._default_manager.filter(**scope)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def _allowed(self, request: HttpRequest, obj: Model | None = None) -> bool:
         if self._is_platform(request):
