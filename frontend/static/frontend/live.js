@@ -76,6 +76,12 @@ window.IoTLive = (function () {
     emit("batch", events);
   }
 
+  // Set when the page starts to leave (a link, a form such as "Log out"): a socket closing
+  // because of that departure must not reload the page over it.
+  let leaving = false;
+  window.addEventListener("beforeunload", function () { leaving = true; });
+  window.addEventListener("pageshow", function () { leaving = false; });
+
   function connect() {
     const path = document.body.dataset.live;
     if (!path) return;
@@ -93,7 +99,9 @@ window.IoTLive = (function () {
       // shows the sign-in page or the refusal instead of retrying a socket that cannot open.
       if (e.code === config.closeCodes.SIGNED_OUT || e.code === config.closeCodes.FORBIDDEN) {
         setState("closed", "Access ended");
-        location.reload();
+        // Unless the page is already on its way somewhere (the sign-out button's own request
+        // closes the socket too): a reload then would cancel that navigation.
+        if (!leaving) location.reload();
         return;
       }
       setState("reconnecting", "Reconnecting in " + Math.max(1, Math.round(delay / 1000)) + " s…");
