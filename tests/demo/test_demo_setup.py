@@ -3,6 +3,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from devices.models import DeviceType, SimulatedFleet
 from iotplatform.tenancy.models import Membership, Tenant
@@ -22,7 +23,9 @@ def test_demo_setup_is_idempotent() -> None:
     assert set(Tenant.objects.values_list("name", flat=True)) == {"Acme Plant", "Globex Foundry"}
     roles = dict(Membership.objects.values_list("user__username", "role"))
     assert roles["acme-operator"] == "operator" and roles["acme-viewer"] == "viewer"
-    assert authenticate(username="acme-admin", password="demo-pass-2024")
+    assert authenticate(
+        RequestFactory().post("/"), username="acme-admin", password="demo-pass-2024"
+    )
 
 
 @pytest.mark.django_db

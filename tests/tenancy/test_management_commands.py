@@ -4,6 +4,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command, load_command_class
+from django.test import RequestFactory
 
 from iotplatform.tenancy.models import Membership, Tenant
 
@@ -20,7 +21,7 @@ def test_tenant_create_then_user_create_prints_a_working_password() -> None:
     out = run("user_create", "plant-7", "fieldeng", "--role", "operator")
     password = re.search(r"^Password: (\S+)$", out, re.M)
     assert password, out
-    user = authenticate(username="fieldeng", password=password.group(1))
+    user = authenticate(RequestFactory().post("/"), username="fieldeng", password=password.group(1))
     assert user is not None
     membership = Membership.objects.get(user=user)
     assert (membership.tenant.slug, membership.role) == ("plant-7", "operator")
@@ -30,7 +31,9 @@ def test_tenant_create_then_user_create_prints_a_working_password() -> None:
 def test_user_create_with_given_password_does_not_print_it(tenant: Tenant) -> None:
     out = run("user_create", tenant.slug, "given", "--password", "a-long-enough-secret-42")
     assert "Password:" not in out
-    assert authenticate(username="given", password="a-long-enough-secret-42")
+    assert authenticate(
+        RequestFactory().post("/"), username="given", password="a-long-enough-secret-42"
+    )
 
 
 @pytest.mark.django_db

@@ -3,6 +3,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
+from django.test import RequestFactory
 
 from iotplatform.tenancy.models import Membership, Role, Tenant
 from iotplatform.tenancy.services import (
@@ -43,7 +44,7 @@ class TestUserCreate:
     def test_generated_password_works_and_role_is_set(self, tenant: Tenant) -> None:
         user, password = user_create(tenant=tenant, username="op", role=Role.OPERATOR)
         assert len(password) >= 12
-        assert authenticate(username="op", password=password) == user
+        assert authenticate(RequestFactory().post("/"), username="op", password=password) == user
         assert Membership.objects.get(user=user).role == Role.OPERATOR
         assert not user.is_staff
 
