@@ -4,6 +4,7 @@ is a 429 saying why (DRF would answer a bare 403, as for a wrong password)."""
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BasicAuthentication
 
@@ -31,3 +32,13 @@ class LockoutAwareBasicAuthentication(BasicAuthentication):
             if request is not None and getattr(request, "axes_locked_out", False):
                 raise SignInPaused() from None
             raise
+
+
+class LockoutAwareBasicScheme(OpenApiAuthenticationExtension):
+    """The OpenAPI document describes it as the HTTP Basic scheme it is."""
+
+    target_class = "iotplatform.authentication.LockoutAwareBasicAuthentication"
+    name = "basicAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "basic"}

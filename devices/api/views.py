@@ -183,7 +183,7 @@ class ProvisionView(APIView):
 
     @extend_schema(
         request=ProvisionInput,
-        responses={200: ProvisionOutput, 400: None, 401: None},
+        responses=ProvisionOutput,
         auth=[],
     )
     def post(self, request: Request) -> Response:

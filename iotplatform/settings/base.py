@@ -249,6 +249,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "telemetry.ingest.openapi.add_device_endpoints",
+        "iotplatform.openapi.declare_errors",
     ],
 }
 

@@ -139,3 +139,10 @@ def test_openapi_document_is_valid_and_describes_the_device_endpoints(tmp_path: 
     ):
         assert path in paths, path
     assert "429" in paths["/api/v1/ingest"]["post"]["responses"]
+    # Every operation declares the errors it can answer (iotplatform/openapi.py).
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            declared = set(operation["responses"])
+            assert {"400", "401", "403", "429", "503"} <= declared, (method, path, declared)
+            if "{" in path:
+                assert "404" in declared, (method, path)
