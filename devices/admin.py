@@ -67,6 +67,8 @@ class DeviceAdminForm(forms.ModelForm):
             )
         try:
             commands.config_validate(value)
+            if self.instance.pk:
+                commands.thresholds_check(device=self.instance, payload=value)
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages) from None
         return value

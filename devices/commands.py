@@ -5,6 +5,7 @@ A ``set_config`` command updates the device's desired configuration at once; the
 the device acknowledges becomes its reported configuration (the digital twin's two halves).
 """
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,6 +53,23 @@ def config_validate(payload: Any) -> dict[str, Any]:
     return payload
 
 
+def thresholds_check(
+    *, device: Device, payload: dict[str, Any], reported_metrics: Iterable[str] = ()
+) -> None:
+    """ValidationError when a ``set_config`` payload sets thresholds for a metric the device
+    does not have (its type's, those it already has thresholds for, ``reported_metrics``)."""
+    known = (
+        set(device.type.metrics)
+        | set(device.desired_config.get("thresholds", {}))
+        | set(reported_metrics)
+    )
+    unknown = sorted(set(payload.get("thresholds", {})) - known)
+    if unknown:
+        raise ValidationError(
+            {"payload": f"thresholds.{unknown[0]}: the device has no metric {unknown[0]!r}."}
+        )
+
+
 def _publish(command: Command) -> None:
     publish_on_commit(
         tenant_id=command.tenant_id,
@@ -73,13 +91,19 @@ def command_issue(
     payload: dict[str, Any] | None = None,
     by: Any = None,
     ttl: timedelta = DEFAULT_TTL,
+    reported_metrics: Iterable[str] = (),
 ) -> Command:
-    """Queue a command for the device; it expires unanswered after ``ttl``."""
+    """Queue a command for the device; it expires unanswered after ``ttl``.
+
+    Thresholds may be set only for metrics the device has: its type's, those it already has
+    thresholds for, and ``reported_metrics`` (what it has sent, which the caller knows from
+    telemetry)."""
     if kind not in CommandKind.values:
         raise ValidationError({"kind": f"Unknown command {kind!r}; one of {CommandKind.values}."})
     payload = payload or {}
     if kind == CommandKind.SET_CONFIG:
         payload = config_validate(payload)
+        thresholds_check(device=device, payload=payload, reported_metrics=reported_metrics)
         device.desired_config = {**device.desired_config, **payload}
         device.save(update_fields=["desired_config"])
     elif payload:

@@ -14,7 +14,7 @@ from devices import commands, selectors, services, simulation
 from devices.models import Device, DeviceStatus, DeviceType, SimulatedFleet
 from iotplatform.tenancy.models import Role
 from iotplatform.tenancy.scoping import TenantAPIView
-from telemetry.selectors import latest_values
+from telemetry.selectors import latest_values, metrics_of
 
 from .base import DeviceScopedView, device_type_or_400
 from .serializers import (
@@ -231,6 +231,7 @@ class DeviceCommandsView(DeviceScopedView):
             payload=data["payload"],
             by=request.user,
             ttl=timedelta(seconds=data["ttl_seconds"]),
+            reported_metrics=metrics_of(tenant=self.tenant, devices=[device]),
         )
         return Response(CommandOutput(command).data, status=status.HTTP_201_CREATED)
 

@@ -97,6 +97,10 @@ class TestCommandAPI:
                 "payload",
             ),
             ({"kind": "set_config", "payload": {"colour": "red"}}, "payload"),
+            (
+                {"kind": "set_config", "payload": {"thresholds": {"nope": {"warn_high": 1}}}},
+                "payload",
+            ),
             ({"kind": "restart", "ttl_seconds": 1}, "ttl_seconds"),
         ],
     )
@@ -150,3 +154,32 @@ class TestDeliveryUntilAnswered:
             response={"config": {"interval_seconds": 30}},
         )
         assert answered is not None and answered.status == CommandStatus.ACKED
+
+
+@pytest.mark.django_db
+class TestThresholdsNameRealMetrics:
+    def test_a_threshold_for_a_metric_the_device_lacks_is_refused(self, device: Device) -> None:
+        with pytest.raises(ValidationError, match="no metric 'tempreature'"):
+            command_issue(
+                device=device,
+                kind="set_config",
+                payload={"thresholds": {"tempreature": {"warn_high": 80}}},
+            )
+        device.refresh_from_db()
+        assert device.desired_config == {}  # nothing half-written
+        assert not Command.objects.filter(device=device).exists()
+
+    def test_declared_and_reported_metrics_are_accepted(self, device: Device) -> None:
+        command_issue(
+            device=device,
+            kind="set_config",
+            payload={"thresholds": {"temperature": {"warn_high": 80}}},  # its type's
+        )
+        command_issue(
+            device=device,
+            kind="set_config",
+            payload={"thresholds": {"humidity": {"warn_high": 90}}},
+            reported_metrics=["humidity"],  # sent by the device, not declared by its type
+        )
+        device.refresh_from_db()
+        assert device.desired_config["thresholds"] == {"humidity": {"warn_high": 90}}
