@@ -153,3 +153,77 @@ def test_deep_or_nul_json_is_a_400_naming_it(
     )
     assert response.status_code == 400, (path, response.status_code)
     assert "nested deeper" in str(response.json()) or "NUL" in str(response.json())
+
+
+json_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=False, allow_infinity=False),
+        hostile_text,
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(hostile_text, children, max_size=4)
+    ),
+    max_leaves=12,
+)
+WRITES = [
+    (path, method)
+    for path, operations in sorted(SCHEMA["paths"].items())
+    for method in ("post", "patch")
+    if method in operations
+    and path.startswith("/api/v1/")
+    and "telemetry" not in path
+    and path != "/api/v1/ingest"
+    and "{token}" not in path
+]
+
+
+def _body(path: str) -> st.SearchStrategy[Any]:
+    """Bodies shaped like the endpoint's (its known keys with hostile values) or anything."""
+    keys = [
+        "name",
+        "serial",
+        "type",
+        "kind",
+        "payload",
+        "ttl_seconds",
+        "on",
+        "metrics",
+        "devices",
+        "location",
+        "tags",
+        "action",
+        "expected_interval_seconds",
+    ]
+    return st.one_of(
+        json_values, st.fixed_dictionaries({}, optional={key: json_values for key in keys})
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("path", "method"), WRITES, ids=[f"{m} {p}" for p, m in WRITES])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_no_body_gives_a_5xx_or_touches_another_tenant(
+    path: str, method: str, data: Any, world: dict[str, Any], api_as: Any, tenant: Tenant
+) -> None:
+    admin = factories.make_user(tenant, role="admin") if not world.get("admin") else world["admin"]
+    world["admin"] = admin
+    theirs = world["theirs"]
+    before = Device.objects.filter(tenant=theirs.tenant).values_list("id", "name", "status")
+    before_rows = sorted(before)
+    body = data.draw(_body(path))
+    response = getattr(api_as(admin), method)(
+        _url(path, world["mine"], {}), json.dumps(body), content_type="application/json"
+    )
+    assert response.status_code < 500, (method, path, body, response.status_code)
+    declared = SCHEMA["paths"][path][method]["responses"]
+    assert str(response.status_code) in declared, (method, path, response.status_code)
+    after = sorted(Device.objects.filter(tenant=theirs.tenant).values_list("id", "name", "status"))
+    assert after == before_rows
