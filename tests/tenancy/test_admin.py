@@ -98,7 +98,10 @@ class TestTenantAdmin:
         assert not created.is_superuser
         membership = Membership.objects.get(user=created)
         assert (membership.tenant, membership.role) == (tenant, Role.OPERATOR)
-        assert Client().login(username="newop", password="a-long-enough-secret-42")
+        signed_in = Client().post(
+            "/accounts/login/", {"username": "newop", "password": "a-long-enough-secret-42"}
+        )
+        assert signed_in.status_code == 302  # the new person can sign in
 
     def test_cannot_add_tenants(self, page_as: Any, admin: Any) -> None:
         assert page_as(admin).get("/admin/tenancy/tenant/add/").status_code == 403
