@@ -237,6 +237,15 @@ def anomalies(
     )
 
 
+def rolling_zscore(values: pd.Series, *, window: int) -> pd.Series:
+    """Each reading's distance from the previous ``window`` readings, in their standard
+    deviations (NaN until there are ``window`` of them, or when they do not vary). The one
+    definition: the explorer here and the analytics detectors use it."""
+    previous = values.rolling(window).agg(["mean", "std"]).shift(1)
+    spread = previous["std"].where(previous["std"] > 0)
+    return (values - previous["mean"]) / spread
+
+
 def _zscore(
     cursor: Any, where: str, params: dict[str, Any], *, total: int, window: int, threshold: float
 ) -> Flagged:
@@ -250,9 +259,7 @@ def _zscore(
     rows = cursor.fetchall()
     micros = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     values = pd.Series(np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows)))
-    previous = values.rolling(window).agg(["mean", "std"]).shift(1)
-    spread = previous["std"].where(previous["std"] > 0)
-    z = ((values - previous["mean"]) / spread).to_numpy()
+    z = rolling_zscore(values, window=window).to_numpy()
     flagged = np.flatnonzero(np.abs(np.nan_to_num(z, nan=0.0)) > threshold)
     shown = flagged[:MAX_FLAGGED_POINTS]
     return Flagged(
