@@ -4,7 +4,10 @@ Platform staff (superusers) see every tenant. A tenant admin (staff flag plus an
 membership) sees and edits only the rows of the tenants they administer, can only pick those
 tenants in forms, and cannot grant superuser or staff powers. Apps build their admin classes on
 :class:`TenantScopedAdmin`; an admin class with its own scoping rule uses
-:class:`AdminPermissionsMixin` and writes only ``_allowed``.
+:class:`AdminPermissionsMixin` and writes only ``_allowed``. Every other registered admin
+(third-party ones: django-axes' lockouts, Celery beat's schedules, auth's groups) is made
+platform staff only by :func:`platform_only_admins`, whatever Django permissions a tenant admin
+may hold.
 """
 
 from typing import Any
@@ -66,6 +69,41 @@ class AdminPermissionsMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return self._allowed(request, obj)
+
+
+class PlatformOnlyMixin:
+    """An admin that is not scoped to a tenant: only platform staff reach it. A tenant admin's
+    rights come from the membership, so a permission flag granted to one cannot open it."""
+
+    def _is_platform(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._is_platform(request) and super().has_module_permission(request)  # type: ignore[misc]
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._is_platform(request) and super().has_view_permission(request, obj)  # type: ignore[misc]
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._is_platform(request) and super().has_change_permission(request, obj)  # type: ignore[misc]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return self._is_platform(request) and super().has_add_permission(request, *args)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._is_platform(request) and super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+
+def platform_only_admins(site: admin.AdminSite) -> None:
+    """Re-register every admin that answers no tenant rule (not an :class:`AdminPermissionsMixin`)
+    as platform staff only. Runs once every app's admin module is loaded (the tenancy app's
+    ``ready()``; Django's admin discovers them in its own, earlier ``ready()``)."""
+    for model, model_admin in list(site._registry.items()):
+        if isinstance(model_admin, AdminPermissionsMixin | PlatformOnlyMixin):
+            continue
+        base = type(model_admin)
+        site.unregister(model)
+        site.register(model, type(f"PlatformOnly{base.__name__}", (PlatformOnlyMixin, base), {}))
 
 
 def _tenant_scope(model: type[Model], ids: set[int]) -> dict[str, Any] | None:

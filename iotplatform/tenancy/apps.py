@@ -7,4 +7,9 @@ class TenancyConfig(AppConfig):
     verbose_name = "Tenants and people"
 
     def ready(self) -> None:
+        from django.contrib import admin
+
         from . import receivers  # noqa: F401  (closes sockets whose access is gone)
+        from .admin import platform_only_admins
+
+        platform_only_admins(admin.site)
