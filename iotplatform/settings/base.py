@@ -177,7 +177,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=1
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one over the limit locks
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "iotplatform.authentication.lockout_response"
 AXES_VERBOSE = False
 
 LOGIN_URL = "login"
