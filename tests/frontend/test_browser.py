@@ -56,10 +56,22 @@ def server() -> Iterator[str]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A fresh page; whatever it did, nothing on it was refused by the Content-Security-Policy
+    (Chromium reports each refused script, style or connection on the console)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(f"{page.url}: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield page
     context.close()
+    assert not refused, refused
 
 
 def sign_in(page: Page, server: str, username: str) -> None:
@@ -419,3 +431,22 @@ def test_simulator_page_controls_and_live_status(page: Page, server: str, tenant
     assert response.status_code == 200, response.text
     expect(page.locator("#sim-desired")).to_have_text("stopped", timeout=5_000)
     page.screenshot(path=str(SHOTS / "simulator.png"), full_page=True)
+
+
+def test_admin_api_docs_and_browsable_api_work_under_the_page_policy(
+    page: Page, server: str, tenant: Tenant, device: Device
+) -> None:
+    """Pages that are not ours (Django's admin, Swagger UI, DRF's browsable API) run their
+    scripts under the same policy; the page fixture fails on anything it refused."""
+    factories.make_user(tenant, Role.ADMIN, "browser-admin")
+    sign_in(page, server, "browser-admin")
+    page.goto(f"{server}/admin/devices/device/")
+    expect(page.locator("#result_list")).to_contain_text(device.name)
+    page.check("#action-toggle")  # the admin's actions.js ticks every row
+    expect(page.locator("input.action-select").first).to_be_checked()
+    page.goto(f"{server}/admin/devices/device/{device.pk}/change/")
+    expect(page.locator("#id_name")).to_have_value(device.name)
+    page.goto(f"{server}/api/docs/")
+    expect(page.locator(".opblock").first).to_be_visible(timeout=15_000)  # Swagger UI ran
+    page.goto(f"{server}/api/v1/devices")
+    expect(page.locator(".response-info")).to_contain_text(device.serial)
