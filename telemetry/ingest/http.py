@@ -16,8 +16,9 @@ Endpoints (also described in the OpenAPI document, ``openapi``):
   server-side RPC (long poll for a command, answer it).
 
 Answers: 200 ``{"accepted", "duplicate", "rejected", "errors"}`` (400 when nothing could be
-stored), 400 malformed JSON, 401 bad credentials, 413 too large, 429 rate limited (with
-Retry-After), 503 storage unavailable (retry; nothing was stored). No input gives a 500.
+stored), 400 malformed JSON, 401 bad credentials (with WWW-Authenticate), 413 too large, 429
+rate limited (with Retry-After), 503 storage unavailable (retry; nothing was stored). No input
+gives a 500.
 """
 
 import logging
@@ -99,6 +100,8 @@ class IngestHTTPApp:
             extra = list(getattr(exc, "headers", []))
             if exc.retry_after is not None:
                 extra.append((b"retry-after", str(exc.retry_after).encode()))
+            if exc.status == 401:  # a 401 names the scheme the caller should have used
+                extra.append((b"www-authenticate", _challenge(scope["path"])))
             await _respond(send, exc.status, {"detail": exc.message}, extra)
             return
         except Exception:
@@ -180,6 +183,12 @@ class IngestHTTPApp:
             "GET …/rpc to fetch a command, POST …/rpc/<id> to answer it",
             [(b"allow", b"GET, POST")],
         )
+
+
+def _challenge(path: str) -> bytes:
+    if path == GATEWAY_PATH:
+        return b'Gateway realm="ingestion key"'
+    return b'Device realm="device token"'
 
 
 def _credential(headers: dict[str, str], scheme: str) -> str | None:

@@ -230,9 +230,20 @@ class TestAuth:
         missing = post(f"{server}/api/v1/ingest", {"t": 1})
         assert missing.status_code == 401
         assert missing.headers["X-Content-Type-Options"] == "nosniff"  # errors too
-        assert post(f"{server}/api/v1/ingest", {"t": 1}, token="abc.def").status_code == 401
-        forged = pump[1][:-4] + "AAAA"
-        assert post(f"{server}/api/v1/{forged}/telemetry", {"t": 1}).status_code == 401
+        unknown = post(f"{server}/api/v1/ingest", {"t": 1}, token="abc.def")
+        forged = post(f"{server}/api/v1/{pump[1][:-4]}AAAA/telemetry", {"t": 1})
+        polling = requests.get(f"{server}/api/v1/{pump[1][:-4]}AAAA/rpc", timeout=10)
+        for refused in (missing, unknown, forged, polling):
+            assert refused.status_code == 401
+            assert refused.headers["WWW-Authenticate"].startswith("Device "), refused.headers
+        gateway = requests.post(
+            f"{server}/api/v1/gateway/telemetry",
+            json={"G-1": [{"values": {"t": 1}}]},
+            headers={"Authorization": "Gateway abc.def"},
+            timeout=10,
+        )
+        assert gateway.status_code == 401
+        assert gateway.headers["WWW-Authenticate"].startswith("Gateway "), gateway.headers
         assert stored(pump[0]) == []
 
     def test_revoked_and_rotated_tokens(self, server: str, pump: tuple[Device, str]) -> None:
