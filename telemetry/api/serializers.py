@@ -23,9 +23,20 @@ class CommaList(serializers.CharField):
         return items
 
 
+class RangeTime(serializers.DateTimeField):
+    """A time a range may start or end at: 1970 to 2999, so the defaults (a day before ``end``)
+    and the bucket arithmetic stay within what a date can hold (year 1 would be a 500)."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        parsed = super().to_internal_value(value)
+        if not 1970 <= parsed.year <= 2999:
+            raise serializers.ValidationError("Between the years 1970 and 2999.")
+        return parsed
+
+
 class RangeInput(serializers.Serializer):
-    start = serializers.DateTimeField(required=False, help_text="default: 24 hours before end")
-    end = serializers.DateTimeField(required=False, help_text="default: now")
+    start = RangeTime(required=False, help_text="default: 24 hours before end")
+    end = RangeTime(required=False, help_text="default: now")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         end = attrs.get("end") or timezone.now()

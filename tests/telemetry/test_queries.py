@@ -119,6 +119,8 @@ class TestDeviceSeries:
                 "bucket",
             ),
             ({"metrics": ",".join(f"m{i}" for i in range(30))}, "metrics"),
+            ({"end": "0001-01-01T00:00"}, "end"),  # a day before it: no such date (was a 500)
+            ({"start": "9999-12-31T23:59"}, "start"),
         ],
     )
     def test_bad_parameters_are_400_naming_them(
