@@ -115,15 +115,24 @@ def _tenant_scope(model: type[Model], ids: set[int]) -> dict[str, Any] | None:
     return None
 
 
+def _visible_rows(model: type[Model], request: HttpRequest) -> QuerySet[Any] | None:
+    """The rows of ``model`` a tenant admin may see: through its own admin's scoping (people:
+    those of their tenants), else its tenant; None when none are theirs (groups, schedules)."""
+    model_admin = admin.site._registry.get(model)
+    if isinstance(model_admin, AdminPermissionsMixin):
+        return model_admin.get_queryset(request)
+    scope = _tenant_scope(model, _tenant_ids(request))
+    return None if scope is None else model._default_manager.filter(**scope)
+
+
 class TenantRelatedFilter(admin.RelatedFieldListFilter):
-    """ "By tenant", "By type": the choices of a relation filter, the admin's tenants' only."""
+    """ "By tenant", "By type": the choices of a relation filter, the rows the admin may see."""
 
     def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> Any:
-        scope = _tenant_scope(field.related_model, _tenant_ids(request))
+        rows = _visible_rows(field.related_model, request)
+        visible: dict[str, Any] = {"pk__in": rows.values("pk") if rows is not None else []}
         ordering = self.field_admin_ordering(field, request, model_admin)
-        return field.get_choices(
-            include_blank=False, ordering=ordering, limit_choices_to=scope or {}
-        )
+        return field.get_choices(include_blank=False, ordering=ordering, limit_choices_to=visible)
 
 
 class TenantValuesFilter(admin.AllValuesFieldListFilter):
@@ -149,7 +158,34 @@ class TenantValuesFilter(admin.AllValuesFieldListFilter):
         )
 
 
-class TenantScopedAdmin(AdminPermissionsMixin, NotFoundForeignMixin, admin.ModelAdmin):
+class TenantListFiltersMixin:
+    """Every list filter of a tenant admin's changelist offers only the rows and values they may
+    see; a filter on a relation to rows that are none of theirs (groups) is left out."""
+
+    model: type[Model]
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        filters = super().get_list_filter(request)  # type: ignore[misc]
+        if request.user.is_active and request.user.is_superuser:
+            return filters
+        scoped: list[Any] = []
+        for spec in filters:
+            if isinstance(spec, str):
+                field = get_fields_from_path(self.model, spec)[-1]
+                if field.is_relation:
+                    related = field.related_model
+                    if related is None or _visible_rows(related, request) is None:
+                        continue
+                    spec = (spec, TenantRelatedFilter)
+                elif "__" in spec:
+                    spec = (spec, TenantValuesFilter)
+            scoped.append(spec)
+        return scoped
+
+
+class TenantScopedAdmin(
+    TenantListFiltersMixin, AdminPermissionsMixin, NotFoundForeignMixin, admin.ModelAdmin
+):
     """ModelAdmin for a model with a ``tenant`` field (``tenant_field`` to change the path)."""
 
     tenant_field = "tenant"
@@ -159,22 +195,6 @@ class TenantScopedAdmin(AdminPermissionsMixin, NotFoundForeignMixin, admin.Model
         if self._is_platform(request):
             return qs
         return qs.filter(**{f"{self.tenant_field}__in": _tenant_ids(request)})
-
-    def get_list_filter(self, request: HttpRequest) -> Any:
-        """Every list filter offers only the admin's tenants' rows and values."""
-        filters = super().get_list_filter(request)
-        if self._is_platform(request):
-            return filters
-        scoped: list[Any] = []
-        for spec in filters:
-            if isinstance(spec, str):
-                field = get_fields_from_path(self.model, spec)[-1]
-                if field.is_relation:
-                    spec = (spec, TenantRelatedFilter)
-                elif "__" in spec:
-                    spec = (spec, TenantValuesFilter)
-            scoped.append(spec)
-        return scoped
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if not self._is_platform(request):
@@ -269,7 +289,9 @@ admin.site.unregister(get_user_model())
 
 
 @admin.register(get_user_model())
-class TenantUserAdmin(AdminPermissionsMixin, NotFoundForeignMixin, UserAdmin):
+class TenantUserAdmin(
+    TenantListFiltersMixin, AdminPermissionsMixin, NotFoundForeignMixin, UserAdmin
+):
     """Users: platform staff see all; a tenant admin sees the people whose every tenant is one
     they administer, and cannot touch superuser, staff or permission flags."""
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.contrib import admin as django_admin
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
@@ -29,6 +29,7 @@ def foreign(other_tenant: Tenant) -> dict[str, Any]:
     device_maintenance_set(device=device, on=True)  # a status change row
     ingest_key_create(tenant=other_tenant, name="globex-gateway")
     factories.make_user(other_tenant, Role.ADMIN, "gina-globex")
+    Group.objects.create(name="Globex auditors")  # platform-wide, named for them
     # A failed sign-in of theirs: a lockout-admin row naming them.
     Client().post("/accounts/login/", {"username": "gina-globex", "password": "wrong-guess"})
     return {"tenant": other_tenant, "device": device, "type": kind}
