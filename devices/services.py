@@ -249,3 +249,48 @@ def device_offline_sweep(*, now: datetime | None = None) -> int:
     """Mark devices offline after 3 times their expected interval (their own, else their
     type's) without data; each change recorded and published. Returns how many went offline."""
     return len(status.devices_silent_sweep(now=now))
+
+
+DEVICE_SCORES_SQL = """
+UPDATE devices_device d SET health = v.health, rul_hours = v.rul
+FROM unnest(%(ids)s::int8[], %(health)s::float8[], %(rul)s::float8[]) AS v(id, health, rul)
+WHERE d.id = v.id AND d.tenant_id = %(tenant)s
+"""
+
+
+def devices_scores_set(
+    *, tenant: Tenant, scores: "dict[int, tuple[float | None, float | None]]"
+) -> int:
+    """Set each device's current health (0-100) and remaining useful life (hours), as the
+    analytics engine scored them: device id → (health, rul_hours). Another tenant's ids are
+    left alone. One statement for any number of devices; returns how many were updated."""
+    if not scores:
+        return 0
+    ids = sorted(scores)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            DEVICE_SCORES_SQL,
+            {
+                "ids": ids,
+                "health": [scores[i][0] for i in ids],
+                "rul": [scores[i][1] for i in ids],
+                "tenant": tenant.id,
+            },
+        )
+        return int(cursor.rowcount)
+
+
+def devices_cluster_set(*, tenant: Tenant, clusters: "dict[int, int]") -> int:
+    """Set each device's behaviour cluster (-1: an outlier), as the analytics engine found
+    them; another tenant's ids are left alone."""
+    if not clusters:
+        return 0
+    ids = sorted(clusters)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE devices_device d SET cluster = v.cluster "
+            "FROM unnest(%(ids)s::int8[], %(clusters)s::int4[]) AS v(id, cluster) "
+            "WHERE d.id = v.id AND d.tenant_id = %(tenant)s",
+            {"ids": ids, "clusters": [clusters[i] for i in ids], "tenant": tenant.id},
+        )
+        return int(cursor.rowcount)

@@ -6,5 +6,6 @@ urlpatterns = [
     path("", include("iotplatform.tenancy.api.urls")),
     path("", include("devices.api.urls")),
     path("", include("telemetry.api.urls")),
+    path("", include("analytics.api.urls")),
     path("", include("frontend.api.urls")),
 ]

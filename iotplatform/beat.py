@@ -9,6 +9,7 @@ Later capabilities (offline detection, model application, retention, reports) ad
 from typing import Any
 
 from celery.schedules import crontab
+from django.conf import settings
 
 HEARTBEAT_SECONDS = 15.0
 
@@ -29,6 +30,17 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "devices.offline_sweep",
         "schedule": OFFLINE_SWEEP_SECONDS,
         "options": {"expire_seconds": OFFLINE_SWEEP_SECONDS},
+    },
+    "analytics-apply": {
+        "task": "analytics.apply",
+        # Every minute on the minute (ANALYTICS_APPLY_SECONDS sets an interval instead: tests).
+        "schedule": settings.ANALYTICS_APPLY_SECONDS or crontab(),
+        "options": {"expire_seconds": 50.0},
+    },
+    "analytics-retrain-nightly": {
+        "task": "analytics.retrain_nightly",
+        "schedule": crontab(hour=2, minute=30),
+        "options": {"expire_seconds": 6 * 3600},
     },
     "platform-heartbeat": {
         "task": "iotplatform.heartbeat",

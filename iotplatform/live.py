@@ -49,6 +49,9 @@ class Event(StrEnum):
     DEVICE_STATUS = "device.status"  # DeviceStatusData
     COMMAND_STATUS = "command.status"  # CommandStatusData
     SIMULATION_STATUS = "simulation.status"  # SimulationStatusData
+    DEVICE_SCORES = "device.scores"  # DeviceScoresData: a scoring minute's health, RUL, anomaly
+    ANOMALY = "anomaly"  # AnomalyData: an anomaly spell opened or ended
+    TRAINING = "training"  # TrainingData: a retrain's progress and outcome
 
 
 class CloseCode(IntEnum):
@@ -91,6 +94,39 @@ class SimulationStatusData(TypedDict):
     status: str
     devices: int
     stats: dict[str, Any]
+
+
+class DeviceScore(TypedDict):
+    health: float | None  # 0-100
+    rul_hours: float | None
+    rul_low: float | None
+    rul_high: float | None
+    anomaly: float | None  # the multivariate score, 1.0 = the model's limit
+    flagged: bool
+
+
+class DeviceScoresData(TypedDict):
+    minute: str  # ISO-8601, the minute scored
+    devices: dict[str, DeviceScore]  # device id (as a string) → its scores
+
+
+class AnomalyData(TypedDict):
+    event: int
+    device: int
+    name: str
+    state: str  # "opened" or "ended"
+    at: str
+    score: float
+    drivers: list[dict[str, Any]]  # [{metric, share, value}], largest share first
+
+
+class TrainingData(TypedDict):
+    run: int
+    device_type: str
+    status: str
+    progress: float  # 0 to 1
+    step: str
+    results: dict[str, Any]
 
 
 class Message(TypedDict):

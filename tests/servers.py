@@ -116,7 +116,7 @@ def asgi_server(port: int | None = None, **env: str) -> Iterator[str]:
 
 
 @contextmanager
-def celery_worker() -> Iterator[subprocess.Popen[bytes]]:
+def celery_worker(**env: str) -> Iterator[subprocess.Popen[bytes]]:
     args = [
         str(BIN / "celery"),
         "-A",
@@ -131,12 +131,12 @@ def celery_worker() -> Iterator[subprocess.Popen[bytes]]:
         "--without-mingle",
         "--without-gossip",
     ]
-    with running(args, ARTIFACTS / "celery-worker.log") as proc:
+    with running(args, ARTIFACTS / "celery-worker.log", **env) as proc:
         yield proc
 
 
 @contextmanager
-def celery_beat() -> Iterator[subprocess.Popen[bytes]]:
+def celery_beat(**env: str) -> Iterator[subprocess.Popen[bytes]]:
     args = [str(BIN / "celery"), "-A", "iotplatform", "beat", "--loglevel", "INFO"]
-    with running(args, ARTIFACTS / "celery-beat.log") as proc:
+    with running(args, ARTIFACTS / "celery-beat.log", **env) as proc:
         yield proc

@@ -149,6 +149,9 @@ INGEST_AFTER_COMMIT = [
     "telemetry.ingest.live.LivePush",
     "telemetry.ingest.seen.LastSeen",
 ]
+# The analytics apply cycle's lock (one cycle at a time across every worker).
+ANALYTICS_APPLY_LOCK_KEY = "iot:analytics:apply"
+ANALYTICS_APPLY_SECONDS = env.float("ANALYTICS_APPLY_SECONDS", default=0.0)
 # Live pages: at most one push to a page per LIVE_PAGE_INTERVAL seconds; the devices whose
 # detail page is open are kept in a Redis sorted set so ingestion sends them every point.
 LIVE_PAGE_INTERVAL = env.float("LIVE_PAGE_INTERVAL", default=0.25)
@@ -205,9 +208,16 @@ STATICFILES_FINDERS = [
     "frontend.finders.PackageFinder",  # plotly.min.js from the installed plotly package
 ]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Trained models (analytics/artefacts.py): a private directory, never served, never written by
+# anything a tenant or a device sends; artefacts are loaded only when their checksum matches.
+MODEL_STORAGE_DIR = env.path("MODEL_STORAGE_DIR", default=BASE_DIR / ".models")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "models": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MODEL_STORAGE_DIR), "file_permissions_mode": 0o600},
+    },
 }
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=False)
 

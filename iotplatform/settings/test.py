@@ -21,6 +21,10 @@ WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "models": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(BASE_DIR / ".models-test")},
+    },
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -47,4 +51,5 @@ CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_DEFAULT_QUEUE = f"test-{CHECKOUT_TAG}"
 BEAT_HEARTBEAT_KEY = f"iot-test-{CHECKOUT_TAG}:beat:heartbeat"
 LIVE_WATCH_KEY = f"iot-test-{CHECKOUT_TAG}:live:watch"
+ANALYTICS_APPLY_LOCK_KEY = f"iot-test-{CHECKOUT_TAG}:analytics:apply"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -78,6 +78,7 @@ class Command(BaseCommand):
                 rates=rates,
             )
             call_command("telemetry_import", directory, tenant="acme", stdout=self.stderr)
+            call_command("failures_import", directory, tenant="acme", stdout=self.stderr)
 
     @transaction.atomic
     def setup(self, **options: Any) -> None:

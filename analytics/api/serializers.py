@@ -1,0 +1,122 @@
+"""Inputs and outputs of the analytics API."""
+
+from rest_framework import serializers
+
+from analytics.models import AnomalyEvent, ModelKind, ModelState, ModelVersion, TrainingRun
+from telemetry.api.serializers import RangeInput
+
+
+class ModelVersionChangeOutput(serializers.Serializer):
+    at = serializers.DateTimeField()
+    from_state = serializers.CharField()
+    to_state = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class ModelVersionOutput(serializers.ModelSerializer):
+    device_type = serializers.CharField(source="device_type.name")
+    changes = ModelVersionChangeOutput(many=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "device_type",
+            "kind",
+            "state",
+            "algorithm",
+            "trained_at",
+            "window_start",
+            "window_end",
+            "rows",
+            "devices",
+            "signals",
+            "params",
+            "metrics",
+            "checksum",
+            "size",
+            "changes",
+        ]
+
+
+class ModelVersionFilter(serializers.Serializer):
+    type = serializers.CharField(required=False, max_length=100)
+    kind = serializers.ChoiceField(choices=ModelKind.choices, required=False)
+    state = serializers.ChoiceField(choices=ModelState.choices, required=False)
+
+
+class TrainingInput(serializers.Serializer):
+    type = serializers.CharField(max_length=100, help_text="the device type to retrain")
+    kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=ModelKind.choices),
+        required=False,
+        allow_empty=False,
+        max_length=len(ModelKind.choices),
+        help_text="default: every kind",
+    )
+
+
+class TrainingRunOutput(serializers.ModelSerializer):
+    device_type = serializers.CharField(source="device_type.name")
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "device_type",
+            "kinds",
+            "status",
+            "progress",
+            "step",
+            "message",
+            "results",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class AnomalyEventOutput(serializers.ModelSerializer):
+    device_name = serializers.CharField(source="device.name")
+
+    class Meta:
+        model = AnomalyEvent
+        fields = [
+            "id",
+            "device",
+            "device_name",
+            "detector",
+            "version",
+            "started_at",
+            "last_at",
+            "ended_at",
+            "minutes",
+            "peak_score",
+            "drivers",
+        ]
+
+
+class AnomalyFilter(RangeInput):
+    device = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    open = serializers.BooleanField(required=False, default=False)
+
+
+class Interval(serializers.Serializer):
+    hours = serializers.FloatField(allow_null=True)
+    low = serializers.FloatField(allow_null=True)
+    high = serializers.FloatField(allow_null=True)
+
+
+class PredictionOutput(serializers.Serializer):
+    device = serializers.IntegerField()
+    minute = serializers.DateTimeField(allow_null=True, help_text="the last minute scored")
+    health = serializers.FloatField(allow_null=True, help_text="0-100")
+    rul = Interval(help_text="remaining useful life in hours with its 80 % interval")
+    anomaly_score = serializers.FloatField(
+        allow_null=True, help_text="the multivariate score; above 1.0 is beyond the model's limit"
+    )
+    anomaly = AnomalyEventOutput(allow_null=True, help_text="the open anomaly spell, if any")
+    cluster = serializers.IntegerField(allow_null=True, help_text="-1: an outlier")
+    models = serializers.DictField(
+        child=serializers.IntegerField(), help_text="kind → the active version's id"
+    )

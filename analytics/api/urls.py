@@ -1,0 +1,23 @@
+from django.urls import path
+
+from .views import (
+    AnomalyListView,
+    DevicePredictionView,
+    ModelVersionDetailView,
+    ModelVersionListView,
+    TrainingDetailView,
+    TrainingListView,
+)
+
+urlpatterns = [
+    path("analytics/models", ModelVersionListView.as_view(), name="api-model-list"),
+    path("analytics/models/<int:pk>", ModelVersionDetailView.as_view(), name="api-model-detail"),
+    path("analytics/training", TrainingListView.as_view(), name="api-training-list"),
+    path("analytics/training/<int:pk>", TrainingDetailView.as_view(), name="api-training-detail"),
+    path("analytics/anomalies", AnomalyListView.as_view(), name="api-anomaly-list"),
+    path(
+        "devices/<int:pk>/prediction",
+        DevicePredictionView.as_view(),
+        name="api-device-prediction",
+    ),
+]

@@ -1,0 +1,174 @@
+"""The analytics API: model versions, retraining with progress, anomaly spells, a device's
+prediction. Viewers read; admins retrain."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from analytics import scoring, selectors, tasks, training
+from analytics.models import AnomalyEvent, ModelVersion, TrainingRun
+from devices.api.base import DeviceScopedView, device_type_or_400
+from devices.selectors import device_list
+from iotplatform.tenancy.models import Role
+from iotplatform.tenancy.scoping import TenantAPIView
+from telemetry.selectors import latest_values
+
+from .serializers import (
+    AnomalyEventOutput,
+    AnomalyFilter,
+    ModelVersionFilter,
+    ModelVersionOutput,
+    PredictionOutput,
+    TrainingInput,
+    TrainingRunOutput,
+)
+
+
+def _query(serializer: type[Any], request: Request) -> dict[str, Any]:
+    params = serializer(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return dict(params.validated_data)
+
+
+class ModelVersionListView(TenantAPIView):
+    """The tenant's trained models, newest first, with their backtests and history."""
+
+    serializer_class = ModelVersionOutput
+
+    def tenant_queryset(self) -> QuerySet[ModelVersion]:
+        return selectors.model_version_list(
+            tenant=self.tenant, filters=_query(ModelVersionFilter, self.request)
+        )
+
+    @extend_schema(parameters=[ModelVersionFilter], responses=ModelVersionOutput(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ModelVersionOutput(page, many=True).data)
+
+
+class ModelVersionDetailView(TenantAPIView):
+    serializer_class = ModelVersionOutput
+
+    def tenant_queryset(self) -> QuerySet[ModelVersion]:
+        return selectors.model_version_list(tenant=self.tenant)
+
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ModelVersionOutput(self.get_object()).data)
+
+
+class TrainingListView(TenantAPIView):
+    """Retraining runs; an admin asks for one (answered at once: the run's progress is at
+    ``/analytics/training/<id>`` and on the live socket)."""
+
+    serializer_class = TrainingRunOutput
+    write_role = Role.ADMIN
+
+    def tenant_queryset(self) -> QuerySet[TrainingRun]:
+        return selectors.training_run_list(tenant=self.tenant)
+
+    @extend_schema(responses=TrainingRunOutput(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(TrainingRunOutput(page, many=True).data)
+
+    @extend_schema(
+        request=TrainingInput,
+        responses={
+            202: TrainingRunOutput,
+            200: OpenApiResponse(TrainingRunOutput, "a run for this type is already pending"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        payload = TrainingInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        device_type = device_type_or_400(tenant=self.tenant, name=data["type"])
+        run, created = training.training_run_request(
+            tenant=self.tenant,
+            device_type=device_type,
+            kinds=data.get("kinds"),
+            requested_by=request.user,
+        )
+        if created:
+            tasks.training_run_execute.delay(run.pk)
+        return Response(
+            TrainingRunOutput(run).data,
+            status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+        )
+
+
+class TrainingDetailView(TenantAPIView):
+    serializer_class = TrainingRunOutput
+
+    def tenant_queryset(self) -> QuerySet[TrainingRun]:
+        return selectors.training_run_list(tenant=self.tenant)
+
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(TrainingRunOutput(self.get_object()).data)
+
+
+class AnomalyListView(TenantAPIView):
+    """Anomaly spells, newest first: when, how long, how far and which metrics drove them."""
+
+    serializer_class = AnomalyEventOutput
+
+    def tenant_queryset(self) -> QuerySet[AnomalyEvent]:
+        data = _query(AnomalyFilter, self.request)
+        device = None
+        if data.get("device"):
+            device = device_list(tenant=self.tenant).filter(pk=data["device"]).first()
+            if device is None:
+                raise exceptions.NotFound(f"Device {data['device']} not found.")
+        return selectors.anomaly_event_list(
+            tenant=self.tenant,
+            device=device,
+            open_only=data["open"],
+            start=data.get("start"),
+            end=data.get("end"),
+        )
+
+    @extend_schema(parameters=[AnomalyFilter], responses=AnomalyEventOutput(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(AnomalyEventOutput(page, many=True).data)
+
+
+class DevicePredictionView(DeviceScopedView):
+    """What the engine says of a device now: health, remaining useful life with its interval,
+    anomaly score and open spell, behaviour cluster, and the active models behind them."""
+
+    serializer_class = PredictionOutput
+
+    def get(self, request: Request, pk: int) -> Response:
+        device = self.get_object()
+        derived = latest_values(tenant=self.tenant, device_ids=[device.id]).get(device.id, {})
+
+        def value(key: str) -> float | None:
+            return derived[key]["value"] if key in derived else None
+
+        minute = derived[scoring.HEALTH_KEY]["time"] if scoring.HEALTH_KEY in derived else None
+        event = selectors.open_anomaly(tenant=self.tenant, device=device)
+        body = {
+            "device": device.id,
+            "minute": minute,
+            "health": device.health,
+            "rul": {
+                "hours": device.rul_hours,
+                "low": value(scoring.RUL_LOW_KEY),
+                "high": value(scoring.RUL_HIGH_KEY),
+            },
+            "anomaly_score": value(scoring.ANOMALY_KEY),
+            "anomaly": AnomalyEventOutput(event).data if event else None,
+            "cluster": device.cluster,
+            "models": {
+                kind: v.pk
+                for kind, v in selectors.active_versions(
+                    tenant=self.tenant, device_type=device.type
+                ).items()
+            },
+        }
+        return Response(PredictionOutput(body).data)

@@ -1,0 +1,380 @@
+"""The apply cycle: every minute, each reporting device's latest minute scored by its type's
+active models — anomaly score with the metrics that drove it, health 0-100, remaining useful
+life with its interval — and the results stored, set on the devices, and pushed live.
+
+One tenant-minute is one transaction: the derived series (readings under reserved keys), the
+devices' health and RUL, anomaly spells, status changes (through the one status writer) and the
+``ScoringCycle`` row that says the minute is done. A re-run of the same minute finds that row and
+writes nothing; two concurrent runs meet on its unique index and the second writes nothing.
+Devices are read in chunks so memory stays bounded however large the fleet.
+"""
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import connection, transaction
+
+from devices import status
+from devices.models import Device, DeviceStatus, DeviceType
+from devices.services import devices_scores_set
+from iotplatform import live
+from iotplatform.tenancy.models import Tenant
+from telemetry.ingest.writer import Row, write_sync
+from telemetry.windows import minute_means
+
+from . import registry
+from .ml import health as health_model
+from .ml.features import window_features
+from .models import AnomalyEvent, ModelKind, ScoringCycle
+
+logger = logging.getLogger(__name__)
+
+# The derived series, stored as readings under keys no device may send (they start with "_").
+ANOMALY_KEY = "_anomaly"
+HEALTH_KEY = "_health"
+RUL_KEY = "_rul_hours"
+RUL_LOW_KEY = "_rul_low"
+RUL_HIGH_KEY = "_rul_high"
+DERIVED = (ANOMALY_KEY, HEALTH_KEY, RUL_KEY, RUL_LOW_KEY, RUL_HIGH_KEY)
+
+CLEAR_LEVEL = 0.8  # an anomaly spell ends when the score falls below this (hysteresis: 1.0 opens)
+RUL_CONTEXT_MINUTES = 60  # the recent window RUL features are computed on
+BATTERY_DROP_MINUTES = 10  # the window of the health rule "battery dropped more than 10 points"
+CHUNK_DEVICES = 2000  # devices read and scored at a time
+EVENT_DEVICES = 1000  # devices per live scores event
+TOP_DRIVERS = 3
+
+
+@dataclass
+class DeviceResult:
+    device_id: int
+    name: str
+    health: float | None = None
+    rul: float | None = None
+    rul_low: float | None = None
+    rul_high: float | None = None
+    anomaly: float | None = None
+    drivers: list[dict[str, Any]] = field(default_factory=list)
+    anomaly_version: int | None = None
+    detector: str = ""
+
+    @property
+    def flagged(self) -> bool:
+        return self.anomaly is not None and self.anomaly > 1.0
+
+
+@dataclass
+class CycleResult:
+    tenant_id: int
+    minute: datetime
+    devices: int
+    flagged: int
+    opened: int
+    ended: int
+    seconds: float
+    skipped: bool = False
+
+
+def scoring_minute(now: datetime) -> datetime:
+    """The minute a cycle at ``now`` scores: the last complete one."""
+    return now.replace(second=0, microsecond=0) - timedelta(minutes=1)
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _limits(devices: Sequence[Device]) -> dict[int, dict[str, dict[str, float]]]:
+    out: dict[int, dict[str, dict[str, float]]] = {}
+    for device in devices:
+        own: dict[str, dict[str, float]] = {}
+        for metric, definition in device.metric_definitions().items():
+            bounds = {
+                k: float(definition[k])
+                for k in ("warn_low", "warn_high")
+                if definition.get(k) is not None
+            }
+            if bounds:
+                own[metric] = bounds
+        out[device.id] = own
+    return out
+
+
+def _drivers(
+    signals: Sequence[str], shares: np.ndarray, values: np.ndarray
+) -> list[dict[str, Any]]:
+    order = np.argsort(-shares)[:TOP_DRIVERS]
+    return [
+        {"metric": signals[i], "share": round(float(shares[i]), 3), "value": float(values[i])}
+        for i in order
+        if shares[i] > 0
+    ]
+
+
+def _score_type(
+    *, tenant: Tenant, device_type: DeviceType, devices: Sequence[Device], minute: datetime
+) -> list[DeviceResult]:
+    """Score one device type's devices that reported in ``minute``."""
+    anomaly = registry.active_model(tenant=tenant, device_type=device_type, kind=ModelKind.ANOMALY)
+    rul = registry.active_model(tenant=tenant, device_type=device_type, kind=ModelKind.RUL)
+    metrics = sorted(
+        set(device_type.metrics)
+        | set(anomaly.artefact.signals if anomaly else [])
+        | set(rul.artefact["signals"] if rul else [])
+    )
+    by_id = {d.id: d for d in devices}
+    limits = _limits(devices)
+    context = RUL_CONTEXT_MINUTES if rul else BATTERY_DROP_MINUTES + 1
+    results: list[DeviceResult] = []
+    for ids in _chunks(sorted(by_id), CHUNK_DEVICES):
+        frame = minute_means(
+            tenant_id=tenant.id,
+            device_ids=ids,
+            metrics=metrics,
+            start=minute - timedelta(minutes=context - 1),
+            end=minute + timedelta(minutes=1),
+        )
+        if frame.empty:
+            continue
+        latest = frame[frame.index.get_level_values("minute") == minute].droplevel("minute")
+        if latest.empty:
+            continue
+        chunk = {i: DeviceResult(int(i), by_id[int(i)].name) for i in latest.index}
+        if anomaly is not None:
+            model = anomaly.artefact
+            complete = latest[model.signals].dropna()
+            if len(complete):
+                scores = model.score(complete)
+                shares = model.contributions(complete)
+                values = complete.to_numpy(float)
+                for row, device_id in enumerate(complete.index):
+                    result = chunk[int(device_id)]
+                    result.anomaly = float(scores[row])
+                    result.drivers = _drivers(model.signals, shares[row], values[row])
+                    result.anomaly_version = anomaly.version.id
+                    result.detector = model.kind
+        if rul is not None:
+            _apply_rul(rul.artefact, frame, minute, chunk)
+        _apply_health(frame, latest, minute, limits, chunk)
+        results.extend(chunk.values())
+    return results
+
+
+def _apply_rul(
+    artefact: dict[str, Any], frame: pd.DataFrame, minute: datetime, chunk: dict[int, DeviceResult]
+) -> None:
+    signals = artefact["signals"]
+    data = frame[signals].reset_index()
+    data["order"] = (data["minute"] - minute) // pd.Timedelta(minutes=1)
+    features = window_features(
+        data, unit="device", order="order", signals=signals, **artefact.get("feature_options", {})
+    )
+    last = data.loc[features.index, "minute"] == minute
+    rows = features[last.to_numpy()]
+    if rows.empty:
+        return
+    devices = data.loc[rows.index, "device"].to_numpy()
+    predicted = artefact["model"].predict(rows)
+    scale = float(artefact.get("to_hours", 1.0))
+    for i, device_id in enumerate(devices):
+        result = chunk.get(int(device_id))
+        if result is None:
+            continue
+        result.rul = round(float(predicted.point[i]) * scale, 2)
+        result.rul_low = round(float(predicted.low[i]) * scale, 2)
+        result.rul_high = round(float(predicted.high[i]) * scale, 2)
+
+
+def _apply_health(
+    frame: pd.DataFrame,
+    latest: pd.DataFrame,
+    minute: datetime,
+    limits: dict[int, dict[str, dict[str, float]]],
+    chunk: dict[int, DeviceResult],
+) -> None:
+    drop = None
+    if "battery" in frame.columns:
+        recent = frame["battery"]
+        since = minute - timedelta(minutes=BATTERY_DROP_MINUTES)
+        recent = recent[recent.index.get_level_values("minute") >= since]
+        drop = (recent.groupby(level="device").max() - latest["battery"]).reindex(latest.index)
+    rules = health_model.health_rules(
+        latest, {i: limits.get(int(i), {}) for i in latest.index}, battery_drop=drop
+    )
+    anomaly = pd.Series(
+        {i: chunk[int(i)].anomaly for i in latest.index}, index=latest.index, dtype=float
+    )
+    combined = health_model.health_score(rules, anomaly)
+    for device_id, value in combined.items():
+        chunk[int(device_id)].health = None if pd.isna(value) else round(float(value), 1)
+
+
+def _rows(tenant: Tenant, minute: datetime, results: Sequence[DeviceResult]) -> list[Row]:
+    rows: list[Row] = []
+    for r in results:
+        for key, value in (
+            (ANOMALY_KEY, r.anomaly),
+            (HEALTH_KEY, r.health),
+            (RUL_KEY, r.rul),
+            (RUL_LOW_KEY, r.rul_low),
+            (RUL_HIGH_KEY, r.rul_high),
+        ):
+            if value is not None and np.isfinite(value):
+                rows.append((minute, tenant.id, r.device_id, key, float(value)))
+    return rows
+
+
+def _claim(tenant: Tenant, minute: datetime) -> bool:
+    """Insert the minute's ScoringCycle row (placeholder figures); False if it exists. A
+    concurrent run inserting the same row waits on the unique index, then finds it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO analytics_scoringcycle (tenant_id, minute, devices, flagged, seconds) "
+            "VALUES (%s, %s, 0, 0, 0) ON CONFLICT DO NOTHING RETURNING id",
+            [tenant.id, minute],
+        )
+        return cursor.fetchone() is not None
+
+
+def _spells(
+    tenant: Tenant, minute: datetime, results: Sequence[DeviceResult]
+) -> tuple[list[AnomalyEvent], list[AnomalyEvent]]:
+    """Open, extend and end anomaly spells; returns (opened, ended)."""
+    scored = {r.device_id: r for r in results if r.anomaly is not None}
+    open_events = {
+        e.device_id: e
+        for e in AnomalyEvent.objects.select_for_update().filter(
+            tenant=tenant, device_id__in=list(scored), ended_at__isnull=True
+        )
+    }
+    opened, ended, extended = [], [], []
+    for device_id, r in scored.items():
+        event = open_events.get(device_id)
+        assert r.anomaly is not None
+        if r.flagged:
+            if event is None:
+                opened.append(
+                    AnomalyEvent(
+                        tenant=tenant,
+                        device_id=device_id,
+                        version_id=r.anomaly_version,
+                        detector=r.detector,
+                        started_at=minute,
+                        last_at=minute,
+                        peak_score=r.anomaly,
+                        drivers=r.drivers,
+                    )
+                )
+            elif minute > event.last_at:
+                event.last_at = minute
+                event.minutes += 1
+                if r.anomaly > event.peak_score:
+                    event.peak_score, event.drivers = r.anomaly, r.drivers
+                extended.append(event)
+        elif event is not None and r.anomaly < CLEAR_LEVEL and minute > event.last_at:
+            event.ended_at = minute
+            ended.append(event)
+    AnomalyEvent.objects.bulk_create(opened)
+    AnomalyEvent.objects.bulk_update(
+        extended + ended, ["last_at", "minutes", "peak_score", "drivers", "ended_at"]
+    )
+    return opened, ended
+
+
+def _publish(
+    tenant: Tenant,
+    minute: datetime,
+    results: Sequence[DeviceResult],
+    opened: Sequence[AnomalyEvent],
+    ended: Sequence[AnomalyEvent],
+) -> None:
+    names = {r.device_id: r.name for r in results}
+    for part in range(0, len(results), EVENT_DEVICES):
+        data: live.DeviceScoresData = {
+            "minute": minute.isoformat(),
+            "devices": {
+                str(r.device_id): {
+                    "health": r.health,
+                    "rul_hours": r.rul,
+                    "rul_low": r.rul_low,
+                    "rul_high": r.rul_high,
+                    "anomaly": None if r.anomaly is None else round(r.anomaly, 3),
+                    "flagged": r.flagged,
+                }
+                for r in results[part : part + EVENT_DEVICES]
+            },
+        }
+        live.publish_on_commit(tenant_id=tenant.id, event=live.Event.DEVICE_SCORES, data=data)
+    for state, events in (("opened", opened), ("ended", ended)):
+        for e in events:
+            anomaly: live.AnomalyData = {
+                "event": e.id,
+                "device": e.device_id,
+                "name": names.get(e.device_id, ""),
+                "state": state,
+                "at": minute.isoformat(),
+                "score": round(e.peak_score, 3),
+                "drivers": e.drivers,
+            }
+            live.publish_on_commit(tenant_id=tenant.id, event=live.Event.ANOMALY, data=anomaly)
+
+
+def scores_apply(*, tenant: Tenant, minute: datetime) -> CycleResult:
+    """Score every device of the tenant that reported in ``minute`` and store the results
+    (see the module docstring). Safe to run twice: the second run of a minute writes nothing."""
+    began = time.monotonic()
+    if ScoringCycle.objects.filter(tenant=tenant, minute=minute).exists():
+        return CycleResult(tenant.id, minute, 0, 0, 0, 0, 0.0, skipped=True)
+    # Devices that reported in the minute (last_seen is at least its start); those in
+    # maintenance are not judged.
+    devices = (
+        Device.objects.filter(tenant=tenant, last_seen__gte=minute)
+        .exclude(status=DeviceStatus.MAINTENANCE)
+        .select_related("type")
+        .order_by("id")
+    )
+    by_type: dict[int, list[Device]] = {}
+    types: dict[int, DeviceType] = {}
+    for device in devices:
+        by_type.setdefault(device.type_id, []).append(device)
+        types[device.type_id] = device.type
+    results: list[DeviceResult] = []
+    for type_id, members in by_type.items():
+        results.extend(
+            _score_type(tenant=tenant, device_type=types[type_id], devices=members, minute=minute)
+        )
+    with transaction.atomic():
+        if not _claim(tenant, minute):
+            return CycleResult(tenant.id, minute, 0, 0, 0, 0, 0.0, skipped=True)
+        connection.ensure_connection()
+        write_sync(connection.connection, _rows(tenant, minute, results))
+        devices_scores_set(
+            tenant=tenant,
+            scores={r.device_id: (r.health, r.rul) for r in results if r.health is not None},
+        )
+        opened, ended = _spells(tenant, minute, results)
+        flagged = [r.device_id for r in results if r.flagged]
+        cleared = [
+            r.device_id for r in results if r.anomaly is not None and r.anomaly < CLEAR_LEVEL
+        ]
+        status.devices_transition(
+            device_ids=flagged, transition=status.ANOMALY_FLAGGED, at=minute + timedelta(minutes=1)
+        )
+        status.devices_transition(
+            device_ids=cleared, transition=status.ANOMALY_CLEARED, at=minute + timedelta(minutes=1)
+        )
+        seconds = time.monotonic() - began
+        ScoringCycle.objects.filter(tenant=tenant, minute=minute).update(
+            devices=len(results), flagged=len(flagged), seconds=seconds
+        )
+        _publish(tenant, minute, results, opened, ended)
+    return CycleResult(
+        tenant.id, minute, len(results), len(flagged), len(opened), len(ended), seconds
+    )

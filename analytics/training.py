@@ -1,0 +1,450 @@
+"""Retraining: one tenant's device type, from its minute means, into new model versions.
+
+- **anomaly**: the multivariate detector (PCA T²+Q or IsolationForest, chosen by backtest,
+  ``analytics.ml.anomaly.anomaly_choose``) on normal operation — minutes with every signal,
+  outside the day before each recorded failure and its repair;
+- **rul**: gradient boosting on window features of every run to a recorded failure
+  (``Failure`` rows), the target in hours capped at :data:`RUL_KNEE_HOURS`; held-out lives
+  measure it;
+- **cluster**: DBSCAN behaviour clusters over the devices' recent windows; each device's
+  ``cluster`` is its latest window's.
+
+A new version becomes active only when its backtest on the held-out share is not worse than
+the active version's on the same rows (``registry.model_version_promote``). A training run
+records its progress (``TrainingRun``) and announces it live.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from devices.models import Device, DeviceType
+from devices.services import devices_cluster_set
+from iotplatform import live
+from iotplatform.tenancy.models import Tenant
+from telemetry.windows import minute_means
+
+from . import registry
+from .artefacts import artefact_load, artefact_save
+from .ml import anomaly as anomaly_ml
+from .ml import clusters as cluster_ml
+from .ml import rul as rul_ml
+from .ml.features import window_features
+from .models import Failure, ModelKind, ModelVersion, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+TRAIN_DAYS = 30
+CLUSTER_DAYS = 7
+CLUSTER_WINDOW_MINUTES = 30
+HOLDOUT_SHARE = 0.2
+MIN_ANOMALY_ROWS = 200
+MIN_LIVES = 3  # runs to failure needed for a RUL model (some held out to measure it)
+# Early in a life nothing says how long is left: the target is capped (a piecewise-linear
+# knee, as on C-MAPSS). The simulator's devices live about 30 days and show wear in the last
+# third or so.
+RUL_KNEE_HOURS = 240.0
+RUL_PARAMS = {"learning_rate": 0.05, "max_leaf_nodes": 20, "max_iter": 300}
+# Before a failure the machine is no longer "normal": those minutes stay out of the anomaly
+# model's training.
+PRE_FAILURE = timedelta(hours=24)
+SEED = 0
+STALE_RUN = timedelta(hours=1)
+
+
+class NotEnoughData(Exception):
+    """The window holds too little to train this kind (the message says what is missing)."""
+
+
+@dataclass
+class Outcome:
+    version: ModelVersion | None
+    activated: bool
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version.pk if self.version else None,
+            "activated": self.activated,
+            "message": self.message,
+        }
+
+
+def _type_devices(tenant: Tenant, device_type: DeviceType) -> list[int]:
+    return list(
+        Device.objects.filter(tenant=tenant, type=device_type)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def _signals(frame: pd.DataFrame) -> list[str]:
+    """Metrics present in most minutes (a sensor seldom reported cannot carry a model)."""
+    coverage = frame.notna().mean()
+    return [m for m in frame.columns if coverage[m] >= 0.5 and frame[m].std() > 0]
+
+
+def _failures(tenant: Tenant, devices: list[int]) -> pd.DataFrame:
+    rows = list(
+        Failure.objects.filter(tenant=tenant, device_id__in=devices)
+        .order_by("device_id", "failed_at")
+        .values_list("device_id", "failed_at", "repaired_at")
+    )
+    return pd.DataFrame(rows, columns=["device", "failed_at", "repaired_at"])
+
+
+def _outside_failures(frame: pd.DataFrame, failures: pd.DataFrame) -> np.ndarray:
+    keep = np.ones(len(frame), dtype=bool)
+    devices = frame.index.get_level_values("device").to_numpy()
+    minutes = frame.index.get_level_values("minute")
+    for device, failed, repaired in failures.itertuples(index=False):
+        end = repaired if repaired is not None and not pd.isna(repaired) else failed
+        keep &= ~((devices == device) & (minutes >= failed - PRE_FAILURE) & (minutes <= end))
+    return keep
+
+
+def _version_name(tenant: Tenant, device_type: DeviceType, kind: str) -> str:
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
+    return f"{tenant.id}/{device_type.id}/{kind}-{stamp}.joblib"
+
+
+def _store(
+    *,
+    tenant: Tenant,
+    device_type: DeviceType,
+    kind: ModelKind,
+    obj: Any,
+    algorithm: str,
+    window: tuple[datetime, datetime],
+    rows: int,
+    devices: int,
+    signals: list[str],
+    params: dict[str, Any],
+    metrics: dict[str, Any],
+    requested_by: Any,
+) -> ModelVersion:
+    stored = artefact_save(obj, name=_version_name(tenant, device_type, kind))
+    return registry.model_version_create(
+        tenant=tenant,
+        device_type=device_type,
+        kind=kind,
+        algorithm=algorithm,
+        stored=stored,
+        window=window,
+        rows=rows,
+        devices=devices,
+        signals=signals,
+        params=params,
+        metrics=metrics,
+        requested_by=requested_by,
+    )
+
+
+def anomaly_train(
+    *, tenant: Tenant, device_type: DeviceType, end: datetime, requested_by: Any = None
+) -> Outcome:
+    start = end - timedelta(days=TRAIN_DAYS)
+    devices = _type_devices(tenant, device_type)
+    frame = minute_means(
+        tenant_id=tenant.id,
+        device_ids=devices,
+        metrics=sorted(device_type.metrics),
+        start=start,
+        end=end,
+    )
+    signals = _signals(frame) if len(frame) else []
+    if not signals:
+        raise NotEnoughData("no metric reported in most minutes of the window")
+    normal = frame[signals][_outside_failures(frame, _failures(tenant, devices))].dropna()
+    if len(normal) < MIN_ANOMALY_ROWS:
+        raise NotEnoughData(
+            f"{len(normal)} complete minutes of normal operation, "
+            f"at least {MIN_ANOMALY_ROWS} needed"
+        )
+    # Time order across devices, so the held-out share is the most recent stretch.
+    normal = normal.sort_index(level="minute", kind="stable")
+    model, info = anomaly_ml.anomaly_choose(normal, holdout_share=HOLDOUT_SHARE, seed=SEED)
+    chosen = info["chosen"]
+    metrics = {"backtest": info["backtest"], "chosen": chosen, **info["backtest"][chosen]}
+    version = _store(
+        tenant=tenant,
+        device_type=device_type,
+        kind=ModelKind.ANOMALY,
+        obj=model,
+        algorithm=chosen,
+        window=(start, end),
+        rows=len(normal),
+        devices=normal.index.get_level_values("device").nunique(),
+        signals=signals,
+        params={"holdout_share": HOLDOUT_SHARE, "seed": SEED},
+        metrics=metrics,
+        requested_by=requested_by,
+    )
+    active_score = None
+    active = registry.active_version(tenant=tenant, device_type=device_type, kind="anomaly")
+    if active is not None:
+        holdout = normal.iloc[int(len(normal) * (1 - HOLDOUT_SHARE)) :]
+        old = artefact_load(name=active.artefact, checksum=active.checksum)
+        if set(old.signals) <= set(holdout.columns):
+            active_score = anomaly_ml.anomaly_backtest(old, holdout, seed=SEED)["f1"]
+    activated = registry.model_version_promote(
+        version=version, metric="f1", candidate_score=metrics["f1"], active_score=active_score
+    )
+    return Outcome(version, activated, f"{chosen}, backtest F1 {metrics['f1']:.3f}")
+
+
+def _lives(frame: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
+    """Each minute before a recorded failure, with its life's id and hours left; minutes after
+    a device's last failure are left out (how long is left there is unknown)."""
+    parts = []
+    life = 0
+    for device, rows in frame.groupby(level="device", sort=True):
+        minutes = rows.index.get_level_values("minute")
+        previous_end = None
+        for failed, repaired in failures.loc[
+            failures["device"] == device, ["failed_at", "repaired_at"]
+        ].itertuples(index=False):
+            inside = minutes < failed
+            if previous_end is not None:
+                inside &= minutes > previous_end
+            segment = rows[inside].reset_index()
+            if len(segment) > 30:
+                life += 1
+                segment["life"] = life
+                segment["hours_left"] = (failed - segment["minute"]).dt.total_seconds() / 3600.0
+                parts.append(segment)
+            previous_end = repaired if repaired is not None and not pd.isna(repaired) else failed
+    if not parts:
+        return pd.DataFrame()
+    return pd.concat(parts, ignore_index=True)
+
+
+def rul_train(
+    *, tenant: Tenant, device_type: DeviceType, end: datetime, requested_by: Any = None
+) -> Outcome:
+    start = end - timedelta(days=TRAIN_DAYS)
+    devices = _type_devices(tenant, device_type)
+    failures = _failures(tenant, devices)
+    failures = failures[(failures["failed_at"] > start) & (failures["failed_at"] <= end)]
+    if len(failures) < MIN_LIVES:
+        raise NotEnoughData(
+            f"{len(failures)} recorded failures in the window, at least {MIN_LIVES} needed"
+        )
+    frame = minute_means(
+        tenant_id=tenant.id,
+        device_ids=sorted(set(failures["device"])),
+        metrics=sorted(device_type.metrics),
+        start=start,
+        end=end,
+    )
+    signals = _signals(frame) if len(frame) else []
+    lives = _lives(frame[signals], failures) if signals else pd.DataFrame()
+    if lives.empty or lives["life"].nunique() < MIN_LIVES:
+        raise NotEnoughData("fewer than three runs to failure with readings before them")
+    lives["order"] = lives.groupby("life").cumcount()
+    features = window_features(lives, unit="life", order="order", signals=signals)
+    columns = [c for c in features.columns if not c.endswith("_exp") and c != "order"]
+    target = np.minimum(lives.loc[features.index, "hours_left"], RUL_KNEE_HOURS)
+    life_ids = lives.loc[features.index, "life"]
+    held_out = rul_ml.validation_split(life_ids.tolist(), share=HOLDOUT_SHARE, seed=SEED)
+    test = life_ids.isin(held_out).to_numpy()
+    probe = rul_ml.rul_fit(
+        features[~test], target[~test], RUL_PARAMS, columns=columns, interval=False
+    )
+    score = rul_ml.rmse(probe.predict(features[test]).point, target[test])
+    model = rul_ml.rul_fit(features, target, RUL_PARAMS, columns=columns)
+    artefact = {"model": model, "signals": signals, "knee_hours": RUL_KNEE_HOURS}
+    version = _store(
+        tenant=tenant,
+        device_type=device_type,
+        kind=ModelKind.RUL,
+        obj=artefact,
+        algorithm="hgb",
+        window=(start, end),
+        rows=len(features),
+        devices=int(lives["device"].nunique()),
+        signals=signals,
+        params={**RUL_PARAMS, "knee_hours": RUL_KNEE_HOURS, "lives": int(life_ids.nunique())},
+        metrics={"rmse": score, "held_out_lives": len(held_out)},
+        requested_by=requested_by,
+    )
+    active_score = None
+    active = registry.active_version(tenant=tenant, device_type=device_type, kind="rul")
+    if active is not None:
+        old = artefact_load(name=active.artefact, checksum=active.checksum)
+        if set(old["model"].columns) <= set(features.columns):
+            active_score = rul_ml.rmse(old["model"].predict(features[test]).point, target[test])
+    activated = registry.model_version_promote(
+        version=version, metric="rmse", candidate_score=score, active_score=active_score
+    )
+    return Outcome(version, activated, f"held-out RMSE {score:.1f} h")
+
+
+def cluster_train(
+    *, tenant: Tenant, device_type: DeviceType, end: datetime, requested_by: Any = None
+) -> Outcome:
+    start = end - timedelta(days=CLUSTER_DAYS)
+    devices = _type_devices(tenant, device_type)
+    frame = minute_means(
+        tenant_id=tenant.id,
+        device_ids=devices,
+        metrics=sorted(device_type.metrics),
+        start=start,
+        end=end,
+    )
+    signals = _signals(frame) if len(frame) else []
+    if not signals:
+        raise NotEnoughData("no metric reported in most minutes of the window")
+    data = frame[signals].dropna().reset_index()
+    stats = cluster_ml.window_stats(
+        data, unit="device", time="minute", signals=signals, rows=CLUSTER_WINDOW_MINUTES
+    )
+    if len(stats) < 10:
+        raise NotEnoughData(f"{len(stats)} windows of {CLUSTER_WINDOW_MINUTES} minutes")
+    result = cluster_ml.behaviour_clusters(stats)
+    latest = stats.groupby(level=0).tail(1)
+    positions = {key: i for i, key in enumerate(stats.index)}
+    assignment = {int(unit): int(result.labels[positions[(unit, t)]]) for unit, t in latest.index}
+    artefact = {"index": stats.index, "result": result, "signals": signals}
+    counts = {str(k): int(v) for k, v in result.counts.items()}
+    version = _store(
+        tenant=tenant,
+        device_type=device_type,
+        kind=ModelKind.CLUSTER,
+        obj=artefact,
+        algorithm="dbscan",
+        window=(start, end),
+        rows=len(stats),
+        devices=len(assignment),
+        signals=signals,
+        params={"window_minutes": CLUSTER_WINDOW_MINUTES, "eps": float(result.eps)},
+        metrics={
+            "clusters": len([k for k in result.counts if k != -1]),
+            "noise_share": float(result.counts.get(-1, 0)) / len(stats),
+            "counts": counts,
+        },
+        requested_by=requested_by,
+    )
+    # Clusters describe the fleet as it is now; there is nothing to backtest them against.
+    with transaction.atomic():
+        activated = registry.model_version_promote(version=version, metric=None)
+        devices_cluster_set(tenant=tenant, clusters=assignment)
+    return Outcome(version, activated, f"{version.metrics['clusters']} clusters")
+
+
+TRAINERS: dict[str, Callable[..., Outcome]] = {
+    ModelKind.ANOMALY: anomaly_train,
+    ModelKind.RUL: rul_train,
+    ModelKind.CLUSTER: cluster_train,
+}
+ALL_KINDS = [ModelKind.ANOMALY, ModelKind.RUL, ModelKind.CLUSTER]
+
+
+def _announce(run: TrainingRun) -> None:
+    data: live.TrainingData = {
+        "run": run.pk,
+        "device_type": run.device_type.name,
+        "status": run.status,
+        "progress": run.progress,
+        "step": run.step,
+        "results": run.results,
+    }
+    live.publish(tenant_id=run.tenant_id, event=live.Event.TRAINING, data=data)
+
+
+def _progress(run: TrainingRun, **fields: Any) -> None:
+    for name, value in fields.items():
+        setattr(run, name, value)
+    run.save(update_fields=list(fields))
+    _announce(run)
+
+
+@transaction.atomic
+def training_run_request(
+    *, tenant: Tenant, device_type: DeviceType, kinds: list[str] | None = None, requested_by: Any
+) -> tuple[TrainingRun, bool]:
+    """A queued run for the type, or the one already queued or running; (run, created)."""
+    if device_type.tenant_id != tenant.id:
+        raise ValueError("the device type belongs to another tenant")
+    kinds = list(kinds or ALL_KINDS)
+    pending = (
+        TrainingRun.objects.select_for_update()
+        .filter(tenant=tenant, device_type=device_type, status__in=["queued", "running"])
+        .first()
+    )
+    if pending is not None:
+        return pending, False
+    run = TrainingRun.objects.create(
+        tenant=tenant, device_type=device_type, kinds=kinds, requested_by=requested_by
+    )
+    return run, True
+
+
+def training_run_execute(*, run_id: int, end: datetime | None = None) -> TrainingRun | None:
+    """Run a queued training run (a task's body). A run already finished is left alone, so a
+    redelivered task trains nothing twice; one another worker holds is skipped."""
+    with transaction.atomic():
+        # A run marked running long ago lost its worker: it may be taken again.
+        stale = timezone.now() - STALE_RUN
+        run = (
+            TrainingRun.objects.select_for_update(skip_locked=True)
+            .select_related("device_type", "tenant")
+            .filter(Q(status="queued") | Q(status="running", started_at__lt=stale), pk=run_id)
+            .first()
+        )
+        if run is None:
+            return None
+        run.status = TrainingRun.Status.RUNNING
+        run.started_at = timezone.now()
+        run.save(update_fields=["status", "started_at"])
+    end = end or timezone.now().replace(second=0, microsecond=0)
+    results: dict[str, Any] = {}
+    try:
+        for i, kind in enumerate(run.kinds):
+            _progress(run, step=f"training {kind}", progress=i / len(run.kinds))
+            try:
+                outcome = TRAINERS[kind](
+                    tenant=run.tenant,
+                    device_type=run.device_type,
+                    end=end,
+                    requested_by=run.requested_by,
+                )
+                results[kind] = outcome.as_dict()
+            except NotEnoughData as exc:
+                results[kind] = {"version": None, "activated": False, "message": str(exc)}
+            _progress(run, results=results)
+    except Exception as exc:
+        logger.exception("training run %s failed", run.pk)
+        _progress(
+            run,
+            status=TrainingRun.Status.FAILED,
+            message=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+            step="failed",
+        )
+        return run
+    _progress(
+        run, status=TrainingRun.Status.DONE, progress=1.0, step="done", finished_at=timezone.now()
+    )
+    return run
+
+
+def training_runs_nightly(*, now: datetime | None = None) -> list[TrainingRun]:
+    """A run for every device type with devices, of every tenant (those already pending are
+    returned as they are)."""
+    runs = []
+    types = DeviceType.objects.filter(devices__isnull=False).distinct().select_related("tenant")
+    for device_type in types:
+        run, _ = training_run_request(
+            tenant=device_type.tenant, device_type=device_type, requested_by=None
+        )
+        runs.append(run)
+    return runs

@@ -1,0 +1,283 @@
+"""The engine on the real database: training from minute rollups into versions, and the apply
+cycle scoring a minute — stored once, devices updated, anomaly spells and status through the one
+writer, live events after commit, one tenant's models never touching another's devices."""
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from analytics import artefacts, scoring, training
+from analytics.failures import FailureFileError, failures_import
+from analytics.models import AnomalyEvent, Failure, ModelState, ModelVersion, ScoringCycle
+from devices.models import DeviceStatus, DeviceStatusChange
+from iotplatform import live
+from telemetry.models import Reading
+
+from . import plant
+
+M = plant.END  # the minute scored
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    artefacts._cache.clear()
+
+
+@pytest.fixture
+def trained(db: None, tenant) -> list[Any]:  # type: ignore[no-untyped-def]
+    """Three pumps with two days of normal operation before M and an active anomaly model."""
+    devices = plant.pumps(tenant, 3)
+    plant.store(plant.normal(devices, start=M - timedelta(days=2), minutes=2 * 1440 - 5))
+    outcome = training.anomaly_train(tenant=tenant, device_type=devices[0].type, end=M)
+    assert outcome.activated, outcome.message
+    return devices
+
+
+def test_training_stores_an_active_version_that_scores_normal_operation_low(trained) -> None:  # type: ignore[no-untyped-def]
+    version = ModelVersion.objects.get(state=ModelState.ACTIVE)
+    assert version.kind == "anomaly" and version.algorithm in ("pca_t2q", "iforest")
+    assert version.signals == sorted(plant.METRICS)
+    assert version.devices == 3 and version.rows > 8000
+    assert set(version.metrics["backtest"]) == {"pca_t2q", "iforest"}
+    assert 0.0 <= version.metrics["f1"] <= 1.0
+    model = artefacts.artefact_load(name=version.artefact, checksum=version.checksum)
+    rows = plant.normal(trained, start=M, minutes=200, seed=7)
+    frame = _wide(rows)
+    # A fresh stretch of the same normal operation is mostly within the limit (a 0.99 limit).
+    assert np.mean(model.score(frame) > 1.0) < 0.05
+
+
+def _wide(rows: list[tuple[Any, ...]]) -> Any:
+    import pandas as pd
+
+    long = pd.DataFrame(rows, columns=["time", "tenant", "device", "metric", "value"])
+    return long.pivot_table(index=["device", "time"], columns="metric", values="value")
+
+
+def test_a_retrain_that_backtests_worse_stays_candidate(trained, tenant, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    active = ModelVersion.objects.get(state=ModelState.ACTIVE)
+
+    def blind(x, **kwargs):  # type: ignore[no-untyped-def]
+        model_blind = training.anomaly_ml.t2q_fit(x.to_numpy())
+        model_blind.signals = list(x.columns)  # type: ignore[attr-defined]
+        model_blind.t2_limit = model_blind.q_limit = float("inf")  # flags nothing
+        return model_blind, {
+            "chosen": "pca_t2q",
+            "backtest": {"pca_t2q": {"f1": 0.0, "far": 0.0, "mar": 1.0}},
+        }
+
+    monkeypatch.setattr(training.anomaly_ml, "anomaly_choose", blind)
+    outcome = training.anomaly_train(tenant=tenant, device_type=trained[0].type, end=M)
+    assert not outcome.activated
+    assert outcome.version.state == ModelState.CANDIDATE
+    assert ModelVersion.objects.get(state=ModelState.ACTIVE) == active
+    assert "kept as candidate: backtest f1 0 is worse than active" in (
+        outcome.version.changes.last().reason
+    )
+
+
+def test_too_little_data_trains_nothing(db: None, tenant) -> None:  # type: ignore[no-untyped-def]
+    devices = plant.pumps(tenant, 1)
+    plant.store(plant.normal(devices, start=M - timedelta(minutes=50), minutes=50))
+    with pytest.raises(training.NotEnoughData, match="50 complete minutes"):
+        training.anomaly_train(tenant=tenant, device_type=devices[0].type, end=M)
+    with pytest.raises(training.NotEnoughData, match="0 recorded failures"):
+        training.rul_train(tenant=tenant, device_type=devices[0].type, end=M)
+    assert not ModelVersion.objects.exists()
+
+
+def _subscribe(tenant) -> tuple[Any, str]:  # type: ignore[no-untyped-def]
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(live.tenant_group(tenant.id), channel)
+    return layer, channel
+
+
+def _events(layer: Any, channel: str, count: int) -> list[dict[str, Any]]:
+    return [async_to_sync(layer.receive)(channel) for _ in range(count)]
+
+
+def test_a_minute_is_scored_once_and_spells_open_and_end(  # type: ignore[no-untyped-def]
+    trained, tenant, django_capture_on_commit_callbacks
+) -> None:
+    hot, calm, third = trained
+    plant.store(
+        plant.reading(hot, M, temperature=90.0, vibration=6.0)
+        + plant.reading(calm, M)
+        + plant.reading(third, M)
+    )
+    plant.seen(trained, M + timedelta(seconds=30))
+    layer, channel = _subscribe(tenant)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = scoring.scores_apply(tenant=tenant, minute=M)
+    assert (result.devices, result.flagged, result.opened, result.ended) == (3, 1, 1, 0)
+
+    event = AnomalyEvent.objects.get()
+    assert (event.device_id, event.started_at, event.ended_at) == (hot.id, M, None)
+    assert event.peak_score > 1.0
+    assert {d["metric"] for d in event.drivers[:2]} == {"temperature", "vibration"}
+    hot.refresh_from_db()
+    calm.refresh_from_db()
+    assert hot.status == DeviceStatus.ANOMALY and calm.status == DeviceStatus.HEALTHY
+    change = DeviceStatusChange.objects.get(device=hot)
+    assert (change.from_status, change.to_status) == ("healthy", "anomaly")
+    # Rules: overheating -30, high vibration -20, and the anomaly's penalty on top.
+    assert hot.health is not None and hot.health <= 50.0
+    assert calm.health is not None and calm.health > 90.0
+    stored = dict(
+        Reading.objects.filter(device=hot, time=M, metric__startswith="_").values_list(
+            "metric", "value"
+        )
+    )
+    assert stored[scoring.HEALTH_KEY] == pytest.approx(hot.health)
+    assert stored[scoring.ANOMALY_KEY] == pytest.approx(event.peak_score, rel=1e-3)
+
+    messages = _events(layer, channel, 3)
+    by_event = {m["event"]: m["data"] for m in messages}
+    scores = by_event[live.Event.DEVICE_SCORES]
+    assert scores["minute"] == M.isoformat()
+    assert scores["devices"][str(hot.id)]["flagged"] is True
+    assert scores["devices"][str(calm.id)]["health"] == calm.health
+    assert by_event[live.Event.ANOMALY]["state"] == "opened"
+    assert by_event[live.Event.DEVICE_STATUS]["to"] == "anomaly"
+
+    # The same minute again: nothing written twice.
+    counts = (
+        Reading.objects.count(),
+        AnomalyEvent.objects.count(),
+        DeviceStatusChange.objects.count(),
+    )
+    again = scoring.scores_apply(tenant=tenant, minute=M)
+    assert again.skipped
+    assert counts == (
+        Reading.objects.count(),
+        AnomalyEvent.objects.count(),
+        DeviceStatusChange.objects.count(),
+    )
+    assert ScoringCycle.objects.get(tenant=tenant, minute=M).flagged == 1
+
+    # Back to normal the next minute: the spell ends, the device is healthy again.
+    nxt = M + timedelta(minutes=1)
+    plant.store(plant.reading(hot, nxt) + plant.reading(calm, nxt) + plant.reading(third, nxt))
+    plant.seen(trained, nxt + timedelta(seconds=30))
+    ended = scoring.scores_apply(tenant=tenant, minute=nxt)
+    assert (ended.flagged, ended.ended) == (0, 1)
+    event.refresh_from_db()
+    hot.refresh_from_db()
+    assert event.ended_at == nxt and event.minutes == 1
+    assert hot.status == DeviceStatus.HEALTHY
+
+
+def test_one_tenants_models_never_score_anothers_devices(  # type: ignore[no-untyped-def]
+    trained, tenant, other_tenant
+) -> None:
+    theirs = plant.pumps(other_tenant, 2)
+    plant.store(plant.reading(theirs[0], M, temperature=90.0) + plant.reading(theirs[1], M))
+    plant.seen(theirs, M + timedelta(seconds=30))
+    result = scoring.scores_apply(tenant=other_tenant, minute=M)
+    assert result.devices == 2 and result.flagged == 0
+    # No anomaly model of their own: no anomaly score, but health from the rules.
+    metrics = set(
+        Reading.objects.filter(tenant=other_tenant, metric__startswith="_").values_list(
+            "metric", flat=True
+        )
+    )
+    assert metrics == {scoring.HEALTH_KEY}
+    theirs[0].refresh_from_db()
+    assert theirs[0].health == 70.0  # overheating only
+    assert not AnomalyEvent.objects.filter(tenant=other_tenant).exists()
+    # And tenant A's cycle never touched tenant B's devices.
+    scoring.scores_apply(tenant=tenant, minute=M)
+    assert not Reading.objects.filter(tenant=tenant, device__in=[d.id for d in theirs]).exists()
+
+
+def test_rul_is_trained_on_runs_to_failure_and_applied(db: None, tenant, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    devices = plant.pumps(tenant, 4)
+    rows = []
+    rng = np.random.default_rng(3)
+    life_minutes = 600
+    for k, device in enumerate(devices):
+        # Two lives each: the temperature creeps up over the last 300 minutes before a failure.
+        for life in range(2):
+            failed = M - timedelta(minutes=(1 - life) * (life_minutes + 120) + 30 + k)
+            start = failed - timedelta(minutes=life_minutes)
+            for i in range(life_minutes):
+                left = life_minutes - i
+                wear = max(0.0, (300 - left) / 300) * 20
+                at = start + timedelta(minutes=i)
+                rows += plant.reading(
+                    device,
+                    at,
+                    temperature=60 + wear + rng.normal(0, 0.5),
+                    vibration=2 + wear / 10 + rng.normal(0, 0.05),
+                    pressure=50 + rng.normal(0, 1),
+                    current=12 + rng.normal(0, 0.3),
+                )
+            Failure.objects.create(
+                tenant=tenant,
+                device=device,
+                failed_at=failed,
+                repaired_at=failed + timedelta(hours=1),
+            )
+    plant.store(rows)
+    outcome = training.rul_train(tenant=tenant, device_type=devices[0].type, end=M)
+    assert outcome.activated
+    version = outcome.version
+    assert version.kind == "rul" and version.params["lives"] == 8
+    assert version.metrics["rmse"] < 2.0  # hours; lives are 10 h long
+
+    # Applied: a device 60 minutes from the end of a worn life reads about an hour left.
+    device = devices[0]
+    minute = M + timedelta(hours=3)
+    recent = []
+    for i in range(60):
+        left = 60 + (59 - i)
+        wear = max(0.0, (300 - left) / 300) * 20
+        recent += plant.reading(
+            device,
+            minute - timedelta(minutes=59 - i),
+            temperature=60 + wear,
+            vibration=2 + wear / 10,
+        )
+    plant.store(recent)
+    plant.seen([device], minute + timedelta(seconds=10))
+    scoring.scores_apply(tenant=tenant, minute=minute)
+    device.refresh_from_db()
+    assert device.rul_hours is not None and 0.0 <= device.rul_hours < 3.0
+    low = Reading.objects.get(device=device, time=minute, metric=scoring.RUL_LOW_KEY).value
+    high = Reading.objects.get(device=device, time=minute, metric=scoring.RUL_HIGH_KEY).value
+    assert low <= device.rul_hours <= high
+
+
+def test_failures_import_is_idempotent_and_refuses_bad_files(db: None, tenant, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    device = plant.pumps(tenant, 1)[0]
+    path = tmp_path / "failures.csv"
+    path.write_text(
+        "device,failure_mode,failed_at_ms,repaired_at_ms\n"
+        f"{device.serial},bearing,1795400000000,1795428800000\n"
+        f"{device.serial},bearing,1796400000000,\n"
+        "NOT-OURS,seal,1795400000000,\n"
+    )
+    first = failures_import(tenant=tenant, path=path)
+    assert (first.rows, first.stored, first.skipped) == (3, 2, 1)
+    assert first.unknown_devices == {"NOT-OURS"}
+    assert failures_import(tenant=tenant, path=path).stored == 0
+    assert Failure.objects.count() == 2
+    assert Failure.objects.filter(repaired_at__isnull=True).count() == 1
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("device,failed_at_ms\nX,1\n")
+    with pytest.raises(FailureFileError, match=r"bad\.csv: missing columns failure_mode"):
+        failures_import(tenant=tenant, path=bad)
+    bad.write_text(
+        "device,failure_mode,failed_at_ms,repaired_at_ms\n"
+        f"{device.serial},bearing,1797400000000,\n"
+        f"{device.serial},bearing,soon,\n"
+    )
+    with pytest.raises(FailureFileError, match="line 3: failed_at_ms 'soon' is not a number"):
+        failures_import(tenant=tenant, path=bad)
+    assert Failure.objects.count() == 2  # nothing half-written
