@@ -118,6 +118,17 @@ def _drivers(
     ]
 
 
+def _deviation_shares(model: Any, values: np.ndarray) -> np.ndarray:
+    """Which metrics drove a flag, as each one's share of the row's distance from normal
+    operation in standard deviations. Not the model's own residual contributions: with
+    correlated signals (load drives them all) those smear a fault onto the healthy ones — an
+    overheating pump's flat current got two thirds of the blame in a test — and an operator
+    reads "drivers" as "which readings are off"."""
+    z = np.abs((values - model.mean) / model.scale)
+    total = z.sum(axis=1, keepdims=True)
+    return np.where(total > 0, z / np.where(total > 0, total, 1.0), 0.0)
+
+
 def _score_type(
     *, tenant: Tenant, device_type: DeviceType, devices: Sequence[Device], minute: datetime
 ) -> list[DeviceResult]:
@@ -152,8 +163,8 @@ def _score_type(
             complete = latest[model.signals].dropna()
             if len(complete):
                 scores = model.score(complete)
-                shares = model.contributions(complete)
                 values = complete.to_numpy(float)
+                shares = _deviation_shares(model, values)
                 for row, device_id in enumerate(complete.index):
                     result = chunk[int(device_id)]
                     result.anomaly = float(scores[row])

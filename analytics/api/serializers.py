@@ -120,3 +120,63 @@ class PredictionOutput(serializers.Serializer):
     models = serializers.DictField(
         child=serializers.IntegerField(), help_text="kind → the active version's id"
     )
+
+
+class ScoresInput(RangeInput):
+    points = serializers.IntegerField(
+        min_value=1, max_value=10_000, default=1000, help_text="at most this many buckets"
+    )
+
+
+class ForecastInput(serializers.Serializer):
+    metric = serializers.CharField(max_length=64)
+    hours = serializers.FloatField(
+        min_value=0.25, max_value=24.0, default=3.0, help_text="how far ahead"
+    )
+    history_hours = serializers.FloatField(
+        min_value=1.0, max_value=72.0, default=6.0, help_text="the recent past it learns from"
+    )
+    level = serializers.FloatField(
+        min_value=0.5, max_value=0.99, default=0.8, help_text="the interval's coverage"
+    )
+
+
+class Crossing(serializers.Serializer):
+    limit = serializers.FloatField()
+    direction = serializers.ChoiceField(choices=["above", "below"])
+    at = serializers.DateTimeField(allow_null=True, help_text="when the forecast passes it")
+    hours = serializers.FloatField(allow_null=True)
+    earliest_hours = serializers.FloatField(
+        allow_null=True, help_text="when the interval's bound passes it (the worst case)"
+    )
+
+
+class ForecastOutput(serializers.Serializer):
+    device = serializers.IntegerField()
+    metric = serializers.CharField()
+    unit = serializers.CharField()
+    step_seconds = serializers.IntegerField()
+    level = serializers.FloatField()
+    history = serializers.DictField(child=serializers.ListField(), help_text="t, value")
+    forecast = serializers.DictField(child=serializers.ListField(), help_text="t, mean, low, high")
+    crossings = Crossing(many=True)
+
+
+class ClustersInput(serializers.Serializer):
+    type = serializers.CharField(max_length=100)
+
+
+class ClustersOutput(serializers.Serializer):
+    version = serializers.IntegerField()
+    device_type = serializers.CharField()
+    trained_at = serializers.DateTimeField()
+    eps = serializers.FloatField()
+    explained = serializers.ListField(child=serializers.FloatField())
+    window_minutes = serializers.IntegerField()
+    clusters = serializers.DictField(
+        child=serializers.DictField(), help_text="label → windows and anomalies; -1 = outliers"
+    )
+    points = serializers.DictField(
+        child=serializers.ListField(),
+        help_text="one entry per window: device, name, start, x, y, z, cluster",
+    )

@@ -2,7 +2,10 @@ from django.urls import path
 
 from .views import (
     AnomalyListView,
+    ClustersView,
+    DeviceForecastView,
     DevicePredictionView,
+    DeviceScoresView,
     ModelVersionDetailView,
     ModelVersionListView,
     TrainingDetailView,
@@ -15,6 +18,9 @@ urlpatterns = [
     path("analytics/training", TrainingListView.as_view(), name="api-training-list"),
     path("analytics/training/<int:pk>", TrainingDetailView.as_view(), name="api-training-detail"),
     path("analytics/anomalies", AnomalyListView.as_view(), name="api-anomaly-list"),
+    path("analytics/clusters", ClustersView.as_view(), name="api-clusters"),
+    path("devices/<int:pk>/scores", DeviceScoresView.as_view(), name="api-device-scores"),
+    path("devices/<int:pk>/forecast", DeviceForecastView.as_view(), name="api-device-forecast"),
     path(
         "devices/<int:pk>/prediction",
         DevicePredictionView.as_view(),

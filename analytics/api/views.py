@@ -9,20 +9,27 @@ from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analytics import scoring, selectors, tasks, training
+from analytics import forecasting, scoring, selectors, tasks, training
 from analytics.models import AnomalyEvent, ModelVersion, TrainingRun
 from devices.api.base import DeviceScopedView, device_type_or_400
 from devices.selectors import device_list
 from iotplatform.tenancy.models import Role
 from iotplatform.tenancy.scoping import TenantAPIView
+from telemetry import queries
+from telemetry.api.serializers import SeriesOutput
 from telemetry.selectors import latest_values
 
 from .serializers import (
     AnomalyEventOutput,
     AnomalyFilter,
+    ClustersInput,
+    ClustersOutput,
+    ForecastInput,
+    ForecastOutput,
     ModelVersionFilter,
     ModelVersionOutput,
     PredictionOutput,
+    ScoresInput,
     TrainingInput,
     TrainingRunOutput,
 )
@@ -162,7 +169,7 @@ class DevicePredictionView(DeviceScopedView):
                 "high": value(scoring.RUL_HIGH_KEY),
             },
             "anomaly_score": value(scoring.ANOMALY_KEY),
-            "anomaly": AnomalyEventOutput(event).data if event else None,
+            "anomaly": event,
             "cluster": device.cluster,
             "models": {
                 kind: v.pk
@@ -172,3 +179,80 @@ class DevicePredictionView(DeviceScopedView):
             },
         }
         return Response(PredictionOutput(body).data)
+
+
+class DeviceScoresView(DeviceScopedView):
+    """The device's derived series over a range — anomaly score, health, RUL and its interval
+    — bucketed like ``/series`` (they are readings under reserved keys: ``_anomaly``,
+    ``_health``, ``_rul_hours``, ``_rul_low``, ``_rul_high``)."""
+
+    serializer_class = SeriesOutput
+
+    @extend_schema(parameters=[ScoresInput], responses=SeriesOutput)
+    def get(self, request: Request, pk: int) -> Response:
+        device = self.get_object()
+        data = _query(ScoresInput, request)
+        width = queries.bucket_for(data["start"], data["end"], data["points"])
+        series = queries.device_series(
+            tenant_id=self.tenant.id,
+            device_id=device.id,
+            metrics=list(scoring.DERIVED),
+            start=data["start"],
+            end=data["end"],
+            width=width,
+        )
+        return Response(
+            {
+                "device": device.id,
+                "bucket": queries.bucket_name(series.bucket),
+                "table": series.source,
+                "start": series.start,
+                "end": series.end,
+                "series": series.metrics,
+            }
+        )
+
+
+class DeviceForecastView(DeviceScopedView):
+    """A metric's forecast for the next hours with its interval, and when it will pass the
+    device's warning limits ("temperature will pass 75 °C in about 3 h")."""
+
+    serializer_class = ForecastOutput
+
+    @extend_schema(parameters=[ForecastInput], responses=ForecastOutput)
+    def get(self, request: Request, pk: int) -> Response:
+        device = self.get_object()
+        data = _query(ForecastInput, request)
+        try:
+            result = forecasting.device_forecast(
+                device=device,
+                metric=data["metric"],
+                hours=data["hours"],
+                history_hours=data["history_hours"],
+                level=data["level"],
+            )
+        except forecasting.ForecastError as exc:
+            raise exceptions.ValidationError({"metric": [str(exc)]}) from None
+        return Response(ForecastOutput(result).data)
+
+
+class ClustersView(TenantAPIView):
+    """The active behaviour clusters of a device type: every window of every device in 3-D
+    (PCA of its scaled mean / std / slope per metric), its cluster (-1: an outlier), and the
+    windows and anomalies per cluster."""
+
+    serializer_class = ClustersOutput
+
+    def tenant_queryset(self) -> QuerySet[ModelVersion]:
+        return selectors.model_version_list(tenant=self.tenant)
+
+    @extend_schema(parameters=[ClustersInput], responses=ClustersOutput)
+    def get(self, request: Request) -> Response:
+        data = _query(ClustersInput, request)
+        device_type = device_type_or_400(tenant=self.tenant, name=data["type"])
+        body = selectors.clusters_view(tenant=self.tenant, device_type=device_type)
+        if body is None:
+            raise exceptions.NotFound(
+                f"No behaviour clusters trained for {device_type.name!r} yet."
+            )
+        return Response(ClustersOutput(body).data)

@@ -30,7 +30,7 @@ def _until(ws: Any, event: str, timeout: float) -> dict[str, Any]:
         except TimeoutError:
             break
         for item in frame.get("events", []):
-            if item["event"] == event:
+            if item["type"] == event:
                 return item["data"]
     raise AssertionError(f"no {event} event within {timeout} s")
 

@@ -7,8 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 
 from analytics import artefacts, scoring, training
 from analytics.failures import FailureFileError, failures_import
@@ -90,19 +88,21 @@ def test_too_little_data_trains_nothing(db: None, tenant) -> None:  # type: igno
     assert not ModelVersion.objects.exists()
 
 
-def _subscribe(tenant) -> tuple[Any, str]:  # type: ignore[no-untyped-def]
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(live.tenant_group(tenant.id), channel)
-    return layer, channel
+@pytest.fixture
+def published(monkeypatch) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Live events as the services hand them to the channel layer (after commit); the real
+    transport to a page is exercised end to end in test_end_to_end."""
+    sent: list[dict[str, Any]] = []
 
+    def record(*, tenant_id: int, event: Any, data: Any, group: Any = None) -> None:
+        sent.append({"tenant": tenant_id, "event": str(event), "data": data})
 
-def _events(layer: Any, channel: str, count: int) -> list[dict[str, Any]]:
-    return [async_to_sync(layer.receive)(channel) for _ in range(count)]
+    monkeypatch.setattr(live, "publish", record)
+    return sent
 
 
 def test_a_minute_is_scored_once_and_spells_open_and_end(  # type: ignore[no-untyped-def]
-    trained, tenant, django_capture_on_commit_callbacks
+    trained, tenant, django_capture_on_commit_callbacks, published
 ) -> None:
     hot, calm, third = trained
     plant.store(
@@ -111,7 +111,6 @@ def test_a_minute_is_scored_once_and_spells_open_and_end(  # type: ignore[no-unt
         + plant.reading(third, M)
     )
     plant.seen(trained, M + timedelta(seconds=30))
-    layer, channel = _subscribe(tenant)
     with django_capture_on_commit_callbacks(execute=True):
         result = scoring.scores_apply(tenant=tenant, minute=M)
     assert (result.devices, result.flagged, result.opened, result.ended) == (3, 1, 1, 0)
@@ -136,8 +135,9 @@ def test_a_minute_is_scored_once_and_spells_open_and_end(  # type: ignore[no-unt
     assert stored[scoring.HEALTH_KEY] == pytest.approx(hot.health)
     assert stored[scoring.ANOMALY_KEY] == pytest.approx(event.peak_score, rel=1e-3)
 
-    messages = _events(layer, channel, 3)
-    by_event = {m["event"]: m["data"] for m in messages}
+    assert {m["tenant"] for m in published} == {tenant.id}
+    assert sorted(m["event"] for m in published) == ["anomaly", "device.scores", "device.status"]
+    by_event = {m["event"]: m["data"] for m in published}
     scores = by_event[live.Event.DEVICE_SCORES]
     assert scores["minute"] == M.isoformat()
     assert scores["devices"][str(hot.id)]["flagged"] is True

@@ -1,0 +1,201 @@
+"""Analytics benchmark: one apply cycle for a 10,000-device fleet, and a retrain of one tenant's
+device type on 30 days of 1-minute features, each beside the same model calls on in-memory
+arrays (the ratio is the platform's overhead: reading the rollups, storing, publishing).
+
+    .venv/bin/python bench/analytics.py [--devices 10000] [--train-devices 12] [--days 30]
+
+1. A scratch database (``iot_bench_analytics``) gets a tenant with ``--devices`` pumps, each
+   with the last hour of one-minute readings of four metrics (the window the apply cycle reads
+   for RUL features), and ``--train-devices`` of them with ``--days`` of one-minute history:
+   normal operation with a wear creep before each of several recorded failures (so the RUL
+   trainer has runs to failure). Written through the real ingest writer (rollups included).
+2. Retrain (anomaly, RUL, clusters) of the pump type, timed, then the same model fitting on the
+   in-memory frame the trainers read (baseline).
+3. One apply cycle over the fleet (``scoring.scores_apply``), timed with its peak memory, then
+   the baseline: the same scoring calls (anomaly score and contributions, window features + RUL
+   prediction, health) on in-memory arrays of the same shape.
+"""
+
+import argparse
+import subprocess
+import sys
+
+from common import BIN, ROOT, django_env, dotenv, scratch_database
+
+TARGET_APPLY_S = 30.0
+TARGET_RETRAIN_S = 120.0
+
+CODE = r"""
+import django, resource, time, tracemalloc; django.setup()
+from datetime import UTC, datetime, timedelta
+import numpy as np, pandas as pd
+from django.db import connection
+from analytics import scoring, training, registry
+from analytics.ml import anomaly as anomaly_ml, rul as rul_ml, health as health_ml
+from analytics.ml.features import window_features
+from analytics.models import Failure
+from devices.models import Device, DeviceStatus
+from devices.services import device_types_install_catalog
+from iotplatform.tenancy.services import tenant_create
+from telemetry.ingest.writer import write_sync
+from telemetry.windows import minute_means
+
+DEVICES, TRAIN, DAYS = {devices}, {train_devices}, {days}
+METRICS = {{"temperature": (60, 1.0), "vibration": (2.0, 0.1), "pressure": (50, 1.5),
+           "current": (12, 0.4)}}
+tenant = tenant_create(slug="bench", name="Bench")
+pump = {{t.name: t for t in device_types_install_catalog(tenant=tenant)}}["pump"]
+Device.objects.bulk_create([
+    Device(tenant=tenant, type=pump, name=f"Pump {{i}}", serial=f"P-{{i:05d}}",
+           status=DeviceStatus.HEALTHY) for i in range(DEVICES)])
+ids = list(Device.objects.filter(tenant=tenant).order_by("id").values_list("id", flat=True))
+minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+rng = np.random.default_rng(0)
+connection.ensure_connection()
+pg = connection.connection
+
+def write(rows):
+    with pg.transaction():
+        write_sync(pg, rows)
+
+began = time.perf_counter()
+# Training history: DAYS of minutes for TRAIN devices, lives of ~8 days ending in failures.
+minutes = DAYS * 1440
+life = 8 * 1440
+start = minute - timedelta(minutes=minutes + 60)
+failures = []
+for k, device in enumerate(ids[:TRAIN]):
+    offset = int(rng.integers(0, life))
+    age = (np.arange(minutes) + offset) % life
+    wear = np.clip((age - 0.6 * life) / (0.4 * life), 0, None) ** 2
+    load = rng.normal(size=minutes)
+    times = [start + timedelta(minutes=i) for i in range(minutes)]
+    rows = []
+    for metric, (mean, spread) in METRICS.items():
+        drift = {{"temperature": 25, "vibration": 2.0}}.get(metric, 0) * wear
+        values = mean + spread * (0.8 * load + 0.6 * rng.normal(size=minutes)) + drift
+        rows += [(t, tenant.id, device, metric, float(v)) for t, v in zip(times, values)]
+    for first in range(0, len(rows), 200_000):
+        write(rows[first:first + 200_000])
+    for i in np.flatnonzero(age == life - 1):
+        failures.append(Failure(tenant=tenant, device_id=device, failed_at=times[i] + timedelta(minutes=1),
+                                repaired_at=times[i] + timedelta(minutes=1)))
+Failure.objects.bulk_create(failures)
+# The fleet's last hour (the apply cycle's window).
+batch = []
+for device in ids[TRAIN:]:
+    load = rng.normal(size=60)
+    for metric, (mean, spread) in METRICS.items():
+        values = mean + spread * (0.8 * load + 0.6 * rng.normal(size=60))
+        batch += [(minute - timedelta(minutes=59 - i), tenant.id, device, metric, float(values[i]))
+                  for i in range(60)]
+    if len(batch) > 200_000:
+        write(batch); batch = []
+write(batch)
+Device.objects.filter(tenant=tenant).update(last_seen=minute + timedelta(seconds=30))
+with connection.cursor() as cursor:
+    cursor.execute("ANALYZE")
+print(f"loaded {{len(failures)}} failures and the fleet's readings in {{time.perf_counter() - began:.0f}} s", flush=True)
+
+# --- retrain ---
+end = minute + timedelta(minutes=1)
+began = time.perf_counter()
+outcomes = {{}}
+for kind, trainer in training.TRAINERS.items():
+    t0 = time.perf_counter()
+    outcomes[kind] = (trainer(tenant=tenant, device_type=pump, end=end), time.perf_counter() - t0)
+retrain = time.perf_counter() - began
+for kind, (outcome, seconds) in outcomes.items():
+    print(f"  retrain {{kind:8s}} {{seconds:6.1f}} s  {{outcome.message}}", flush=True)
+
+# Baseline: the same fitting on the in-memory frame.
+frame = minute_means(tenant_id=tenant.id, device_ids=ids[:TRAIN], metrics=sorted(METRICS),
+                     start=end - timedelta(days=DAYS), end=end)
+t0 = time.perf_counter()
+normal = frame.dropna().sort_index(level="minute", kind="stable")
+anomaly_ml.anomaly_choose(normal, holdout_share=training.HOLDOUT_SHARE, seed=0)
+data = frame.dropna().reset_index()
+data["order"] = data.groupby("device").cumcount()
+features = window_features(data, unit="device", order="order", signals=sorted(METRICS))
+columns = [c for c in features.columns if not c.endswith("_exp") and c != "order"]
+target = pd.Series(rng.uniform(0, 240, len(features)), index=features.index)
+rul_ml.rul_fit(features, target, training.RUL_PARAMS, columns=columns)
+baseline_retrain = time.perf_counter() - t0
+
+# --- apply ---
+scoring_began = time.perf_counter()
+tracemalloc.start()
+result = scoring.scores_apply(tenant=tenant, minute=minute)
+_, peak = tracemalloc.get_traced_memory()
+tracemalloc.stop()
+apply_s = time.perf_counter() - scoring_began
+
+# Baseline: the same calls on in-memory arrays of the fleet's shape.
+anomaly = registry.active_model(tenant=tenant, device_type=pump, kind="anomaly")
+rul = registry.active_model(tenant=tenant, device_type=pump, kind="rul")
+window = minute_means(tenant_id=tenant.id, device_ids=ids, metrics=sorted(METRICS),
+                      start=minute - timedelta(minutes=59), end=minute + timedelta(minutes=1))
+t0 = time.perf_counter()
+latest = window[window.index.get_level_values("minute") == minute].droplevel("minute")
+anomaly.artefact.score(latest[anomaly.artefact.signals])
+anomaly.artefact.contributions(latest[anomaly.artefact.signals])
+if rul is not None:
+    w = window.reset_index()
+    w["order"] = (w["minute"] - minute) // pd.Timedelta(minutes=1)
+    f = window_features(w, unit="device", order="order", signals=rul.artefact["signals"])
+    rul.artefact["model"].predict(f[(w.loc[f.index, "minute"] == minute).to_numpy()])
+health_ml.health_rules(latest, {{i: {{}} for i in latest.index}}, battery_drop=None)
+baseline_apply = time.perf_counter() - t0
+
+print(f"RESULT retrain {{retrain:.1f}} {{baseline_retrain:.1f}}", flush=True)
+print(f"RESULT apply {{apply_s:.1f}} {{baseline_apply:.2f}} {{result.devices}} {{result.flagged}} {{peak / 2**20:.0f}}", flush=True)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--devices", type=int, default=10_000)
+    parser.add_argument("--train-devices", type=int, default=12)
+    parser.add_argument("--days", type=int, default=30)
+    args = parser.parse_args()
+    database_url = scratch_database(
+        dotenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5433/iotplatform"),
+        "iot_bench_analytics",
+    )
+    env = django_env(database_url, MODEL_STORAGE_DIR=str(ROOT / ".models-bench"))
+    subprocess.run(
+        [str(BIN / "python"), "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=env
+    )
+    code = CODE.format(devices=args.devices, train_devices=args.train_devices, days=args.days)
+    out = subprocess.run(
+        [str(BIN / "python"), "-c", code],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout
+    figures = {}
+    for line in out.splitlines():
+        if line.startswith("RESULT "):
+            name, *values = line.split()[1:]
+            figures[name] = [float(v) for v in values]
+        else:
+            print(line)
+    retrain, base_retrain = figures["retrain"]
+    apply_s, base_apply, devices, flagged, peak = figures["apply"]
+    print(
+        f"retrain one device type, {args.train_devices} devices x {args.days} days of minutes: "
+        f"{retrain:.1f} s (target {TARGET_RETRAIN_S:.0f} s); the same fits in memory "
+        f"{base_retrain:.1f} s, ratio {retrain / base_retrain:.2f}"
+    )
+    print(
+        f"apply one minute, {devices:.0f} devices ({flagged:.0f} flagged): {apply_s:.1f} s "
+        f"(target {TARGET_APPLY_S:.0f} s), peak Python memory {peak:.0f} MiB; the same model "
+        f"calls on in-memory arrays {base_apply:.2f} s, ratio {apply_s / base_apply:.1f}"
+    )
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
