@@ -26,7 +26,7 @@ WINDOWS = (5, 15, 30, 60, 120)
 EWM_ALPHA = 0.1
 EWM_ALPHAS: tuple[float, ...] = ()
 STDS: tuple[int, ...] = ()
-BASELINE: int | None = 20
+BASELINE: int | None = None
 RAW = True
 
 # The candidates compared on validation folds: name, keyword arguments, window-only (then the

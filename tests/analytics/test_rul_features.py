@@ -53,9 +53,10 @@ def test_window_only_columns_leave_out_what_needs_the_whole_history() -> None:
     assert window_only_columns(out.columns, ["s"]) == ["s", "s_m2", "s_sl2", "s_sd2", "s_ewm"]
 
 
-def test_the_default_features_are_the_long_windows_with_a_baseline() -> None:
+def test_the_default_features_are_the_chosen_set_long_windows_no_baseline() -> None:
     out = window_features(FRAME, unit="unit", order="cycle", signals=["s"])
-    assert {"s_m120", "s_sl120", "s_dm120", "s_exp"} <= set(out.columns)
+    assert {"s_m120", "s_sl120", "s_exp"} <= set(out.columns)
+    assert not any("_dm" in c or "_sd" in c for c in out.columns)
 
 
 def test_conformal_bands_by_hand() -> None:
