@@ -68,6 +68,8 @@ def test_the_printed_figures_are_those_of_the_arrays(fleets: tuple[Path, Path]) 
         holdout.labels, pd.Series(flags, index=x.index), kinds=command.VALUE_KINDS
     ).dropna()
     assert pump[5] == f"{windows.mean():.0%}"
+    spikes = windows[holdout.labels.loc[windows.index, "kind"] == "spike"]
+    assert f"by kind: spike {spikes.mean():.0%}, level_shift" in text
     assert pump[6] == str(len(holdout.failures))  # every failure's life is measured
     assert "targets: anomaly F1 >= 0.9: " in text
     assert f"({expected['f1']:.2f})" in text
@@ -162,3 +164,10 @@ def test_on_the_command_line_bad_input_exits_with_status_1(tmp_path: Path) -> No
     assert f"{nowhere}: no such directory" in result.stderr
     with pytest.raises(CommandError, match="go together"):
         call_command("evaluate_simulator", "--train", str(nowhere), stdout=StringIO())
+
+
+def test_a_held_flag_lasts_its_minutes_within_its_device() -> None:
+    flags = np.array([1, 0, 0, 0, 1, 0, 0, 0], dtype=bool)
+    device = np.array(list("aaaaabbb"))
+    assert command.held(flags, device, 3).astype(int).tolist() == [1, 1, 1, 0, 1, 0, 0, 0]
+    assert command.held(flags, device, 1).tolist() == flags.tolist()
