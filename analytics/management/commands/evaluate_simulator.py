@@ -1,0 +1,434 @@
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from analytics.ml import frames, rul
+from analytics.ml.anomaly import confusion, t2q_fit
+from analytics.ml.features import window_features
+from simulator import anomalies
+from simulator.fleet import Rates, make_fleet
+from simulator.history import generate
+
+# The generated range ends at a fixed time, so the same seeds give the same figures.
+END = 1_790_000_000.0
+INTERVAL = 60.0
+# Devices are new at the start and wear out in about 30 days (Rates.mean_life_days, lognormal
+# spread 0.35, use rate about 1 a second): 90 days hold two or three failures a device, and 25
+# devices give every type several (the rarest, 10 % of the fleet, about five).
+DAYS = 90.0
+DEVICES = 25
+
+VALUE_KINDS = anomalies.KINDS  # outages and clock skews leave every value right
+QUANTILES = (0.99, 0.995, 0.999)
+HOLDS = (1, 3, 5, 10)  # a flag held this many minutes (1: as detected)
+VALIDATION_SHARE = 0.3  # the last 30 % of the training fleet's range chooses the parameters
+
+# RUL, hours. Lives are about 720 h (the longest about twice that): the last 20 % of a life is
+# under 300 h for nearly all of them, and 300 h before failure wear is about 0.6^1.6 = 44 % of its
+# final size, so the metrics still say something. Earlier, nothing does: capped.
+KNEE_HOURS = 300.0
+WINDOWS = (60, 360, 1440)  # minutes: an hour, a shift, a day (the load's cycle)
+TRAIN_EVERY = 10  # minutes: neighbouring minutes say nearly the same, every tenth trains
+RUL_PARAMS = rul.CANDIDATES[0]
+LAST_SHARE = 0.2
+TOLERANCE = 0.15
+
+FILES = {
+    "devices.csv": ("serial", "type"),
+    "labels.csv": ("device", "kind", "start_ms", "end_ms"),
+    "failures.csv": ("device", "failed_at_ms", "repaired_at_ms"),
+    "rul.csv": ("ts", "device", "rul_seconds", "censored"),
+    "readings": ("ts", "device", "metric", "value"),
+}
+
+MAY_BE_EMPTY = ("labels.csv", "failures.csv")  # a quiet fleet, a short range: just a header
+
+
+@dataclass
+class Fleet:
+    name: str
+    devices: pd.DataFrame  # indexed by serial: type, …
+    labels: pd.DataFrame
+    failures: pd.DataFrame
+    minutes: pd.DataFrame  # frames.minute_means
+    rul: pd.DataFrame  # frames.rul_at on minutes' index
+
+    def types(self) -> np.ndarray:
+        serials = self.minutes.index.get_level_values("device")
+        return self.devices["type"].reindex(serials).to_numpy()
+
+
+def _check(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise CommandError(f"{path}: missing columns {', '.join(missing)}")
+    if frame.empty and path.name not in MAY_BE_EMPTY:
+        raise CommandError(f"{path}: no rows")
+    return frame
+
+
+def _read(folder: Path, name: str) -> pd.DataFrame:
+    path = folder / name
+    if name == "readings":
+        parquet = folder / "readings.parquet"
+        path = parquet if parquet.is_file() else folder / "readings.csv"
+    if not path.is_file():
+        raise CommandError(f"{path}: missing")
+    if path.stat().st_size == 0:
+        raise CommandError(f"{path}: empty")
+    try:
+        if path.suffix == ".parquet":
+            table = pq.read_table(path)
+        elif name in ("readings", "rul.csv"):  # large: arrow's parallel reader
+            table = pacsv.read_csv(path)
+        else:
+            return _check(path, pd.read_csv(path), FILES[name])
+    except (pa.ArrowInvalid, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
+        raise CommandError(f"{path}: not readable ({exc})") from None
+    return _check(path, table.to_pandas(), FILES[name])
+
+
+def load(folder: Path, name: str) -> Fleet:
+    """A history directory as the simulator writes it, checked, as one-minute frames."""
+    if not folder.is_dir():
+        raise CommandError(f"{folder}: no such directory")
+    devices = _read(folder, "devices.csv").astype({"serial": str}).set_index("serial")
+    labels = _read(folder, "labels.csv")
+    failures = _read(folder, "failures.csv")
+    truth = _read(folder, "rul.csv")
+    readings = _read(folder, "readings")
+    for column in ("ts", "value"):
+        if not pd.api.types.is_numeric_dtype(readings[column]):
+            raise CommandError(f"{folder}: readings' {column} column is not numeric")
+    minutes = frames.minute_means(readings)
+    unknown = set(minutes.index.get_level_values("device")) - set(devices.index)
+    if unknown:
+        raise CommandError(
+            f"{folder / 'devices.csv'}: no row for {len(unknown)} devices with readings "
+            f"(e.g. {sorted(unknown)[0]})"
+        )
+    return Fleet(
+        name=name,
+        devices=devices,
+        labels=labels,
+        failures=failures,
+        minutes=minutes,
+        rul=frames.rul_at(truth, minutes.index),
+    )
+
+
+@contextmanager
+def histories(options: dict[str, Any]) -> Iterator[tuple[Path, Path]]:
+    """The two directories given, or a training and a held-out history generated afresh."""
+    if options["train"] or options["holdout"]:
+        if not (options["train"] and options["holdout"]):
+            raise CommandError("--train and --holdout go together")
+        yield options["train"], options["holdout"]
+        return
+    if options["seed"] == options["holdout_seed"]:
+        raise CommandError("--holdout-seed must differ from --seed: a held-out fleet")
+    rates = Rates()
+    with tempfile.TemporaryDirectory(prefix="evaluate_simulator-") as directory:
+        paths = []
+        for name, seed in (("train", options["seed"]), ("holdout", options["holdout_seed"])):
+            path = Path(directory) / name
+            generate(
+                make_fleet(options["devices"], seed, rates),
+                path,
+                start=END - options["days"] * 86_400,
+                end=END,
+                interval=INTERVAL,
+                rates=rates,
+                parquet=True,
+            )
+            paths.append(path)
+        yield paths[0], paths[1]
+
+
+# --- anomaly -------------------------------------------------------------------------------
+
+
+def held(flags: np.ndarray, device: np.ndarray, minutes: int) -> np.ndarray:
+    """Each flag held for ``minutes`` rows of its device (1: unchanged); no look-ahead. Rows are
+    grouped by device (a device's rows together, in time order)."""
+    if minutes <= 1:
+        return flags
+    position = np.arange(len(flags))
+    starts = np.r_[True, device[1:] != device[:-1]]
+    first = np.maximum.accumulate(np.where(starts, position, 0))  # the device's first row
+    counts = np.r_[0, np.cumsum(flags.astype(np.int64))]
+    low = np.maximum(position - minutes + 1, first)
+    return np.asarray(counts[position + 1] - counts[low] > 0)
+
+
+@dataclass
+class Detector:
+    metrics: list[str]
+    quantile: float
+    hold: int
+    model: Any
+
+    def flags(self, x: pd.DataFrame) -> np.ndarray:
+        raw = self.model.flags(x[self.metrics].to_numpy())
+        return held(raw, x.index.get_level_values("device").to_numpy(), self.hold)
+
+
+def _normal(fleet: Fleet, rows: np.ndarray) -> np.ndarray:
+    """Minutes fit to learn normal operation from: complete, outside every labelled window
+    (anomalies, outages, clock skews)."""
+    inside = frames.labelled_minutes(fleet.labels, fleet.minutes.index).to_numpy()
+    return rows & ~inside
+
+
+def detector_fit(fleet: Fleet, kind: str) -> tuple[Detector, float]:
+    """Quantile and hold chosen on the training fleet's last 30 % (fit on the rest), then
+    refit on all of it. Returns the detector and its validation F1."""
+    x = fleet.minutes[fleet.types() == kind].dropna(axis=1, how="all")
+    metrics = list(x.columns)
+    complete = x.notna().all(axis=1).to_numpy()
+    minute = x.index.get_level_values("minute")
+    cut = minute.min() + (minute.max() - minute.min()) * (1 - VALIDATION_SHARE)
+    early = np.asarray(minute < cut)
+    sub = Fleet(fleet.name, fleet.devices, fleet.labels, fleet.failures, x, fleet.rul)
+    normal = _normal(sub, complete)
+    truth = frames.labelled_minutes(fleet.labels, x.index, kinds=VALUE_KINDS).to_numpy()
+    late = ~early & complete
+    results = []
+    for quantile in QUANTILES:
+        model = t2q_fit(x[normal & early].to_numpy(), quantile=quantile)
+        for hold in HOLDS:
+            flags = Detector(metrics, quantile, hold, model).flags(x[late])
+            results.append((confusion(flags, truth[late])["f1"], quantile, hold))
+    f1, quantile, hold = max(results, key=lambda r: r[0])
+    return Detector(metrics, quantile, hold, t2q_fit(x[normal].to_numpy(), quantile=quantile)), f1
+
+
+# --- remaining useful life -----------------------------------------------------------------
+
+
+def rul_features(fleet: Fleet, kind: str, metrics: list[str]) -> pd.DataFrame:
+    """Window features of one type's devices, a row per minute (the minutes frame's order)."""
+    x = fleet.minutes.loc[fleet.types() == kind, metrics].reset_index()
+    x["minute"] = x["minute"].astype("int64")
+    features = window_features(x, unit="device", order="minute", signals=metrics, windows=WINDOWS)
+    return features.loc[x.index]
+
+
+def rul_columns(features: pd.DataFrame, metrics: list[str]) -> list[str]:
+    """The signals and their window features; not the whole-life means (``_exp``): the
+    platform scores a recent window, it does not keep each device's whole life."""
+    return [c for c in features.columns if c != "minute" and not c.endswith("_exp")]
+
+
+def rul_target(truth: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Hours left capped at the knee, and which rows know it: a censored figure is a lower
+    bound, exact once capped only when it is already past the knee."""
+    hours = truth["rul_seconds"].to_numpy() / 3600
+    known = np.isfinite(hours) & (~truth["censored"].to_numpy() | (hours >= KNEE_HOURS))
+    return np.minimum(hours, KNEE_HOURS), known
+
+
+def last_of_lives(fleet: Fleet, rows: pd.MultiIndex) -> pd.Series:
+    """For each failure, the minutes of ``rows`` in the last 20 % of its life (from the
+    device's first minute or its last repair to the failure): the failure's number per row,
+    -1 elsewhere."""
+    out = np.full(len(rows), -1, dtype=np.int64)
+    device = rows.get_level_values("device").astype(str).to_numpy()
+    minute = rows.get_level_values("minute")
+    failures = fleet.failures.reset_index(drop=True)
+    born = {
+        d: m.min()
+        for d, m in pd.Series(minute, index=device).groupby(level=0)  # first minute
+    }
+    previous: dict[str, pd.Timestamp] = {}
+    order = failures.sort_values(["device", "failed_at_ms"]).index
+    for number in order:
+        row = failures.loc[number]
+        serial = str(row["device"])
+        failed = pd.Timestamp(int(row["failed_at_ms"]), unit="ms", tz="UTC")
+        start = previous.get(serial, born.get(serial))
+        if pd.notna(row["repaired_at_ms"]) and str(row["repaired_at_ms"]) != "":
+            previous[serial] = pd.Timestamp(int(float(row["repaired_at_ms"])), unit="ms", tz="UTC")
+        if start is None:
+            continue
+        begin = failed - (failed - start) * LAST_SHARE
+        out[(device == serial) & np.asarray(minute >= begin) & np.asarray(minute < failed)] = number
+    return pd.Series(out, index=rows)
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def _share(x: float) -> str:
+    return "-" if np.isnan(x) else f"{x:.0%}"
+
+
+def _figure(x: float, fmt: str = "{:.2f}") -> str:
+    return "-" if np.isnan(x) else fmt.format(x)
+
+
+class Command(BaseCommand):
+    help = (
+        "Measure the prediction models on the simulator: PCA T²+Q anomaly detection and the "
+        "RUL model, trained per device type on one generated fleet history and measured on a "
+        "held-out one (another seed), on one-minute means. Anomaly F1 and false/missed-alarm "
+        "rates over minutes, the share of labelled anomalies flagged at least once; for each "
+        "failure, the share of its last 20 % of life predicted within ±15 % of the true RUL, "
+        "and the RMSE. manage.py evaluate_simulator [--days 90 --devices 25 --seed 1 "
+        "--holdout-seed 2 | --train DIR --holdout DIR]"
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--days", type=float, default=DAYS)
+        parser.add_argument("--devices", type=int, default=DEVICES)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--holdout-seed", type=int, default=2)
+        parser.add_argument("--train", type=Path, metavar="DIR", help="a generated history")
+        parser.add_argument("--holdout", type=Path, metavar="DIR", help="another one")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = int(options["verbosity"])
+        with histories(options) as (train_dir, holdout_dir):
+            train = load(train_dir, "training")
+            holdout = load(holdout_dir, "held-out")
+        self.describe(train, holdout)
+        rows = []
+        pooled: dict[str, list[Any]] = {k: [] for k in ("flags", "truth", "hits")}
+        lives: list[tuple[str, float, np.ndarray, np.ndarray]] = []
+        types = [t for t in train.devices["type"].unique() if t in set(holdout.types())]
+        for kind in types:
+            row, flags, truth, hits, kind_lives = self.evaluate(train, holdout, kind)
+            rows.append(row)
+            pooled["flags"].append(flags)
+            pooled["truth"].append(truth)
+            pooled["hits"].append(hits)
+            lives += kind_lives
+        if not rows:
+            raise CommandError("no device type has minutes in both fleets")
+        flags, truth = np.concatenate(pooled["flags"]), np.concatenate(pooled["truth"])
+        hits = pd.concat(pooled["hits"])
+        overall = confusion(flags, truth)
+        rows.append(
+            {
+                "type": "overall",
+                "devices": sum(r["devices"] for r in rows),
+                **overall,
+                "events": float(np.mean(hits)) if len(hits) else np.nan,
+                "choice": "",
+                **self.rul_summary(lives),
+            }
+        )
+        self.table(rows)
+        by_kind = hits.groupby(level=0).mean()
+        self.stdout.write(
+            "labelled anomalies flagged at least once, by kind: "
+            + ", ".join(f"{k} {by_kind[k]:.0%}" for k in VALUE_KINDS if k in by_kind)
+        )
+        self.stdout.write(
+            f"targets: anomaly F1 >= 0.9: {'met' if overall['f1'] >= 0.9 else 'missed'} "
+            f"({overall['f1']:.2f}); RUL within ±15 % over the last 20 % of life: "
+            f"{_share(rows[-1]['within'])} of minutes on average over failures"
+        )
+
+    def describe(self, train: Fleet, holdout: Fleet) -> None:
+        for fleet in (train, holdout):
+            kinds = fleet.labels["kind"].value_counts()
+            self.stdout.write(
+                f"{fleet.name} fleet: {len(fleet.devices)} devices, "
+                f"{len(fleet.minutes):,} device-minutes, {len(fleet.failures)} failures; "
+                "labels: "
+                + ", ".join(f"{k} {kinds.get(k, 0)}" for k in (*VALUE_KINDS, "outage"))
+                + f", clock_skew {kinds.get('clock_skew', 0)}"
+            )
+        self.stdout.write(
+            "anomalies scored: the value anomalies (" + ", ".join(VALUE_KINDS) + "), a minute "
+            "positive when it meets one's window; outages (no readings) and clock skews (values "
+            "right, times off) are no value anomaly: their minutes count as normal, and all "
+            "labelled windows are left out of the fit. Quantile and hold chosen per type on the "
+            "training fleet's last 30 %. RUL: capped at "
+            f"{KNEE_HOURS:.0f} h, windows {', '.join(str(w) for w in WINDOWS)} min, {RUL_PARAMS}."
+        )
+
+    def evaluate(
+        self, train: Fleet, holdout: Fleet, kind: str
+    ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, pd.Series, list[Any]]:
+        detector, validation_f1 = detector_fit(train, kind)
+        selected = holdout.types() == kind
+        x = holdout.minutes[selected]
+        complete = x[detector.metrics].notna().all(axis=1).to_numpy()
+        x = x[complete]
+        flags = detector.flags(x)
+        labels = holdout.labels[holdout.labels["device"].isin(x.index.unique("device"))]
+        truth = frames.labelled_minutes(labels, x.index, kinds=VALUE_KINDS).to_numpy()
+        windows = frames.windows_flagged(
+            labels, pd.Series(flags, index=x.index), kinds=VALUE_KINDS
+        ).dropna()
+        # by kind: which ones a T²+Q on minute means can see at all
+        hits = pd.Series(windows.to_numpy(dtype=bool), index=labels.loc[windows.index, "kind"])
+        result = confusion(flags, truth)
+
+        features = rul_features(train, kind, detector.metrics)
+        columns = rul_columns(features, detector.metrics)
+        target, known = rul_target(train.rul[train.types() == kind])
+        keep = known & (np.arange(len(target)) % TRAIN_EVERY == 0)
+        keep &= features[columns].notna().all(axis=1).to_numpy()
+        model = rul.rul_fit(features[keep], pd.Series(target[keep]), RUL_PARAMS, columns=columns)
+        test = rul_features(holdout, kind, detector.metrics)
+        test_truth = holdout.rul[selected]
+        life = last_of_lives(holdout, test_truth.index).to_numpy()
+        lives = []
+        in_end = life >= 0
+        if in_end.any():
+            predicted = model.predict(test[in_end]).point
+            actual = test_truth["rul_seconds"].to_numpy()[in_end] / 3600
+            for number in np.unique(life[in_end]):
+                own = life[in_end] == number
+                lives.append((kind, float(number), predicted[own], actual[own]))
+        row = {
+            "type": kind,
+            "devices": int(x.index.unique("device").size),
+            **result,
+            "events": float(np.mean(hits)) if len(hits) else np.nan,
+            "choice": f"q {detector.quantile}, hold {detector.hold} (val F1 {validation_f1:.2f})",
+            **self.rul_summary(lives),
+        }
+        if self.verbosity >= 2:
+            for _, number, p, a in lives:
+                failure = holdout.failures.loc[int(number)]
+                failed = pd.Timestamp(int(failure["failed_at_ms"]), unit="ms", tz="UTC")
+                self.stdout.write(
+                    f"  {failure['device']} failed {failed:%Y-%m-%d %H:%M}: "
+                    f"{np.mean(np.abs(p - a) <= TOLERANCE * a):.0%} within ±15 %, "
+                    f"RMSE {rul.rmse(p, a):.1f} h over its last {a.max():.0f} h"
+                )
+        return row, flags, truth, hits, lives
+
+    def rul_summary(self, lives: list[tuple[str, float, np.ndarray, np.ndarray]]) -> dict[str, Any]:
+        if not lives:
+            return {"failures": 0, "within": np.nan, "rmse": np.nan}
+        shares = [float(np.mean(np.abs(p - a) <= TOLERANCE * a)) for _, _, p, a in lives]
+        p = np.concatenate([life[2] for life in lives])
+        a = np.concatenate([life[3] for life in lives])
+        return {"failures": len(lives), "within": float(np.mean(shares)), "rmse": rul.rmse(p, a)}
+
+    def table(self, rows: list[dict[str, Any]]) -> None:
+        self.stdout.write(
+            f"{'type':<15}{'devices':>8}{'F1':>6}{'false':>7}{'missed':>8}{'events':>8}"
+            f"{'failures':>10}{'RUL ±15%':>10}{'RMSE h':>8}  chosen on validation"
+        )
+        for r in rows:
+            self.stdout.write(
+                f"{r['type']:<15}{r['devices']:>8}{r['f1']:>6.2f}{r['far']:>7.1%}{r['mar']:>8.1%}"
+                f"{_share(r['events']):>8}{r['failures']:>10}{_share(r['within']):>10}"
+                f"{_figure(r['rmse'], '{:.1f}'):>8}  {r['choice']}"
+            )
