@@ -44,7 +44,7 @@ RUL_HIGH_KEY = "_rul_high"
 DERIVED = (ANOMALY_KEY, HEALTH_KEY, RUL_KEY, RUL_LOW_KEY, RUL_HIGH_KEY)
 
 CLEAR_LEVEL = 0.8  # an anomaly spell ends when the score falls below this (hysteresis: 1.0 opens)
-RUL_CONTEXT_MINUTES = 60  # the recent window RUL features are computed on
+RUL_CONTEXT_MINUTES = 90  # the recent window RUL features are computed on (longest: 60)
 BATTERY_DROP_MINUTES = 10  # the window of the health rule "battery dropped more than 10 points"
 CHUNK_DEVICES = 2000  # devices read and scored at a time
 EVENT_DEVICES = 1000  # devices per live scores event

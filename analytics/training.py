@@ -37,7 +37,7 @@ from .artefacts import artefact_load, artefact_save
 from .ml import anomaly as anomaly_ml
 from .ml import clusters as cluster_ml
 from .ml import rul as rul_ml
-from .ml.features import window_features
+from .ml.features import window_features, window_only_columns
 from .models import Failure, ModelKind, ModelVersion, TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,9 @@ MIN_LIVES = 3  # runs to failure needed for a RUL model (some held out to measur
 # third or so.
 RUL_KNEE_HOURS = 240.0
 RUL_PARAMS = {"learning_rate": 0.05, "max_leaf_nodes": 20, "max_iter": 300}
+# Window-only features (the apply cycle sees the last RUL_CONTEXT_MINUTES of a device, not its
+# whole life): means, slopes and spreads over up to an hour of minutes.
+RUL_FEATURES: dict[str, Any] = {"windows": (5, 15, 30, 60), "stds": (15, 60), "expanding": False}
 # Before a failure the machine is no longer "normal": those minutes stay out of the anomaly
 # model's training.
 PRE_FAILURE = timedelta(hours=24)
@@ -250,8 +253,8 @@ def rul_train(
     if lives.empty or lives["life"].nunique() < MIN_LIVES:
         raise NotEnoughData("fewer than three runs to failure with readings before them")
     lives["order"] = lives.groupby("life").cumcount()
-    features = window_features(lives, unit="life", order="order", signals=signals)
-    columns = [c for c in features.columns if not c.endswith("_exp") and c != "order"]
+    features = window_features(lives, unit="life", order="order", signals=signals, **RUL_FEATURES)
+    columns = window_only_columns(list(features.columns), signals)
     target = np.minimum(lives.loc[features.index, "hours_left"], RUL_KNEE_HOURS)
     life_ids = lives.loc[features.index, "life"]
     held_out = rul_ml.validation_split(life_ids.tolist(), share=HOLDOUT_SHARE, seed=SEED)
@@ -261,7 +264,12 @@ def rul_train(
     )
     score = rul_ml.rmse(probe.predict(features[test]).point, target[test])
     model = rul_ml.rul_fit(features, target, RUL_PARAMS, columns=columns)
-    artefact = {"model": model, "signals": signals, "knee_hours": RUL_KNEE_HOURS}
+    artefact = {
+        "model": model,
+        "signals": signals,
+        "knee_hours": RUL_KNEE_HOURS,
+        "feature_options": RUL_FEATURES,
+    }
     version = _store(
         tenant=tenant,
         device_type=device_type,

@@ -103,7 +103,9 @@ class T2Q:
         projected = self.pca.transform(z)
         return z, projected, z - self.pca.inverse_transform(projected)
 
-    def scores(self, x: ArrayLike | pd.DataFrame) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def scores(
+        self, x: ArrayLike | pd.DataFrame
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """T² and Q of each row."""
         _, projected, residual = self._parts(x)
         t2 = np.sum(projected**2 / self.pca.explained_variance_, axis=1)
@@ -200,9 +202,7 @@ def iforest_fit(
     mean, scale = _moments(data)
     forest = IsolationForest(n_estimators=n_estimators, random_state=random_state)
     forest.fit(_standardise(data, mean, scale))
-    model = IForest(
-        mean=mean, scale=scale, forest=forest, typical=0.0, limit=1.0, signals=signals
-    )
+    model = IForest(mean=mean, scale=scale, forest=forest, typical=0.0, limit=1.0, signals=signals)
     raw = model.raw(data)
     model.typical = float(np.median(raw))
     model.limit = float(np.quantile(raw, quantile))
@@ -242,7 +242,9 @@ def inject_faults(
     for start in np.sort(chosen):
         rows = slice(int(start), int(start) + width)
         signals = rng.choice(m, size=min(m, int(rng.integers(1, 3))), replace=False)
-        sigmas = rng.uniform(*FAULT_SIGMAS, size=len(signals)) * rng.choice([-1.0, 1.0], len(signals))
+        sigmas = rng.uniform(*FAULT_SIGMAS, size=len(signals)) * rng.choice(
+            [-1.0, 1.0], len(signals)
+        )
         faulty[rows, signals] += sigmas * scale[signals]
         labels[rows] = True
     return faulty, labels
