@@ -23,7 +23,7 @@ class ReadOnlyAdmin(TenantScopedAdmin):
 class ModelVersionChangeInline(admin.TabularInline):
     model = ModelVersionChange
     fields = ["at", "from_state", "to_state", "reason"]
-    readonly_fields = fields
+    readonly_fields = ["at", "from_state", "to_state", "reason"]
     extra = 0
     can_delete = False
 

@@ -78,8 +78,8 @@ for k, device in enumerate(ids[:TRAIN]):
     for first in range(0, len(rows), 200_000):
         write(rows[first:first + 200_000])
     for i in np.flatnonzero(age == life - 1):
-        failures.append(Failure(tenant=tenant, device_id=device, failed_at=times[i] + timedelta(minutes=1),
-                                repaired_at=times[i] + timedelta(minutes=1)))
+        at = times[i] + timedelta(minutes=1)
+        failures.append(Failure(tenant=tenant, device_id=device, failed_at=at, repaired_at=at))
 Failure.objects.bulk_create(failures)
 # The fleet's last hour (the apply cycle's window).
 batch = []
@@ -95,7 +95,8 @@ write(batch)
 Device.objects.filter(tenant=tenant).update(last_seen=minute + timedelta(seconds=30))
 with connection.cursor() as cursor:
     cursor.execute("ANALYZE")
-print(f"loaded {{len(failures)}} failures and the fleet's readings in {{time.perf_counter() - began:.0f}} s", flush=True)
+loaded = time.perf_counter() - began
+print(f"loaded {{len(failures)}} failures and the fleet's readings in {{loaded:.0f}} s", flush=True)
 
 # --- retrain ---
 end = minute + timedelta(minutes=1)
@@ -148,7 +149,8 @@ health_ml.health_rules(latest, {{i: {{}} for i in latest.index}}, battery_drop=N
 baseline_apply = time.perf_counter() - t0
 
 print(f"RESULT retrain {{retrain:.1f}} {{baseline_retrain:.1f}}", flush=True)
-print(f"RESULT apply {{apply_s:.1f}} {{baseline_apply:.2f}} {{result.devices}} {{result.flagged}} {{peak / 2**20:.0f}}", flush=True)
+print(f"RESULT apply {{apply_s:.1f}} {{baseline_apply:.2f}} {{result.devices}} {{result.flagged}} "
+      f"{{peak / 2**20:.0f}}", flush=True)
 """
 
 

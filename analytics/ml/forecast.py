@@ -72,11 +72,11 @@ def forecast(values: NDArray[np.float64], *, horizon: int, level: float = 0.8) -
         params[better] = (alpha, beta, phi)
         sigma2 = np.where(better, mse, sigma2)
     h = np.arange(1, horizon + 1)
-    alpha, beta, phi = (params[:, i : i + 1] for i in range(3))
-    damped = phi * (1 - phi**h) / (1 - phi)  # sum_{i=1..h} phi^i
+    a, b, p = (params[:, i : i + 1] for i in range(3))
+    damped = p * (1 - p**h) / (1 - p)  # sum_{i=1..h} phi^i
     mean = chosen_level[:, None] + damped * chosen_trend[:, None]
     j = np.arange(horizon)  # c_0 .. c_{h-1}; c_0 is 1 (the next step's own error)
-    c = alpha * (1 + beta * phi * (1 - phi**j) / (1 - phi))
+    c = a * (1 + b * p * (1 - p**j) / (1 - p))
     c[:, 0] = 1.0
     variance = sigma2[:, None] * np.cumsum(c * c, axis=1)
     half = norm.ppf(0.5 + level / 2) * np.sqrt(variance)

@@ -7,7 +7,7 @@ device does not have, or a limit it does not define, costs nothing.
 
 Combined: ``health = rules x (1 - penalty(s))`` with ``s`` the anomaly score (1.0 = the
 model's limit) and ``penalty(s) = 0.5 x clip((s - 0.5) / 2.5, 0, 1)``: nothing while the
-device behaves like its training (s <= 0.5), a fifth off at the limit (s = 1), half off from
+device behaves like its training (s <= 0.5), a tenth off at the limit (s = 1), half off from
 three times the limit. Multiplying keeps the rules' meaning (an overheating device never looks
 healthier because its signals are otherwise normal) and lets the model take points off a
 device whose readings are each within limits but together unlike normal operation.

@@ -15,14 +15,14 @@ from . import plant
 
 
 @pytest.fixture
-def queued(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+def queued(monkeypatch) -> list[int]:
     """Runs handed to the worker (recorded here instead of sent)."""
     sent: list[int] = []
     monkeypatch.setattr(tasks.training_run_execute, "delay", sent.append)
     return sent
 
 
-def _version(tenant) -> Any:  # type: ignore[no-untyped-def]
+def _version(tenant) -> Any:
     now = timezone.now()
     stored = artefacts.artefact_save({"x": 1}, name=f"{tenant.id}/api.joblib")
     version = registry.model_version_create(
@@ -42,7 +42,7 @@ def _version(tenant) -> Any:  # type: ignore[no-untyped-def]
     return version
 
 
-def test_model_versions_are_listed_for_the_tenant_only(  # type: ignore[no-untyped-def]
+def test_model_versions_are_listed_for_the_tenant_only(
     api_as, viewer, other_admin, tenant, other_tenant
 ) -> None:
     ours = _version(tenant)
@@ -66,7 +66,7 @@ def test_model_versions_are_listed_for_the_tenant_only(  # type: ignore[no-untyp
     assert bad.status_code == 400 and "state" in bad.json()
 
 
-def test_admins_ask_for_a_retrain_once(  # type: ignore[no-untyped-def]
+def test_admins_ask_for_a_retrain_once(
     api_as, admin, operator, viewer, tenant, other_tenant, queued
 ) -> None:
     plant.pump_type(tenant)
@@ -99,7 +99,7 @@ def test_admins_ask_for_a_retrain_once(  # type: ignore[no-untyped-def]
     assert TrainingRun.objects.count() == 1
 
 
-def test_another_tenants_training_runs_are_not_found(  # type: ignore[no-untyped-def]
+def test_another_tenants_training_runs_are_not_found(
     api_as, admin, other_admin, tenant, queued
 ) -> None:
     plant.pump_type(tenant)
@@ -111,7 +111,7 @@ def test_another_tenants_training_runs_are_not_found(  # type: ignore[no-untyped
     assert answer.status_code == 400
 
 
-def test_prediction_and_anomalies_of_a_device(  # type: ignore[no-untyped-def]
+def test_prediction_and_anomalies_of_a_device(
     api_as, viewer, other_admin, tenant, other_tenant
 ) -> None:
     device = plant.pumps(tenant, 1)[0]

@@ -37,7 +37,7 @@ def _until(ws: Any, event: str, timeout: float) -> dict[str, Any]:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_beat_scores_the_fleet_and_the_page_hears_it(tenant) -> None:  # type: ignore[no-untyped-def]
+def test_beat_scores_the_fleet_and_the_page_hears_it(tenant) -> None:
     viewer = factories.make_user(tenant)
     devices = plant.pumps(tenant, 3)
     now = timezone.now()
@@ -85,7 +85,7 @@ def test_beat_scores_the_fleet_and_the_page_hears_it(tenant) -> None:  # type: i
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_cycle_skips_while_the_previous_one_runs(tenant) -> None:  # type: ignore[no-untyped-def]
+def test_a_cycle_skips_while_the_previous_one_runs(tenant) -> None:
     redis = Redis.from_url(settings.REDIS_URL)
     redis.set(settings.ANALYTICS_APPLY_LOCK_KEY, "someone-else", ex=30)
     try:

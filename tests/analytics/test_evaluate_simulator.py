@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
-from analytics.management.commands import evaluate_simulator as command
 from analytics.ml import frames
 from analytics.ml.anomaly import confusion
+from demo.management.commands import evaluate_simulator as command
 from simulator.fleet import Rates, make_fleet
 from simulator.history import generate
 

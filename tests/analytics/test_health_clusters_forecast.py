@@ -1,5 +1,7 @@
 """The health score, behaviour clusters and forecasts against hand-computed cases."""
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,7 +25,7 @@ def test_health_rules_by_hand() -> None:
         },
         index=[1, 2, 3, 4],
     )
-    limits = {1: LIMITS, 2: LIMITS, 3: LIMITS, 4: {}}  # device 4 defines no limits
+    limits: dict[object, Any] = {1: LIMITS, 2: LIMITS, 3: LIMITS, 4: {}}  # 4 defines none
     drop = pd.Series({1: 12.0, 2: 5.0, 3: 30.0})
     rules = health.health_rules(latest, limits, battery_drop=drop)
     # 1: overheating and low battery and a 12-point drop: 100 - 30 - 20 - 10
@@ -85,7 +87,7 @@ def test_too_few_windows_are_one_cluster_not_an_error() -> None:
 
 
 def test_a_linear_series_is_forecast_on_its_line() -> None:
-    line = 50.0 + 0.5 * np.arange(200)
+    line = 50.0 + 0.5 * np.arange(200, dtype=np.float64)
     fc = forecast.forecast(line[None, :], horizon=10)
     # The damped trend follows the line, a little short of it (it damps on purpose), and
     # keeps rising over the horizon.

@@ -8,6 +8,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
+from analytics.tasks import training_run_execute
+from analytics.training import training_runs_nightly
 from devices.models import SimulatedFleet
 from devices.services import device_types_install_catalog
 from iotplatform.tenancy.models import Role, Tenant
@@ -79,6 +81,11 @@ class Command(BaseCommand):
             )
             call_command("telemetry_import", directory, tenant="acme", stdout=self.stderr)
             call_command("failures_import", directory, tenant="acme", stdout=self.stderr)
+        # Models from the imported day, trained by the worker as soon as it runs (the nightly
+        # retrain keeps them fresh after that).
+        for run in training_runs_nightly():
+            if run.status == "queued":
+                training_run_execute.delay(run.pk)
 
     @transaction.atomic
     def setup(self, **options: Any) -> None:
