@@ -46,7 +46,7 @@ def _names(x: ArrayLike | pd.DataFrame) -> list[str]:
 
 def _matrix(x: ArrayLike | pd.DataFrame, signals: Sequence[str]) -> NDArray[np.float64]:
     """A DataFrame by the model's columns (a KeyError names any missing), anything else as
-    rows × signals in the fitted order."""
+    rows x signals in the fitted order."""
     if isinstance(x, pd.DataFrame):
         frame = x.rename(columns=str)
         missing = [s for s in signals if s not in frame.columns]
@@ -126,7 +126,7 @@ class T2Q:
         z, projected, residual = self._parts(x)
         t2 = np.sum(projected**2 / self.pca.explained_variance_, axis=1)
         q = np.sum(residual**2, axis=1)
-        loadings = self.pca.components_.T  # signals × components
+        loadings = self.pca.components_.T  # signals x components
         root = (loadings / np.sqrt(self.pca.explained_variance_)) @ loadings.T
         t2_parts = (z @ root) ** 2  # root is symmetric
         by_t2 = (t2 / self.t2_limit >= q / self.q_limit)[:, None]
@@ -161,14 +161,14 @@ class IForest:
     kind: ClassVar[str] = "iforest"
 
     def raw(self, x: ArrayLike | pd.DataFrame) -> NDArray[np.float64]:
-        """The paper's anomaly score 2^(−E[h]/c(n)), in (0, 1]: about 0.5 and below is normal."""
+        """The paper's anomaly score 2^(-E[h]/c(n)), in (0, 1]: about 0.5 and below is normal."""
         z = _standardise(_matrix(x, self.signals), self.mean, self.scale)
         return np.asarray(-self.forest.score_samples(z), dtype=float)
 
     def score(self, x: ArrayLike | pd.DataFrame) -> NDArray[np.float64]:
         """0 at the typical training reading, 1 at the limit. The raw score is bounded by 1, so
         raw / limit would never pass about 1.7 however far out a reading is; measured from the
-        typical reading it spreads as T²'s ratio does (about 3–4 for a reading isolated at the
+        typical reading it spreads as T²'s ratio does (about 3-4 for a reading isolated at the
         first split), so one health penalty curve fits both kinds."""
         span = max(self.limit - self.typical, TINY)
         return np.clip((self.raw(x) - self.typical) / span, 0.0, None)
@@ -180,7 +180,7 @@ class IForest:
         """Each signal's share of the row's standardised |z|. The forest splits uniformly over
         each signal's range, so a reading is isolated quickly along the signals where it lies
         far out in standard deviations: |z| ranks them as its short paths do for the shifts
-        and spikes that make most faults, at O(rows × signals), where attributing path depths
+        and spikes that make most faults, at O(rows x signals), where attributing path depths
         needs every tree's decision path. (A broken correlation with every signal in range
         spreads the shares; the forest's axis-parallel splits see that case poorly anyway, and
         T²/Q's contributions are the ones to read then.)"""
@@ -229,7 +229,7 @@ def confusion(flags: ArrayLike, labels: ArrayLike) -> dict[str, float]:
 def inject_faults(
     data: NDArray[np.float64], scale: NDArray[np.float64], *, seed: int = 0
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    """A copy of ``data`` with level shifts of 3–6 standard deviations (``scale``, the model's
+    """A copy of ``data`` with level shifts of 3-6 standard deviations (``scale``, the model's
     normal spread) on one or two random signals over random windows of about 5 % of the rows,
     covering about 20 % of them; and the rows' labels. Seeded: the same faults every time."""
     rng = np.random.default_rng(seed)

@@ -77,3 +77,66 @@ def test_a_bad_file_is_an_error_naming_it(
         call_command("evaluate_anomaly", "--skab", str(tmp_path), stdout=StringIO())
     with pytest.raises(CommandError, match="no experiment files"):
         call_command("evaluate_anomaly", "--skab", str(tmp_path / "nowhere"), stdout=StringIO())
+
+
+def _normal(rows: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=(rows, 2))
+    data = np.c_[latent, latent @ [[1.0], [0.5]], latent @ [[-0.3], [1.0]]]
+    data += rng.normal(scale=0.05, size=data.shape)
+    return pd.DataFrame(data, columns=["a", "b", "c", "d"])
+
+
+def test_both_kinds_share_one_interface() -> None:
+    from analytics.ml.anomaly import iforest_fit
+
+    train = _normal(1500)
+    for model in (t2q_fit(train), iforest_fit(train)):
+        assert model.signals == ["a", "b", "c", "d"]
+        fresh = _normal(500, seed=1)
+        assert model.flags(fresh).mean() < 0.05, model.kind  # limits at the 99th percentile
+        far = pd.DataFrame([[9.0, -9.0, 9.0, 9.0]], columns=["d", "c", "b", "a"])  # by name
+        assert model.score(far)[0] > 1.0, model.kind
+        shares = model.contributions(pd.concat([fresh.iloc[:5], far[model.signals]]))
+        assert np.allclose(shares.sum(axis=1), 1.0)
+        with pytest.raises(KeyError, match="missing signals: d"):
+            model.score(fresh.drop(columns=["d"]))
+
+
+def test_the_backtest_counts_injected_faults() -> None:
+    from analytics.ml.anomaly import anomaly_backtest, inject_faults
+
+    train = _normal(1500)
+    model = t2q_fit(train)
+    holdout = _normal(600, seed=2)
+    faulty, labels = inject_faults(holdout.to_numpy(), model.scale, seed=0)
+    assert 0.15 <= labels.mean() <= 0.25  # about a fifth of the rows
+    shifted = np.abs(faulty - holdout.to_numpy()).max(axis=1)
+    assert (shifted[labels] > 0).all() and (shifted[~labels] == 0).all()
+    result = anomaly_backtest(model, holdout, seed=0)
+    flags = np.r_[model.flags(holdout), model.flags(faulty)]
+    assert result == confusion(flags, np.r_[np.zeros(600, dtype=bool), labels])
+    with_labels = anomaly_backtest(model, holdout, labels=np.zeros(600, dtype=bool))
+    assert with_labels["far"] == pytest.approx(model.flags(holdout).mean())
+
+
+def test_the_choice_follows_the_backtest() -> None:
+    from analytics.ml.anomaly import anomaly_choose
+
+    # Two operating modes (idle and full load) with an empty gap between: a reading in the gap
+    # lies on the PCA plane near the mean, where T² and Q stay small; the forest isolates it.
+    rng = np.random.default_rng(5)
+    mode = rng.integers(0, 2, size=3000).astype(float)
+    load = mode * 10 + rng.normal(scale=0.2, size=3000)
+    data = pd.DataFrame(
+        np.c_[load, 2 * load, -load] + rng.normal(scale=0.1, size=(3000, 3)),
+        columns=["x", "y", "z"],
+    )
+    labels = np.zeros(3000, dtype=bool)
+    gap = np.arange(2500, 3000, 5)
+    data.iloc[gap] = np.c_[[5.0] * len(gap), [10.0] * len(gap), [-5.0] * len(gap)]
+    labels[gap] = True
+    model, info = anomaly_choose(data, labels=labels, holdout_share=0.2)
+    backtest = info["backtest"]
+    assert backtest["iforest"]["f1"] > backtest["pca_t2q"]["f1"]
+    assert info["chosen"] == model.kind == "iforest"

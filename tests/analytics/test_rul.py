@@ -73,6 +73,7 @@ def _synthetic(folder: Path, units: int = 12, seed: int = 1) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # five folds of every candidate: minutes on a busy machine
 def test_evaluate_rul_runs_the_protocol_and_reports_once(tmp_path: Path) -> None:
     _synthetic(tmp_path)
     out = StringIO()
