@@ -32,7 +32,7 @@ import numpy as np, pandas as pd
 from django.db import connection
 from analytics import scoring, training, registry
 from analytics.ml import anomaly as anomaly_ml, rul as rul_ml, health as health_ml
-from analytics.ml.features import window_features
+from analytics.ml.features import window_features, window_only_columns
 from analytics.models import Failure
 from devices.models import Device, DeviceStatus
 from devices.services import device_types_install_catalog
@@ -117,11 +117,13 @@ normal = frame.dropna().sort_index(level="minute", kind="stable")
 anomaly_ml.anomaly_choose(normal, holdout_share=training.HOLDOUT_SHARE, seed=0)
 data = frame.dropna().reset_index()
 data["order"] = data.groupby("device").cumcount()
-features = window_features(data, unit="device", order="order", signals=sorted(METRICS))
-columns = [c for c in features.columns if not c.endswith("_exp") and c != "order"]
+features = window_features(data, unit="device", order="order", signals=sorted(METRICS),
+                           **training.RUL_FEATURES)
+columns = window_only_columns(list(features.columns), sorted(METRICS))
 target = pd.Series(rng.uniform(0, 240, len(features)), index=features.index)
 rul_ml.rul_fit(features, target, training.RUL_PARAMS, columns=columns)
 baseline_retrain = time.perf_counter() - t0
+print(f"RESULT retrain {{retrain:.1f}} {{baseline_retrain:.1f}}", flush=True)
 
 # --- apply ---
 scoring_began = time.perf_counter()
@@ -130,12 +132,14 @@ result = scoring.scores_apply(tenant=tenant, minute=minute)
 _, peak = tracemalloc.get_traced_memory()
 tracemalloc.stop()
 apply_s = time.perf_counter() - scoring_began
+print(f"  apply {{apply_s:.1f}} s for {{result.devices}} devices", flush=True)
 
 # Baseline: the same calls on in-memory arrays of the fleet's shape.
 anomaly = registry.active_model(tenant=tenant, device_type=pump, kind="anomaly")
 rul = registry.active_model(tenant=tenant, device_type=pump, kind="rul")
 window = minute_means(tenant_id=tenant.id, device_ids=ids, metrics=sorted(METRICS),
-                      start=minute - timedelta(minutes=59), end=minute + timedelta(minutes=1))
+                      start=minute - timedelta(minutes=scoring.RUL_CONTEXT_MINUTES - 1),
+                      end=minute + timedelta(minutes=1))
 t0 = time.perf_counter()
 latest = window[window.index.get_level_values("minute") == minute].droplevel("minute")
 anomaly.artefact.score(latest[anomaly.artefact.signals])
@@ -143,12 +147,12 @@ anomaly.artefact.contributions(latest[anomaly.artefact.signals])
 if rul is not None:
     w = window.reset_index()
     w["order"] = (w["minute"] - minute) // pd.Timedelta(minutes=1)
-    f = window_features(w, unit="device", order="order", signals=rul.artefact["signals"])
+    f = window_features(w, unit="device", order="order", signals=rul.artefact["signals"],
+                        **rul.artefact["feature_options"])
     rul.artefact["model"].predict(f[(w.loc[f.index, "minute"] == minute).to_numpy()])
 health_ml.health_rules(latest, {{i: {{}} for i in latest.index}}, battery_drop=None)
 baseline_apply = time.perf_counter() - t0
 
-print(f"RESULT retrain {{retrain:.1f}} {{baseline_retrain:.1f}}", flush=True)
 print(f"RESULT apply {{apply_s:.1f}} {{baseline_apply:.2f}} {{result.devices}} {{result.flagged}} "
       f"{{peak / 2**20:.0f}}", flush=True)
 """
@@ -169,21 +173,18 @@ def main() -> None:
         [str(BIN / "python"), "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=env
     )
     code = CODE.format(devices=args.devices, train_devices=args.train_devices, days=args.days)
-    out = subprocess.run(
-        [str(BIN / "python"), "-c", code],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    ).stdout
     figures = {}
-    for line in out.splitlines():
-        if line.startswith("RESULT "):
-            name, *values = line.split()[1:]
-            figures[name] = [float(v) for v in values]
-        else:
-            print(line)
+    with subprocess.Popen(
+        [str(BIN / "python"), "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    ) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.startswith("RESULT "):
+                name, *values = line.split()[1:]
+                figures[name] = [float(v) for v in values]
+            print(line, end="", flush=True)
+    if child.returncode:
+        sys.exit(child.returncode)
     retrain, base_retrain = figures["retrain"]
     apply_s, base_apply, devices, flagged, peak = figures["apply"]
     print(

@@ -19,7 +19,9 @@ from scipy.stats import norm
 
 ALPHAS = (0.1, 0.3, 0.5, 0.8)
 BETAS = (0.01, 0.05, 0.2)
-PHIS = (0.9, 0.98)
+# Damping per step. Steps are minutes: 0.998 keeps about two thirds of a trend over 3 hours,
+# 0.95 forgets it within the hour.
+PHIS = (0.95, 0.99, 0.998)
 
 
 @dataclass

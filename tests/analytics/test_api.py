@@ -172,3 +172,92 @@ def test_prediction_and_anomalies_of_a_device(
         api_as(viewer).get("/api/v1/analytics/anomalies", {"start": later}).json()["results"] == []
     )
     assert api_as(viewer).get("/api/v1/analytics/anomalies?open=true").json()["results"] == []
+
+
+def test_forecast_of_a_rising_temperature_names_the_crossing(  # the limit: the type's 75 °C
+    api_as, viewer, other_admin, tenant
+) -> None:
+    device = plant.pumps(tenant, 1)[0]
+    now = timezone.now().replace(second=0, microsecond=0)
+    rows = []
+    for i in range(180):  # three hours, rising 0.05 °C a minute to 69 °C
+        at = now - timedelta(minutes=180 - i)
+        rows += plant.reading(device, at, temperature=60.0 + 0.05 * i)
+    write(rows)
+    answer = api_as(viewer).get(
+        f"/api/v1/devices/{device.id}/forecast", {"metric": "temperature", "hours": 4}
+    )
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert len(body["forecast"]["mean"]) == 240 and body["step_seconds"] == 60
+    assert all(
+        lo <= m <= hi
+        for lo, m, hi in zip(
+            body["forecast"]["low"], body["forecast"]["mean"], body["forecast"]["high"], strict=True
+        )
+    )
+    (crossing,) = body["crossings"]
+    assert (crossing["limit"], crossing["direction"]) == (75.0, "above")
+    # 69 °C rising 3 °C an hour, a little damped: past 75 °C in a bit over two hours.
+    assert crossing["hours"] is not None and 1.8 <= crossing["hours"] <= 3.5
+    assert crossing["earliest_hours"] <= crossing["hours"]
+
+    assert (
+        api_as(other_admin)
+        .get(f"/api/v1/devices/{device.id}/forecast", {"metric": "temperature"})
+        .status_code
+        == 404
+    )
+    unknown = api_as(viewer).get(f"/api/v1/devices/{device.id}/forecast", {"metric": "flux"})
+    assert unknown.status_code == 400 and "'flux' has 0 minutes" in unknown.json()["metric"][0]
+    too_far = api_as(viewer).get(
+        f"/api/v1/devices/{device.id}/forecast", {"metric": "temperature", "hours": 100}
+    )
+    assert too_far.status_code == 400 and "hours" in too_far.json()
+
+
+def test_scores_series_and_clusters_are_the_tenants_own(
+    api_as, viewer, other_admin, tenant, other_tenant
+) -> None:
+    import numpy as np
+
+    from analytics import training
+
+    devices = plant.pumps(tenant, 3)
+    end = plant.END
+    write(plant.normal(devices, start=end - timedelta(hours=12), minutes=12 * 60))
+    write([(end - timedelta(minutes=1), tenant.id, devices[0].id, scoring.HEALTH_KEY, 88.0)])
+    series = (
+        api_as(viewer)
+        .get(
+            f"/api/v1/devices/{devices[0].id}/scores",
+            {"start": (end - timedelta(hours=1)).isoformat(), "end": end.isoformat()},
+        )
+        .json()
+    )
+    assert series["series"][scoring.HEALTH_KEY]["avg"] == [88.0]
+    assert set(series["series"]) == set(scoring.DERIVED)
+    assert api_as(other_admin).get(f"/api/v1/devices/{devices[0].id}/scores").status_code == 404
+
+    missing = api_as(viewer).get("/api/v1/analytics/clusters", {"type": "pump"})
+    assert missing.status_code == 404
+    outcome = training.cluster_train(tenant=tenant, device_type=devices[0].type, end=end)
+    assert outcome.activated
+    body = api_as(viewer).get("/api/v1/analytics/clusters", {"type": "pump"}).json()
+    points = body["points"]
+    assert (
+        len(points["x"])
+        == 3 * 12 * 60 // 30
+        == sum(c["windows"] for c in body["clusters"].values())
+    )
+    assert set(points["device"]) == {d.id for d in devices}
+    assert np.isfinite(points["z"]).all()
+    for device in devices:
+        device.refresh_from_db()
+        assert device.cluster is not None
+    # The other tenant has no pump clusters: theirs is a 404, ours never shown to them.
+    plant.pump_type(other_tenant)
+    assert (
+        api_as(other_admin).get("/api/v1/analytics/clusters", {"type": "pump"}).status_code == 404
+    )
+    assert api_as(viewer).get("/api/v1/analytics/clusters", {"type": "kettle"}).status_code == 400
