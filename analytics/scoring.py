@@ -45,6 +45,10 @@ DERIVED = (ANOMALY_KEY, HEALTH_KEY, RUL_KEY, RUL_LOW_KEY, RUL_HIGH_KEY)
 
 CLEAR_LEVEL = 0.8  # an anomaly spell ends when the score falls below this (hysteresis: 1.0 opens)
 RUL_CONTEXT_MINUTES = 90  # the recent window RUL features are computed on (longest: 60)
+# Remaining life changes over hours, and its features are the cycle's costliest part (rolling
+# windows over the last hour and a half of every device): each device's RUL is refreshed every
+# RUL_EVERY_MINUTES, a tenth of the fleet a minute; anomaly and health every minute.
+RUL_EVERY_MINUTES = 10
 BATTERY_DROP_MINUTES = 10  # the window of the health rule "battery dropped more than 10 points"
 CHUNK_DEVICES = 2000  # devices read and scored at a time
 EVENT_DEVICES = 1000  # devices per live scores event
@@ -142,14 +146,13 @@ def _score_type(
     )
     by_id = {d.id: d for d in devices}
     limits = _limits(devices)
-    context = RUL_CONTEXT_MINUTES if rul else BATTERY_DROP_MINUTES + 1
     results: list[DeviceResult] = []
     for ids in _chunks(sorted(by_id), CHUNK_DEVICES):
         frame = minute_means(
             tenant_id=tenant.id,
             device_ids=ids,
             metrics=metrics,
-            start=minute - timedelta(minutes=context - 1),
+            start=minute - timedelta(minutes=BATTERY_DROP_MINUTES),
             end=minute + timedelta(minutes=1),
         )
         if frame.empty:
@@ -171,11 +174,26 @@ def _score_type(
                     result.drivers = _drivers(model.signals, shares[row], values[row])
                     result.anomaly_version = anomaly.version.id
                     result.detector = model.kind
-        if rul is not None:
-            _apply_rul(rul.artefact, frame, minute, chunk)
+        due = [i for i in chunk if rul_due(i, minute)]
+        if rul is not None and due:
+            recent = minute_means(
+                tenant_id=tenant.id,
+                device_ids=due,
+                metrics=rul.artefact["signals"],
+                start=minute - timedelta(minutes=RUL_CONTEXT_MINUTES - 1),
+                end=minute + timedelta(minutes=1),
+            )
+            _apply_rul(rul.artefact, recent, minute, chunk)
         _apply_health(frame, latest, minute, limits, chunk)
         results.extend(chunk.values())
     return results
+
+
+def rul_due(device_id: int, minute: datetime) -> bool:
+    """Whether a device's RUL is scored in this minute: every RUL_EVERY_MINUTES, staggered by
+    device so each minute does its share."""
+    slot = int(minute.timestamp() // 60) % RUL_EVERY_MINUTES
+    return device_id % RUL_EVERY_MINUTES == slot
 
 
 def _apply_rul(

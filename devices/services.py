@@ -252,7 +252,7 @@ def device_offline_sweep(*, now: datetime | None = None) -> int:
 
 
 DEVICE_SCORES_SQL = """
-UPDATE devices_device d SET health = v.health, rul_hours = v.rul
+UPDATE devices_device d SET health = v.health, rul_hours = COALESCE(v.rul, d.rul_hours)
 FROM unnest(%(ids)s::int8[], %(health)s::float8[], %(rul)s::float8[]) AS v(id, health, rul)
 WHERE d.id = v.id AND d.tenant_id = %(tenant)s
 """
@@ -262,7 +262,8 @@ def devices_scores_set(
     *, tenant: Tenant, scores: "dict[int, tuple[float | None, float | None]]"
 ) -> int:
     """Set each device's current health (0-100) and remaining useful life (hours), as the
-    analytics engine scored them: device id → (health, rul_hours). Another tenant's ids are
+    analytics engine scored them: device id → (health, rul_hours; None keeps the device's last
+    RUL, scored less often than health). Another tenant's ids are
     left alone. One statement for any number of devices; returns how many were updated."""
     if not scores:
         return 0

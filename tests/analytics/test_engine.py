@@ -192,7 +192,16 @@ def test_one_tenants_models_never_score_anothers_devices(trained, tenant, other_
     assert not Reading.objects.filter(tenant=tenant, device__in=[d.id for d in theirs]).exists()
 
 
-def test_rul_is_trained_on_runs_to_failure_and_applied(db: None, tenant, tmp_path) -> None:
+def test_each_device_s_rul_is_due_once_in_ten_minutes() -> None:
+    minutes = [M + timedelta(minutes=i) for i in range(scoring.RUL_EVERY_MINUTES)]
+    for device_id in range(1, 40):
+        assert sum(scoring.rul_due(device_id, m) for m in minutes) == 1
+
+
+def test_rul_is_trained_on_runs_to_failure_and_applied(
+    db: None, tenant, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(scoring, "RUL_EVERY_MINUTES", 1)  # every device due every minute
     devices = plant.pumps(tenant, 4)
     rows = []
     rng = np.random.default_rng(3)
