@@ -145,7 +145,8 @@ latest = window[window.index.get_level_values("minute") == minute].droplevel("mi
 anomaly.artefact.score(latest[anomaly.artefact.signals])
 anomaly.artefact.contributions(latest[anomaly.artefact.signals])
 if rul is not None:
-    w = window.reset_index()
+    due = [i for i in latest.index if scoring.rul_due(int(i), minute)]  # as the cycle does
+    w = window[window.index.get_level_values("device").isin(due)].reset_index()
     w["order"] = (w["minute"] - minute) // pd.Timedelta(minutes=1)
     f = window_features(w, unit="device", order="order", signals=rul.artefact["signals"],
                         **rul.artefact["feature_options"])
