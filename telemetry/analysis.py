@@ -171,9 +171,11 @@ def anomalies(
     counted).
 
     ``value``: outside [low, high] (either may be absent). ``quantile``: outside the range's
-    q_low / q_high quantiles. ``zscore``: more than ``threshold`` standard deviations from the
-    mean of the previous ``window`` readings (a reading does not dilute its own score; the
-    first ``window`` readings are not scored).
+    q_low / q_high quantiles. (Both in SQL, so the readings stay in the database; their pure
+    definitions for readings in memory are ``analytics.ml.detectors.value_flags`` and
+    ``quantile_flags``, tested to agree with these.) ``zscore``: more than ``threshold``
+    standard deviations from the mean of the previous ``window`` readings (a reading does not
+    dilute its own score; the first ``window`` readings are not scored).
     """
     if method not in ("value", "quantile", "zscore"):
         raise ValueError(f"unknown method {method!r}")

@@ -4,45 +4,121 @@ rows in time order). Each flag says which metric drove it and by how much.
 - thresholds from the device's effective definitions (``warn_low`` / ``warn_high``: its own over
   its type's);
 - the rolling z-score (default window 20 readings, threshold 2.0), computed by the same
-  function as the explorer's (``telemetry.analysis.rolling_zscore``).
+  function as the explorer's (``telemetry.analysis.rolling_zscore``);
+- value bounds (outside [low, high]) and quantile bounds (outside the q_low / q_high quantiles
+  of the readings given), the explorer's other two methods. The explorer
+  (``telemetry.analysis.anomalies``) applies them in SQL so a month of readings never leaves
+  PostgreSQL; these are their pure definitions for readings already in memory, the same rule
+  (``percentile_cont`` interpolates linearly, as ``numpy.quantile`` does), and the tests check
+  the two agree.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
 from telemetry.analysis import rolling_zscore
 
 ZSCORE_WINDOW = 20
 ZSCORE_THRESHOLD = 2.0
+QUANTILE_LOW, QUANTILE_HIGH = 0.01, 0.99
 
 
 @dataclass(frozen=True)
 class Flag:
     row: Any  # the frame's index label (a time)
     metric: str
-    detector: str  # "threshold" or "zscore"
+    detector: str  # "threshold", "zscore", "value" or "quantile"
     value: float
-    score: float  # how far: beyond the limit (threshold), or in standard deviations (zscore)
+    score: float  # how far: beyond the bound, or in standard deviations (zscore)
+
+
+def outside(
+    values: ArrayLike, low: float | None = None, high: float | None = None
+) -> NDArray[np.bool_]:
+    """Which values lie outside [low, high] (an absent bound does not limit; NaN never does)."""
+    x = np.asarray(values, dtype=float)
+    beyond = np.zeros(x.shape, dtype=bool)
+    if low is not None:
+        beyond |= x < low
+    if high is not None:
+        beyond |= x > high
+    return beyond
+
+
+def quantile_bounds(
+    values: ArrayLike, q_low: float | None = None, q_high: float | None = None
+) -> tuple[float | None, float | None]:
+    """The values' q_low and q_high quantiles (linear interpolation, missing values left out);
+    None for an absent quantile or when there are no values."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    for q in (q_low, q_high):
+        if q is not None and not 0 <= q <= 1:
+            raise ValueError(f"quantile {q}: between 0 and 1")
+    if not len(x):
+        return None, None
+    low = None if q_low is None else float(np.quantile(x, q_low))
+    high = None if q_high is None else float(np.quantile(x, q_high))
+    return low, high
+
+
+def _bound_flags(
+    values: pd.Series, metric: str, detector: str, low: float | None, high: float | None
+) -> list[Flag]:
+    """Each reading outside [low, high], in the frame's order; ``score``: how far past."""
+    x = values.astype(float)
+    beyond = outside(x, low, high)
+    past = np.fmax(
+        x - (high if high is not None else np.inf), (low if low is not None else -np.inf) - x
+    )
+    return [
+        Flag(row, metric, detector, float(value), float(distance))
+        for row, value, distance in zip(x.index[beyond], x[beyond], past[beyond], strict=True)
+    ]
 
 
 def threshold_flags(frame: pd.DataFrame, limits: Mapping[str, Mapping[str, float]]) -> list[Flag]:
     """Readings beyond their metric's warning limits; ``score`` is the distance past it."""
     flags = []
     for metric, limit in limits.items():
-        if metric not in frame.columns:
-            continue
-        values = frame[metric]
-        low, high = limit.get("warn_low"), limit.get("warn_high")
-        if high is not None:
-            for row, value in values[values > high].items():
-                flags.append(Flag(row, metric, "threshold", float(value), float(value - high)))
-        if low is not None:
-            for row, value in values[values < low].items():
-                flags.append(Flag(row, metric, "threshold", float(value), float(low - value)))
+        if metric in frame.columns:
+            low, high = limit.get("warn_low"), limit.get("warn_high")
+            flags += _bound_flags(frame[metric], metric, "threshold", low, high)
+    return flags
+
+
+def value_flags(frame: pd.DataFrame, bounds: Mapping[str, Mapping[str, float]]) -> list[Flag]:
+    """Readings outside their metric's [``low``, ``high``] (either may be absent): the
+    explorer's ``value`` method; ``score`` is the distance past the bound."""
+    flags = []
+    for metric, bound in bounds.items():
+        if metric in frame.columns:
+            flags += _bound_flags(
+                frame[metric], metric, "value", bound.get("low"), bound.get("high")
+            )
+    return flags
+
+
+def quantile_flags(
+    frame: pd.DataFrame,
+    *,
+    q_low: float | None = QUANTILE_LOW,
+    q_high: float | None = QUANTILE_HIGH,
+    metrics: Sequence[str] | None = None,
+) -> list[Flag]:
+    """Readings outside their metric's q_low / q_high quantiles over the frame's readings (the
+    explorer's ``quantile`` method; None: no bound on that side); ``score`` is the distance
+    past the quantile."""
+    flags = []
+    for metric in metrics if metrics is not None else frame.columns:
+        values = frame[metric].astype(float)
+        low, high = quantile_bounds(values, q_low, q_high)
+        flags += _bound_flags(values, metric, "quantile", low, high)
     return flags
 
 

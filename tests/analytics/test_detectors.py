@@ -1,7 +1,20 @@
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.ml.detectors import threshold_flags, zscore_flags
+from analytics.ml.detectors import (
+    outside,
+    quantile_bounds,
+    quantile_flags,
+    threshold_flags,
+    value_flags,
+    zscore_flags,
+)
+from telemetry import analysis
+from tests.telemetry.known_readings import T0, write
 
 
 def test_threshold_flags_name_the_metric_and_how_far() -> None:
@@ -26,3 +39,77 @@ def test_zscore_flags_the_jump_against_the_previous_window() -> None:
     assert flags[0].value == 13.0
     # A constant metric never divides by zero into a flag; a shorter history flags nothing.
     assert zscore_flags(frame.iloc[:20]) == []
+
+
+def test_outside_and_quantile_bounds_by_hand() -> None:
+    values = [1.0, 5.0, np.nan, 9.0, 3.0]
+    assert outside(values, 2.0, 8.0).tolist() == [True, False, False, True, False]
+    assert outside(values, high=8.0).tolist() == [False, False, False, True, False]
+    assert not outside(values).any()
+    # Sorted 1 3 5 9: the 25 % quantile by linear interpolation is 1 + 0.75 * (3 - 1) = 2.5.
+    assert quantile_bounds(values, 0.25, 1.0) == (2.5, 9.0)
+    assert quantile_bounds(values, None, 0.5) == (None, 4.0)
+    assert quantile_bounds([np.nan], 0.1, 0.9) == (None, None)
+    with pytest.raises(ValueError, match=r"quantile 1\.5"):
+        quantile_bounds(values, 0.1, 1.5)
+
+
+def test_value_flags_in_time_order_with_how_far() -> None:
+    frame = pd.DataFrame({"pressure": [4.0, 12.0, 7.0, 1.0], "flow": [1.0, 2.0, 3.0, 4.0]})
+    flags = value_flags(frame, {"pressure": {"low": 2.0, "high": 10.0}, "flow": {"high": 3.5}})
+    assert [(f.row, f.metric, f.detector, f.value, f.score) for f in flags] == [
+        (1, "pressure", "value", 12.0, 2.0),
+        (3, "pressure", "value", 1.0, 1.0),
+        (3, "flow", "value", 4.0, 0.5),
+    ]
+
+
+def test_quantile_flags_are_outside_the_readings_own_quantiles() -> None:
+    values = np.r_[np.arange(100.0), 500.0, -400.0]
+    frame = pd.DataFrame({"temperature": values})
+    flags = quantile_flags(frame, q_low=0.01, q_high=0.99)
+    low, high = np.quantile(values, 0.01), np.quantile(values, 0.99)
+    assert [f.row for f in flags] == list(np.flatnonzero((values < low) | (values > high)))
+    assert {f.row for f in flags} >= {100, 101}
+    far = next(f for f in flags if f.row == 100)
+    assert far.detector == "quantile" and far.score == pytest.approx(500.0 - high)
+    assert [f.row for f in quantile_flags(frame, q_low=None, q_high=0.99)] == [
+        f.row for f in flags if f.value > high
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [("value", {"low": 46.0, "high": 56.0}), ("quantile", {"q_low": 0.02, "q_high": 0.95})],
+)
+def test_the_detectors_agree_with_the_explorers_sql(device: Any, method: str, params: Any) -> None:
+    rng = np.random.default_rng(3)
+    values = 50 + rng.normal(0, 3, 500)
+    times = [T0 + i * timedelta(seconds=1) for i in range(len(values))]
+    write(
+        [
+            (t, device.tenant_id, device.id, "temperature", float(v))
+            for t, v in zip(times, values, strict=True)
+        ]
+    )
+    explored = analysis.anomalies(
+        tenant_id=device.tenant_id,
+        device_id=device.id,
+        metric="temperature",
+        start=times[0],
+        end=times[-1] + timedelta(seconds=1),
+        method=method,
+        **params,
+    )
+    frame = pd.DataFrame({"temperature": values}, index=times)
+    if method == "value":
+        flags = value_flags(frame, {"temperature": {"low": 46.0, "high": 56.0}})
+    else:
+        flags = quantile_flags(frame, **params)
+        assert quantile_bounds(values, params["q_low"], params["q_high"]) == pytest.approx(
+            (explored.low, explored.high)
+        )
+    assert explored.count > 10
+    assert [f.row for f in flags] == explored.times
+    assert [f.value for f in flags] == pytest.approx(explored.values)
