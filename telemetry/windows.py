@@ -7,6 +7,7 @@ Minutes in which a metric did not report are NaN.
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,7 @@ def minute_means(
     if not device_ids or not metrics:
         return pd.DataFrame(index=index, columns=list(metrics), dtype=float)
     sql = WIDE_SQL.format(columns=", ".join(COLUMN.format(i=i) for i in range(len(metrics))))
-    params: dict[str, object] = {
+    params: dict[str, Any] = {
         "tenant": tenant_id,
         "devices": list(device_ids),
         "metrics": list(metrics),
