@@ -92,14 +92,17 @@ class ModelVersionChange(models.Model):
         return f"v{self.version_id}: {self.from_state or '—'} → {self.to_state}"
 
 
+class TrainingStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
 class TrainingRun(models.Model):
     """A retrain of one tenant's device type (nightly or asked for), with its progress."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+    Status = TrainingStatus
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="training_runs")
     device_type = models.ForeignKey(

@@ -50,7 +50,7 @@ class Event(StrEnum):
     COMMAND_STATUS = "command.status"  # CommandStatusData
     SIMULATION_STATUS = "simulation.status"  # SimulationStatusData
     DEVICE_SCORES = "device.scores"  # DeviceScoresData: a scoring minute's health, RUL, anomaly
-    ANOMALY = "anomaly"  # AnomalyData: an anomaly spell opened or ended
+    ANOMALY = "anomaly.spell"  # AnomalyData: an anomaly spell opened or ended
     TRAINING = "training"  # TrainingData: a retrain's progress and outcome
 
 

@@ -249,6 +249,11 @@ REST_FRAMEWORK = {
     ],
 }
 SPECTACULAR_SETTINGS = {
+    "ENUM_NAME_OVERRIDES": {
+        "ModelKindEnum": "analytics.models.ModelKind.choices",
+        "TrainingStatusEnum": "analytics.models.TrainingStatus.choices",
+        "DeviceStatusEnum": "devices.models.DeviceStatus.choices",
+    },
     "TITLE": "IoT Platform API",
     "DESCRIPTION": "Multi-tenant telemetry, devices, alerts and predictive maintenance.",
     "VERSION": "1.0.0",

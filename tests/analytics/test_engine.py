@@ -135,7 +135,11 @@ def test_a_minute_is_scored_once_and_spells_open_and_end(
     assert stored[scoring.ANOMALY_KEY] == pytest.approx(event.peak_score, rel=1e-3)
 
     assert {m["tenant"] for m in published} == {tenant.id}
-    assert sorted(m["event"] for m in published) == ["anomaly", "device.scores", "device.status"]
+    assert sorted(m["event"] for m in published) == [
+        "anomaly.spell",
+        "device.scores",
+        "device.status",
+    ]
     by_event = {m["event"]: m["data"] for m in published}
     scores = by_event[live.Event.DEVICE_SCORES]
     assert scores["minute"] == M.isoformat()
