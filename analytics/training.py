@@ -95,6 +95,23 @@ def _signals(frame: pd.DataFrame) -> list[str]:
     return [m for m in frame.columns if coverage[m] >= 0.5 and frame[m].std() > 0]
 
 
+def _window(
+    tenant: Tenant, device_type: DeviceType, devices: list[int], start: datetime, end: datetime
+) -> tuple[pd.DataFrame, list[str]]:
+    """The type's minute means over [start, end) and the signals a model can rest on."""
+    frame = minute_means(
+        tenant_id=tenant.id,
+        device_ids=devices,
+        metrics=sorted(device_type.metrics),
+        start=start,
+        end=end,
+    )
+    signals = _signals(frame) if len(frame) else []
+    if not signals:
+        raise NotEnoughData("no metric reported in most minutes of the window")
+    return frame, signals
+
+
 def _failures(tenant: Tenant, devices: list[int]) -> pd.DataFrame:
     rows = list(
         Failure.objects.filter(tenant=tenant, device_id__in=devices)
@@ -156,16 +173,7 @@ def anomaly_train(
 ) -> Outcome:
     start = end - timedelta(days=TRAIN_DAYS)
     devices = _type_devices(tenant, device_type)
-    frame = minute_means(
-        tenant_id=tenant.id,
-        device_ids=devices,
-        metrics=sorted(device_type.metrics),
-        start=start,
-        end=end,
-    )
-    signals = _signals(frame) if len(frame) else []
-    if not signals:
-        raise NotEnoughData("no metric reported in most minutes of the window")
+    frame, signals = _window(tenant, device_type, devices, start, end)
     normal = frame[signals][_outside_failures(frame, _failures(tenant, devices))].dropna()
     if len(normal) < MIN_ANOMALY_ROWS:
         raise NotEnoughData(
@@ -301,16 +309,7 @@ def cluster_train(
 ) -> Outcome:
     start = end - timedelta(days=CLUSTER_DAYS)
     devices = _type_devices(tenant, device_type)
-    frame = minute_means(
-        tenant_id=tenant.id,
-        device_ids=devices,
-        metrics=sorted(device_type.metrics),
-        start=start,
-        end=end,
-    )
-    signals = _signals(frame) if len(frame) else []
-    if not signals:
-        raise NotEnoughData("no metric reported in most minutes of the window")
+    frame, signals = _window(tenant, device_type, devices, start, end)
     data = frame[signals].dropna().reset_index()
     stats = cluster_ml.window_stats(
         data, unit="device", time="minute", signals=signals, rows=CLUSTER_WINDOW_MINUTES
