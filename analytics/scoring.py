@@ -29,6 +29,7 @@ from telemetry.ingest.writer import Row, write_sync
 from telemetry.windows import minute_means
 
 from . import registry
+from .ml import detectors
 from .ml import health as health_model
 from .ml.features import window_features
 from .models import AnomalyEvent, ModelKind, ScoringCycle
@@ -53,6 +54,9 @@ BATTERY_DROP_MINUTES = 10  # the window of the health rule "battery dropped more
 CHUNK_DEVICES = 2000  # devices read and scored at a time
 EVENT_DEVICES = 1000  # devices per live scores event
 TOP_DRIVERS = 3
+# The z-score detector reads the type's window of minutes before the scored one; a device that
+# missed a few of them still gets a z-score when three quarters are there.
+ZSCORE_MIN_SHARE = 0.75
 
 
 @dataclass
@@ -67,6 +71,7 @@ class DeviceResult:
     drivers: list[dict[str, Any]] = field(default_factory=list)
     anomaly_version: int | None = None
     detector: str = ""
+    flags: list[dict[str, Any]] = field(default_factory=list)  # threshold and z-score detectors
 
     @property
     def flagged(self) -> bool:
@@ -146,13 +151,14 @@ def _score_type(
     )
     by_id = {d.id: d for d in devices}
     limits = _limits(devices)
+    context = context_minutes(device_type)
     results: list[DeviceResult] = []
     for ids in _chunks(sorted(by_id), CHUNK_DEVICES):
         frame = minute_means(
             tenant_id=tenant.id,
             device_ids=ids,
             metrics=metrics,
-            start=minute - timedelta(minutes=BATTERY_DROP_MINUTES),
+            start=minute - timedelta(minutes=context),
             end=minute + timedelta(minutes=1),
         )
         if frame.empty:
@@ -185,6 +191,7 @@ def _score_type(
             )
             _apply_rul(rul.artefact, recent, minute, chunk)
         _apply_health(frame, latest, minute, limits, chunk)
+        _apply_flags(frame, device_type, limits, chunk)
         results.extend(chunk.values())
     return results
 
@@ -219,6 +226,71 @@ def _apply_rul(
         result.rul = round(float(predicted.point[i]) * scale, 2)
         result.rul_low = round(float(predicted.low[i]) * scale, 2)
         result.rul_high = round(float(predicted.high[i]) * scale, 2)
+
+
+def context_minutes(device_type: DeviceType) -> int:
+    """The minutes before the scored one that the rule detectors and the battery-drop rule
+    look back over."""
+    return max(BATTERY_DROP_MINUTES, device_type.zscore_window)
+
+
+def zscore_min_periods(device_type: DeviceType) -> int:
+    return max(3, int(np.ceil(device_type.zscore_window * ZSCORE_MIN_SHARE)))
+
+
+def flag_dicts(flags: Sequence[detectors.Flag]) -> list[dict[str, Any]]:
+    """Flags as stored and sent: the detector, the metric, its value and how far off."""
+    return [
+        {
+            "detector": f.detector,
+            "metric": f.metric,
+            "value": round(f.value, 4),
+            "score": round(f.score, 3),
+        }
+        for f in flags
+    ]
+
+
+def _apply_flags(
+    frame: pd.DataFrame,
+    device_type: DeviceType,
+    limits: dict[int, dict[str, dict[str, float]]],
+    chunk: dict[int, DeviceResult],
+) -> None:
+    """The threshold and rolling z-score detectors on each device's minute (the type's window
+    and threshold): what is off, beside the multivariate score."""
+    mine = frame[frame.index.get_level_values("device").isin(list(chunk))]
+    flagged = detectors.latest_flags(
+        mine,
+        {i: limits.get(i, {}) for i in chunk},
+        window=device_type.zscore_window,
+        threshold=device_type.zscore_threshold,
+        min_periods=zscore_min_periods(device_type),
+    )
+    for device_id, flags in flagged.items():
+        chunk[int(device_id)].flags = flag_dicts(flags)
+
+
+def device_flags(*, device: Device, minute: datetime) -> list[dict[str, Any]]:
+    """The rule detectors' flags on one device's ``minute``, as the cycle computed them."""
+    device_type = device.type
+    frame = minute_means(
+        tenant_id=device.tenant_id,
+        device_ids=[device.id],
+        metrics=sorted(device_type.metrics),
+        start=minute - timedelta(minutes=context_minutes(device_type)),
+        end=minute + timedelta(minutes=1),
+    )
+    if frame.empty or frame.index.get_level_values("minute")[-1] != minute:
+        return []
+    flagged = detectors.latest_flags(
+        frame,
+        _limits([device]),
+        window=device_type.zscore_window,
+        threshold=device_type.zscore_threshold,
+        min_periods=zscore_min_periods(device_type),
+    )
+    return flag_dicts(flagged.get(device.id, []))
 
 
 def _apply_health(
@@ -336,6 +408,7 @@ def _publish(
                     "rul_high": r.rul_high,
                     "anomaly": None if r.anomaly is None else round(r.anomaly, 3),
                     "flagged": r.flagged,
+                    "flags": r.flags,
                 }
                 for r in results[part : part + EVENT_DEVICES]
             },

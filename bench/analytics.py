@@ -3,6 +3,7 @@ device type on 30 days of 1-minute features, each beside the same model calls on
 arrays (the ratio is the platform's overhead: reading the rollups, storing, publishing).
 
     .venv/bin/python bench/analytics.py [--devices 10000] [--train-devices 12] [--days 30]
+                                        [--profile]  (the top of a cProfile of each, to stderr)
 
 1. A scratch database (``iot_bench_analytics``) gets a tenant with ``--devices`` pumps, each
    with the last hour of one-minute readings of four metrics (the window the apply cycle reads
@@ -26,7 +27,7 @@ TARGET_APPLY_S = 30.0
 TARGET_RETRAIN_S = 120.0
 
 CODE = r"""
-import django, resource, time, tracemalloc; django.setup()
+import django, cProfile, pstats, resource, sys, time, tracemalloc; django.setup()
 from datetime import UTC, datetime, timedelta
 import numpy as np, pandas as pd
 from django.db import connection
@@ -40,7 +41,15 @@ from iotplatform.tenancy.services import tenant_create
 from telemetry.ingest.writer import write_sync
 from telemetry.windows import minute_means
 
-DEVICES, TRAIN, DAYS = {devices}, {train_devices}, {days}
+DEVICES, TRAIN, DAYS, PROFILE = {devices}, {train_devices}, {days}, {profile}
+
+def profiled(call):
+    if not PROFILE:
+        return call()
+    profile = cProfile.Profile()
+    out = profile.runcall(call)
+    pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+    return out
 METRICS = {{"temperature": (60, 1.0), "vibration": (2.0, 0.1), "pressure": (50, 1.5),
            "current": (12, 0.4)}}
 tenant = tenant_create(slug="bench", name="Bench")
@@ -104,7 +113,8 @@ began = time.perf_counter()
 outcomes = {{}}
 for kind, trainer in training.TRAINERS.items():
     t0 = time.perf_counter()
-    outcomes[kind] = (trainer(tenant=tenant, device_type=pump, end=end), time.perf_counter() - t0)
+    outcome = profiled(lambda: trainer(tenant=tenant, device_type=pump, end=end))
+    outcomes[kind] = (outcome, time.perf_counter() - t0)
 retrain = time.perf_counter() - began
 for kind, (outcome, seconds) in outcomes.items():
     print(f"  retrain {{kind:8s}} {{seconds:6.1f}} s  {{outcome.message}}", flush=True)
@@ -128,7 +138,7 @@ print(f"RESULT retrain {{retrain:.1f}} {{baseline_retrain:.1f}}", flush=True)
 # --- apply ---
 scoring_began = time.perf_counter()
 tracemalloc.start()
-result = scoring.scores_apply(tenant=tenant, minute=minute)
+result = profiled(lambda: scoring.scores_apply(tenant=tenant, minute=minute))
 _, peak = tracemalloc.get_traced_memory()
 tracemalloc.stop()
 apply_s = time.perf_counter() - scoring_began
@@ -164,6 +174,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--train-devices", type=int, default=12)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--profile", action="store_true", help="cProfile each, to stderr")
     args = parser.parse_args()
     database_url = scratch_database(
         dotenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5433/iotplatform"),
@@ -173,7 +184,9 @@ def main() -> None:
     subprocess.run(
         [str(BIN / "python"), "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=env
     )
-    code = CODE.format(devices=args.devices, train_devices=args.train_devices, days=args.days)
+    code = CODE.format(
+        devices=args.devices, train_devices=args.train_devices, days=args.days, profile=args.profile
+    )
     figures = {}
     with subprocess.Popen(
         [str(BIN / "python"), "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True

@@ -25,7 +25,13 @@ from .models import (
 
 @admin.register(DeviceType)
 class DeviceTypeAdmin(TenantScopedAdmin):
-    list_display = ["name", "tenant", "expected_interval_seconds"]
+    list_display = [
+        "name",
+        "tenant",
+        "expected_interval_seconds",
+        "zscore_window",
+        "zscore_threshold",
+    ]
     list_filter = ["tenant"]
     search_fields = ["name"]
     list_select_related = ["tenant"]

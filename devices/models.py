@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from iotplatform.tenancy.models import Tenant
@@ -27,10 +28,32 @@ class DeviceType(models.Model):
     name = models.CharField(max_length=100)
     metrics = models.JSONField(default=dict, blank=True)
     expected_interval_seconds = models.PositiveIntegerField(default=5)
+    # The apply cycle's rolling z-score detector: a metric's latest minute mean against the
+    # mean and spread of the previous ``zscore_window`` minutes, flagged past the threshold.
+    zscore_window = models.PositiveIntegerField(
+        default=20,
+        validators=[MinValueValidator(3), MaxValueValidator(1440)],
+        help_text="minutes the rolling z-score compares the latest minute with",
+    )
+    zscore_threshold = models.FloatField(
+        default=2.0,
+        validators=[MinValueValidator(0.5), MaxValueValidator(20.0)],
+        help_text="standard deviations from that window that flag a metric",
+    )
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "name"], name="devicetype_unique_tenant_name")
+            models.UniqueConstraint(
+                fields=["tenant", "name"], name="devicetype_unique_tenant_name"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(zscore_window__gte=3, zscore_window__lte=1440),
+                name="devicetype_zscore_window_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(zscore_threshold__gte=0.5, zscore_threshold__lte=20.0),
+                name="devicetype_zscore_threshold_range",
+            ),
         ]
         ordering = ["name"]
 

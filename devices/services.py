@@ -49,6 +49,8 @@ def device_type_create(
     name: str,
     metrics: dict[str, Any] | None = None,
     expected_interval_seconds: int = 5,
+    zscore_window: int = 20,
+    zscore_threshold: float = 2.0,
 ) -> DeviceType:
     """Create a device type of a tenant; the name must be new within the tenant."""
     if DeviceType.objects.filter(tenant=tenant, name=name).exists():
@@ -58,9 +60,28 @@ def device_type_create(
         name=name,
         metrics=metrics_validate(metrics or {}),
         expected_interval_seconds=expected_interval_seconds,
+        zscore_window=zscore_window,
+        zscore_threshold=zscore_threshold,
     )
     device_type.full_clean()
     device_type.save()
+    return device_type
+
+
+DEVICE_TYPE_SETTINGS = ("expected_interval_seconds", "zscore_window", "zscore_threshold")
+
+
+@transaction.atomic
+def device_type_update(*, device_type: DeviceType, **changes: Any) -> DeviceType:
+    """Change a type's reporting interval or its z-score detector settings (validated by the
+    model: a bad value is a ValidationError naming the field, nothing saved)."""
+    unknown = set(changes) - set(DEVICE_TYPE_SETTINGS)
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "Not a setting of a device type."})
+    for name, value in changes.items():
+        setattr(device_type, name, value)
+    device_type.full_clean()
+    device_type.save(update_fields=list(changes) or None)
     return device_type
 
 

@@ -103,6 +103,8 @@ class DeviceScore(TypedDict):
     rul_high: float | None
     anomaly: float | None  # the multivariate score, 1.0 = the model's limit
     flagged: bool
+    # the threshold and rolling z-score detectors: [{detector, metric, value, score}]
+    flags: list[dict[str, Any]]
 
 
 class DeviceScoresData(TypedDict):

@@ -107,6 +107,16 @@ class Interval(serializers.Serializer):
     high = serializers.FloatField(allow_null=True)
 
 
+class FlagOutput(serializers.Serializer):
+    detector = serializers.ChoiceField(choices=["threshold", "zscore"])
+    metric = serializers.CharField()
+    value = serializers.FloatField(help_text="the metric's mean in the minute")
+    score = serializers.FloatField(
+        help_text="threshold: how far past the warning limit; zscore: standard deviations from "
+        "the type's window of minutes before"
+    )
+
+
 class PredictionOutput(serializers.Serializer):
     device = serializers.IntegerField()
     minute = serializers.DateTimeField(allow_null=True, help_text="the last minute scored")
@@ -116,6 +126,10 @@ class PredictionOutput(serializers.Serializer):
         allow_null=True, help_text="the multivariate score; above 1.0 is beyond the model's limit"
     )
     anomaly = AnomalyEventOutput(allow_null=True, help_text="the open anomaly spell, if any")
+    flags = FlagOutput(
+        many=True,
+        help_text="the threshold and rolling z-score detectors' flags on the last minute scored",
+    )
     cluster = serializers.IntegerField(allow_null=True, help_text="-1: an outlier")
     models = serializers.DictField(
         child=serializers.IntegerField(), help_text="kind → the active version's id"

@@ -170,6 +170,7 @@ class DevicePredictionView(DeviceScopedView):
             },
             "anomaly_score": value(scoring.ANOMALY_KEY),
             "anomaly": event,
+            "flags": [] if minute is None else scoring.device_flags(device=device, minute=minute),
             "cluster": device.cluster,
             "models": {
                 kind: v.pk

@@ -134,3 +134,70 @@ def zscore_flags(
         for row, score in beyond.items():
             flags.append(Flag(row, metric, "zscore", float(values[row]), float(score)))
     return flags
+
+
+def latest_zscores(
+    frame: pd.DataFrame, *, window: int = ZSCORE_WINDOW, min_periods: int | None = None
+) -> pd.DataFrame:
+    """For many units at once, each one's last row against its ``window`` rows before it, in
+    their standard deviations: what :func:`zscore_flags` says of a unit's last reading,
+    vectorised for the apply cycle. ``frame`` is indexed by (unit, time), sorted, a column per
+    metric; the result has a row per unit, NaN where fewer than ``min_periods`` (default: all
+    ``window``) earlier rows have a value or they do not vary (as ``rolling_zscore``)."""
+    if frame.empty:
+        return frame.iloc[:0]
+    units = frame.index.get_level_values(0)
+    last = np.r_[units[1:] != units[:-1], True]
+    latest = frame[last].droplevel(1)
+    earlier = frame[~last]
+    previous = earlier.groupby(level=0, sort=False).tail(window).groupby(level=0, sort=False)
+    mean = previous.mean().reindex(latest.index)
+    std = previous.std().reindex(latest.index)
+    count = previous.count().reindex(latest.index)
+    spread = std.where((std > 0) & (count >= (window if min_periods is None else min_periods)))
+    return (latest - mean) / spread
+
+
+def latest_flags(
+    frame: pd.DataFrame,
+    limits: Mapping[Any, Mapping[str, Mapping[str, float]]],
+    *,
+    window: int = ZSCORE_WINDOW,
+    threshold: float = ZSCORE_THRESHOLD,
+    min_periods: int | None = None,
+) -> dict[Any, list[Flag]]:
+    """The threshold and rolling z-score flags of each unit's last row (``frame`` as for
+    :func:`latest_zscores`; ``limits``: a unit's metric → ``warn_low``/``warn_high``). Keyed by
+    unit, only units with a flag; each flag's ``row`` is the unit's last time."""
+    if frame.empty:
+        return {}
+    units = frame.index.get_level_values(0)
+    last = np.r_[units[1:] != units[:-1], True]
+    times = dict(zip(units[last], frame.index.get_level_values(1)[last], strict=True))
+    latest = frame[last].droplevel(1)
+    z = latest_zscores(frame, window=window, min_periods=min_periods)
+    out: dict[Any, list[Flag]] = {}
+    rows, cols = np.nonzero(np.abs(np.nan_to_num(z.to_numpy(float), nan=0.0)) > threshold)
+    for r, c in zip(rows, cols, strict=True):
+        unit, metric = z.index[r], z.columns[c]
+        value = float(latest.iat[r, c])
+        out.setdefault(unit, []).append(
+            Flag(times[unit], metric, "zscore", value, float(z.iat[r, c]))
+        )
+    for unit, own in limits.items():
+        if unit not in latest.index:
+            continue
+        for metric, limit in own.items():
+            if metric not in latest.columns:
+                continue
+            value = float(latest.at[unit, metric])
+            low, high = limit.get("warn_low"), limit.get("warn_high")
+            if outside([value], low, high)[0]:
+                past = max(
+                    value - (high if high is not None else np.inf),
+                    (low if low is not None else -np.inf) - value,
+                )
+                out.setdefault(unit, []).append(
+                    Flag(times[unit], metric, "threshold", value, float(past))
+                )
+    return out

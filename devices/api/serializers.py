@@ -60,12 +60,31 @@ class DeviceTypeOutput(serializers.Serializer):
     name = serializers.CharField()
     metrics = serializers.DictField()
     expected_interval_seconds = serializers.IntegerField()
+    zscore_window = serializers.IntegerField(
+        help_text="minutes the rolling z-score detector compares the latest minute with"
+    )
+    zscore_threshold = serializers.FloatField(
+        help_text="standard deviations from that window that flag a metric"
+    )
 
 
 class DeviceTypeInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     metrics = serializers.DictField(required=False, default=dict)
     expected_interval_seconds = serializers.IntegerField(min_value=1, max_value=86400, default=5)
+    zscore_window = serializers.IntegerField(min_value=3, max_value=1440, default=20)
+    zscore_threshold = serializers.FloatField(min_value=0.5, max_value=20.0, default=2.0)
+
+
+class DeviceTypeUpdateInput(serializers.Serializer):
+    """What an admin may change on a type (its name and metrics are fixed once devices use
+    them; the apply cycle's detector settings are not)."""
+
+    expected_interval_seconds = serializers.IntegerField(
+        min_value=1, max_value=86400, required=False
+    )
+    zscore_window = serializers.IntegerField(min_value=3, max_value=1440, required=False)
+    zscore_threshold = serializers.FloatField(min_value=0.5, max_value=20.0, required=False)
 
 
 class StatusChangeOutput(serializers.Serializer):

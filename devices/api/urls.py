@@ -7,6 +7,7 @@ from .views import (
     DeviceMaintenanceView,
     DeviceStatusHistoryView,
     DeviceTokenView,
+    DeviceTypeDetailView,
     DeviceTypeListView,
     ProvisionView,
     SimulationView,
@@ -30,4 +31,5 @@ urlpatterns = [
     path("simulator", SimulationView.as_view(), name="api-simulator"),
     path("provision", ProvisionView.as_view(), name="api-provision"),
     path("device-types", DeviceTypeListView.as_view(), name="api-device-type-list"),
+    path("device-types/<int:pk>", DeviceTypeDetailView.as_view(), name="api-device-type-detail"),
 ]

@@ -25,6 +25,7 @@ from .serializers import (
     DeviceOutput,
     DeviceTypeInput,
     DeviceTypeOutput,
+    DeviceTypeUpdateInput,
     DeviceUpdateInput,
     MaintenanceInput,
     ProvisionInput,
@@ -153,6 +154,28 @@ class DeviceTypeListView(TenantAPIView):
         payload.is_valid(raise_exception=True)
         device_type = services.device_type_create(tenant=self.tenant, **payload.validated_data)
         return Response(DeviceTypeOutput(device_type).data, status=status.HTTP_201_CREATED)
+
+
+class DeviceTypeDetailView(TenantAPIView):
+    """One device type; admins change its reporting interval and its rolling z-score
+    detector's window and threshold (``PATCH``)."""
+
+    serializer_class = DeviceTypeOutput
+    write_role = Role.ADMIN
+
+    def tenant_queryset(self) -> QuerySet[DeviceType]:
+        return selectors.device_type_list(tenant=self.tenant)
+
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(DeviceTypeOutput(self.get_object()).data)
+
+    @extend_schema(request=DeviceTypeUpdateInput, responses=DeviceTypeOutput)
+    def patch(self, request: Request, pk: int) -> Response:
+        device_type = self.get_object()
+        payload = DeviceTypeUpdateInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        device_type = services.device_type_update(device_type=device_type, **payload.validated_data)
+        return Response(DeviceTypeOutput(device_type).data)
 
 
 class DeviceStatusHistoryView(DeviceScopedView):

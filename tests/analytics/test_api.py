@@ -125,6 +125,7 @@ def test_prediction_and_anomalies_of_a_device(
             (minute, tenant.id, device.id, scoring.RUL_LOW_KEY, 30.0),
             (minute, tenant.id, device.id, scoring.RUL_HIGH_KEY, 55.0),
             (minute, tenant.id, device.id, scoring.ANOMALY_KEY, 1.7),
+            (minute, tenant.id, device.id, "temperature", 88.0),
         ]
     )
     device.health, device.rul_hours, device.cluster = 64.0, 41.5, 2
@@ -154,6 +155,10 @@ def test_prediction_and_anomalies_of_a_device(
     assert body["anomaly"]["id"] == spell.id
     assert body["anomaly"]["drivers"][0]["metric"] == "temperature"
     assert body["models"] == {"anomaly": version.id}
+    # the rule detectors on that minute: 88 °C is 13 past the type's 75 °C warning limit
+    assert body["flags"] == [
+        {"detector": "threshold", "metric": "temperature", "value": 88.0, "score": 13.0}
+    ]
     assert api_as(other_admin).get(f"/api/v1/devices/{device.id}/prediction").status_code == 404
 
     listed = api_as(viewer).get("/api/v1/analytics/anomalies").json()["results"]

@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from analytics.ml.detectors import (
+    latest_flags,
+    latest_zscores,
     outside,
     quantile_bounds,
     quantile_flags,
@@ -39,6 +41,57 @@ def test_zscore_flags_the_jump_against_the_previous_window() -> None:
     assert flags[0].value == 13.0
     # A constant metric never divides by zero into a flag; a shorter history flags nothing.
     assert zscore_flags(frame.iloc[:20]) == []
+
+
+def _units(**series: list[float]) -> pd.DataFrame:
+    """A (unit, minute) frame of one metric, ``pressure``, a list of values per unit."""
+    parts = []
+    for unit, values in series.items():
+        minutes = pd.date_range("2026-01-01", periods=len(values), freq="min", tz="UTC")
+        index = pd.MultiIndex.from_arrays(
+            [[unit] * len(values), minutes], names=["device", "minute"]
+        )
+        parts.append(pd.DataFrame({"pressure": values}, index=index))
+    return pd.concat(parts)
+
+
+def test_latest_zscores_say_of_each_units_last_row_what_zscore_flags_says() -> None:
+    steady = [10.0, 10.2, 9.8, 10.1, 9.9] * 4
+    rng = np.random.default_rng(3)
+    noisy = list(rng.normal(50, 2, 30))
+    frame = _units(a=[99.0, *steady, 13.0], b=noisy, c=[*steady[:10], 12.0])
+    z = latest_zscores(frame, window=20)
+    # a: only the 20 minutes before the last count (the 99 is older than the window)
+    assert z.loc["a", "pressure"] == pytest.approx((13.0 - 10.0) / pd.Series(steady).std())
+    # b: the same figure as the one-unit rolling z-score on its last row
+    expected = analysis.rolling_zscore(pd.Series(noisy), window=20).iloc[-1]
+    assert z.loc["b", "pressure"] == pytest.approx(expected)
+    # c: fewer than 20 earlier minutes: no z-score
+    assert np.isnan(z.loc["c", "pressure"])
+    # a shorter window sees c
+    assert latest_zscores(frame, window=10).loc["c", "pressure"] == pytest.approx(
+        (12.0 - np.mean(steady[:10])) / np.std(steady[:10], ddof=1)
+    )
+
+
+def test_latest_flags_name_detector_metric_and_how_far_per_unit() -> None:
+    steady = [10.0, 10.2, 9.8, 10.1, 9.9] * 4
+    frame = _units(a=[*steady, 13.0], b=[*steady, 10.05], c=[*steady, 10.1])
+    limits = {"b": {"pressure": {"warn_high": 10.0}}, "c": {"pressure": {"warn_low": 9.0}}}
+    flags = latest_flags(frame, limits, window=20, threshold=2.0)
+    assert set(flags) == {"a", "b"}  # c: inside its limit and its window
+    (a,) = flags["a"]
+    assert (a.detector, a.metric, a.value) == ("zscore", "pressure", 13.0)
+    assert a.row == frame.loc["a"].index[-1]
+    (b,) = flags["b"]
+    assert (b.detector, b.metric, b.value, b.score) == (
+        "threshold",
+        "pressure",
+        10.05,
+        pytest.approx(0.05),
+    )
+    # The threshold a type sets: 25 standard deviations lets a's jump (about 20.7) pass.
+    assert "a" not in latest_flags(frame, limits, window=20, threshold=25.0)
 
 
 def test_outside_and_quantile_bounds_by_hand() -> None:

@@ -144,6 +144,22 @@ def test_a_minute_is_scored_once_and_spells_open_and_end(
     scores = by_event[live.Event.DEVICE_SCORES]
     assert scores["minute"] == M.isoformat()
     assert scores["devices"][str(hot.id)]["flagged"] is True
+    # The rule detectors beside the model: past the type's warning limits, and far off the
+    # previous 20 minutes (the type's z-score window).
+    hot_flags = {(f["detector"], f["metric"]) for f in scores["devices"][str(hot.id)]["flags"]}
+    assert hot_flags == {
+        ("threshold", "temperature"),
+        ("threshold", "vibration"),
+        ("zscore", "temperature"),
+        ("zscore", "vibration"),
+    }
+    past = {
+        f["metric"]: f["score"]
+        for f in scores["devices"][str(hot.id)]["flags"]
+        if f["detector"] == "threshold"
+    }
+    assert past == {"temperature": 15.0, "vibration": 2.0}
+    assert scores["devices"][str(calm.id)]["flags"] == []
     assert scores["devices"][str(calm.id)]["health"] == calm.health
     assert by_event[live.Event.ANOMALY]["state"] == "opened"
     assert by_event[live.Event.DEVICE_STATUS]["to"] == "anomaly"
@@ -173,6 +189,35 @@ def test_a_minute_is_scored_once_and_spells_open_and_end(
     hot.refresh_from_db()
     assert event.ended_at == nxt and event.minutes == 1
     assert hot.status == DeviceStatus.HEALTHY
+
+
+def test_the_zscore_detector_takes_its_types_window_and_threshold(trained, tenant) -> None:
+    first = trained[0]
+    device_type = first.type
+    device_type.zscore_threshold = 20.0
+    device_type.save()
+    plant.store(plant.reading(first, M, temperature=66.0))  # 6 spreads up, inside 75 °C
+    plant.seen([first], M + timedelta(seconds=30))
+    scored = {
+        r.device_id: r
+        for r in scoring._score_type(
+            tenant=tenant, device_type=device_type, devices=[first], minute=M
+        )
+    }
+    assert scored[first.id].flags == []  # 20 standard deviations: not flagged
+    device_type.zscore_threshold = 2.0
+    device_type.zscore_window = 5
+    device_type.save()
+    scored = {
+        r.device_id: r
+        for r in scoring._score_type(
+            tenant=tenant, device_type=device_type, devices=[first], minute=M
+        )
+    }
+    assert [(f["detector"], f["metric"]) for f in scored[first.id].flags] == [
+        ("zscore", "temperature")
+    ]
+    assert scoring.device_flags(device=first, minute=M) == scored[first.id].flags
 
 
 def test_one_tenants_models_never_score_anothers_devices(trained, tenant, other_tenant) -> None:

@@ -234,6 +234,33 @@ def test_device_types_are_listed_and_admins_add_them(
 
 
 @pytest.mark.django_db
+def test_admins_set_a_types_zscore_detector(
+    api_as: Any, admin: Any, operator: Any, other_admin: Any, tenant: Tenant
+) -> None:
+    chiller = factories.make_device_type(tenant, "chiller")
+    url = f"/api/v1/device-types/{chiller.pk}"
+    assert api_as(operator).get(url).json()["zscore_window"] == 20
+    changed = api_as(admin).patch(
+        url, {"zscore_window": 60, "zscore_threshold": 3.5}, format="json"
+    )
+    assert changed.status_code == 200, changed.content
+    assert (changed.json()["zscore_window"], changed.json()["zscore_threshold"]) == (60, 3.5)
+    chiller.refresh_from_db()
+    assert (chiller.zscore_window, chiller.zscore_threshold) == (60, 3.5)
+    # Out of range: a 400 naming the field, nothing saved.
+    bad = api_as(admin).patch(url, {"zscore_window": 2, "zscore_threshold": 1.0}, format="json")
+    assert bad.status_code == 400 and "zscore_window" in bad.json()
+    chiller.refresh_from_db()
+    assert chiller.zscore_threshold == 3.5
+    # Operators read but do not change it; another tenant's admin does not find it.
+    assert api_as(operator).patch(url, {"zscore_window": 30}, format="json").status_code == 403
+    assert api_as(other_admin).get(url).status_code == 404
+    assert api_as(other_admin).patch(url, {"zscore_window": 30}, format="json").status_code == 404
+    chiller.refresh_from_db()
+    assert chiller.zscore_window == 60
+
+
+@pytest.mark.django_db
 def test_status_history(
     api_as: Any, operator: Any, viewer: Any, device: Device, other_device: Device
 ) -> None:
