@@ -1,8 +1,14 @@
 """The smoothed T²+Q detector (smoothing, alarm hold, slow signals) and its leave-group-out
-choice, against hand-computed and synthetic cases."""
+choice, against hand-computed and synthetic cases; and its part of the SKAB evaluation."""
+
+import re
+from io import StringIO
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from django.core.management import CommandError, call_command
 
 from analytics.ml import adaptive, smoothed
 from analytics.ml.anomaly import confusion, t2q_fit
@@ -124,3 +130,45 @@ def test_leave_group_out_scores_each_group_with_parameters_chosen_on_the_others(
     assert all(f.params.hold == 10 for f in folds)  # the hold bridges the dips
     assert result == smoothed.pooled(flags[candidates[1]], experiments)
     assert result["f1"] > smoothed.pooled(flags[candidates[0]], experiments)["f1"]
+
+
+def _experiment(path: Path, shift_at: int, rows: int = 600, seed: int = 0) -> None:
+    data = _plane(rows, seed)
+    data[shift_at:, 2] += 3.0
+    frame = pd.DataFrame(data, columns=["a", "b", "c"])
+    frame.insert(0, "datetime", pd.date_range("2020-03-09", periods=rows, freq="s"))
+    frame["anomaly"] = (np.arange(rows) >= shift_at).astype(float)
+    frame["changepoint"] = 0.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, sep=";", index=False)
+
+
+def test_evaluate_anomaly_reports_the_smoothed_detector_out_of_fold(tmp_path: Path) -> None:
+    _experiment(tmp_path / "valve1" / "1.csv", shift_at=500)
+    _experiment(tmp_path / "valve2" / "1.csv", shift_at=520, seed=2)
+    _experiment(tmp_path / "other" / "1.csv", shift_at=450, seed=1)
+    _experiment(tmp_path / "anomaly-free" / "anomaly-free.csv", shift_at=10_000, seed=3)
+    out = StringIO()
+    call_command("evaluate_anomaly", "--skab", str(tmp_path), stdout=out)
+    text = out.getvalue()
+    assert "smoothed T²+Q: 144 candidates" in text
+    assert (
+        "slow signals (median lag-1 autocorrelation of the training readings above 0.8): none"
+        in text
+    )
+    for group in ("other", "valve1", "valve2"):
+        assert re.search(rf"\n  {group} +chosen slow=keep  quantile=", text)
+    line = text.split("smoothed T²+Q, out of fold (3 experiments): ")[1].splitlines()[0]
+    assert re.fullmatch(r"F1 \d\.\d\d  false-alarm rate \d+\.\d%  missed-alarm rate \d+\.\d%", line)
+    assert float(line.split()[1]) > 0.9
+    assert "parameters for use (chosen on every group): slow=" in text
+    assert "anomaly-free.csv with those parameters: false-alarm rate" in text
+
+
+def test_an_anomaly_free_file_with_other_signals_is_an_error_naming_it(tmp_path: Path) -> None:
+    _experiment(tmp_path / "valve1" / "1.csv", shift_at=500)
+    _experiment(tmp_path / "anomaly-free" / "anomaly-free.csv", shift_at=10_000)
+    normal = tmp_path / "anomaly-free" / "anomaly-free.csv"
+    pd.read_csv(normal, sep=";").drop(columns=["c"]).to_csv(normal, sep=";", index=False)
+    with pytest.raises(CommandError, match=re.escape("anomaly-free.csv: 2 signals, valve1/1.csv")):
+        call_command("evaluate_anomaly", "--skab", str(tmp_path), stdout=StringIO())
