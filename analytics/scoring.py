@@ -180,19 +180,24 @@ def _score_type(
                     result.drivers = _drivers(model.signals, shares[row], values[row])
                     result.anomaly_version = anomaly.version.id
                     result.detector = model.kind
-        due = [i for i in chunk if rul_due(i, minute)]
-        if rul is not None and due:
+        _apply_health(frame, latest, minute, limits, chunk)
+        _apply_flags(frame, device_type, limits, chunk)
+        results.extend(chunk.values())
+    if rul is not None:
+        # The devices due for RUL this minute (a tenth of them), CHUNK_DEVICES at a time: one
+        # feature pass and one prediction per model for up to ten chunks' worth (the trees'
+        # per-call cost dominated when each chunk predicted its own couple of hundred rows).
+        by_device = {r.device_id: r for r in results}
+        due = [i for i in by_device if rul_due(i, minute)]
+        for ids in _chunks(due, CHUNK_DEVICES):
             recent = minute_means(
                 tenant_id=tenant.id,
-                device_ids=due,
+                device_ids=ids,
                 metrics=rul.artefact["signals"],
                 start=minute - timedelta(minutes=RUL_CONTEXT_MINUTES - 1),
                 end=minute + timedelta(minutes=1),
             )
-            _apply_rul(rul.artefact, recent, minute, chunk)
-        _apply_health(frame, latest, minute, limits, chunk)
-        _apply_flags(frame, device_type, limits, chunk)
-        results.extend(chunk.values())
+            _apply_rul(rul.artefact, recent, minute, by_device)
     return results
 
 

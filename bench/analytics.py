@@ -12,7 +12,8 @@ arrays (the ratio is the platform's overhead: reading the rollups, storing, publ
    trainer has runs to failure). Written through the real ingest writer (rollups included).
 2. Retrain (anomaly, RUL, clusters) of the pump type, timed, then the same model fitting on the
    in-memory frame the trainers read (baseline).
-3. One apply cycle over the fleet (``scoring.scores_apply``), timed with its peak memory, then
+3. One apply cycle over the fleet (``scoring.scores_apply``), timed (its peak memory measured
+   on the minute before, under tracemalloc, which would slow the timed one), then
    the baseline: the same scoring calls (anomaly score and contributions, window features + RUL
    prediction, health) on in-memory arrays of the same shape.
 """
@@ -33,6 +34,7 @@ import numpy as np, pandas as pd
 from django.db import connection
 from analytics import scoring, training, registry
 from analytics.ml import anomaly as anomaly_ml, rul as rul_ml, health as health_ml
+from analytics.ml import clusters as clusters_ml, detectors as detectors_ml
 from analytics.ml.features import window_features, window_only_columns
 from analytics.models import Failure
 from devices.models import Device, DeviceStatus
@@ -111,9 +113,10 @@ print(f"loaded {{len(failures)}} failures and the fleet's readings in {{loaded:.
 end = minute + timedelta(minutes=1)
 began = time.perf_counter()
 outcomes = {{}}
+frames = training.Frames()  # as a training run does: one read serves its three trainers
 for kind, trainer in training.TRAINERS.items():
     t0 = time.perf_counter()
-    outcome = profiled(lambda: trainer(tenant=tenant, device_type=pump, end=end))
+    outcome = profiled(lambda: trainer(tenant=tenant, device_type=pump, end=end, frames=frames))
     outcomes[kind] = (outcome, time.perf_counter() - t0)
 retrain = time.perf_counter() - began
 for kind, (outcome, seconds) in outcomes.items():
@@ -122,6 +125,8 @@ for kind, (outcome, seconds) in outcomes.items():
 # Baseline: the same fitting on the in-memory frame.
 frame = minute_means(tenant_id=tenant.id, device_ids=ids[:TRAIN], metrics=sorted(METRICS),
                      start=end - timedelta(days=DAYS), end=end)
+week = minute_means(tenant_id=tenant.id, device_ids=ids, metrics=sorted(METRICS),
+                    start=end - timedelta(days=training.CLUSTER_DAYS), end=end)
 t0 = time.perf_counter()
 normal = frame.dropna().sort_index(level="minute", kind="stable")
 anomaly_ml.anomaly_choose(normal, holdout_share=training.HOLDOUT_SHARE, seed=0)
@@ -131,16 +136,24 @@ features = window_features(data, unit="device", order="order", signals=sorted(ME
                            **training.RUL_FEATURES)
 columns = window_only_columns(list(features.columns), sorted(METRICS))
 target = pd.Series(rng.uniform(0, 240, len(features)), index=features.index)
-rul_ml.rul_fit(features, target, training.RUL_PARAMS, columns=columns)
+fit = (data.loc[features.index, "order"].to_numpy() % training.RUL_FIT_EVERY) == 0
+rul_ml.rul_fit(features[fit], target[fit], training.RUL_PARAMS, columns=columns, interval=False)
+rul_ml.rul_fit(features[fit], target[fit], training.RUL_PARAMS, columns=columns)
+stats = clusters_ml.window_stats(week.dropna().reset_index(), unit="device", time="minute",
+                                 signals=sorted(METRICS), rows=training.CLUSTER_WINDOW_MINUTES)
+clusters_ml.behaviour_clusters(stats)
 baseline_retrain = time.perf_counter() - t0
 print(f"RESULT retrain {{retrain:.1f}} {{baseline_retrain:.1f}}", flush=True)
 
 # --- apply ---
-scoring_began = time.perf_counter()
+# The minute before first, under tracemalloc for the peak memory (it slows allocation, so that
+# run is not the one timed); then the minute itself, timed.
 tracemalloc.start()
-result = profiled(lambda: scoring.scores_apply(tenant=tenant, minute=minute))
+scoring.scores_apply(tenant=tenant, minute=minute - timedelta(minutes=1))
 _, peak = tracemalloc.get_traced_memory()
 tracemalloc.stop()
+scoring_began = time.perf_counter()
+result = profiled(lambda: scoring.scores_apply(tenant=tenant, minute=minute))
 apply_s = time.perf_counter() - scoring_began
 print(f"  apply {{apply_s:.1f}} s for {{result.devices}} devices", flush=True)
 
@@ -162,6 +175,11 @@ if rul is not None:
                         **rul.artefact["feature_options"])
     rul.artefact["model"].predict(f[(w.loc[f.index, "minute"] == minute).to_numpy()])
 health_ml.health_rules(latest, {{i: {{}} for i in latest.index}}, battery_drop=None)
+recent = window[window.index.get_level_values("minute")
+                >= minute - timedelta(minutes=scoring.context_minutes(pump))]
+detectors_ml.latest_flags(recent, {{}}, window=pump.zscore_window,
+                          threshold=pump.zscore_threshold,
+                          min_periods=scoring.zscore_min_periods(pump))
 baseline_apply = time.perf_counter() - t0
 
 print(f"RESULT apply {{apply_s:.1f}} {{baseline_apply:.2f}} {{result.devices}} {{result.flagged}} "

@@ -31,6 +31,10 @@ VARIANCE = 0.90  # components kept: those explaining this share of the normal va
 QUANTILE = 0.99  # limits: this quantile of the training scores
 TINY = 1e-9  # a limit's floor (Q is identically 0 when every component is kept)
 MIN_ROWS = 20  # fewer readings than this fit no model worth choosing
+# The forest's typical score and limit come from at most this many training rows, drawn at
+# random (seeded): scoring a month of a fleet's minutes through 200 trees took 12 s, and the
+# 0.99 quantile of 50,000 draws is within about 0.1 percentile points of the whole's.
+IFOREST_LIMIT_ROWS = 50_000
 # Injected faults for an unlabelled backtest: shifts of this many training standard deviations
 # on one or two signals, over windows of this share of the rows, covering about FAULT_SHARE.
 FAULT_SIGMAS = (3.0, 6.0)
@@ -203,6 +207,9 @@ def iforest_fit(
     forest = IsolationForest(n_estimators=n_estimators, random_state=random_state)
     forest.fit(_standardise(data, mean, scale))
     model = IForest(mean=mean, scale=scale, forest=forest, typical=0.0, limit=1.0, signals=signals)
+    if len(data) > IFOREST_LIMIT_ROWS:
+        rng = np.random.default_rng(random_state)
+        data = data[np.sort(rng.choice(len(data), IFOREST_LIMIT_ROWS, replace=False))]
     raw = model.raw(data)
     model.typical = float(np.median(raw))
     model.limit = float(np.quantile(raw, quantile))

@@ -32,13 +32,6 @@ class Clusters:
     anomalies: dict[int, int]  # flagged windows per label (when flags were given)
 
 
-def _slope(values: NDArray[np.float64]) -> float:
-    t = np.arange(len(values), dtype=float)
-    t -= t.mean()
-    denominator = float(np.sum(t * t))
-    return float(np.sum(t * (values - values.mean())) / denominator) if denominator else 0.0
-
-
 def window_stats(
     frame: pd.DataFrame, *, unit: str, time: str, signals: Sequence[str], rows: int
 ) -> pd.DataFrame:
@@ -50,6 +43,10 @@ def window_stats(
     window = position // rows
     full = data.groupby([data[unit], window])[time].transform("size") == rows
     data, window = data[full], window[full]
+    # The least-squares slope of a full window: Σ tc·v / Σ tc², tc the reading's place in its
+    # window measured from the window's centre (Σ tc = 0, so the values' mean drops out).
+    centred = (position[full] % rows).to_numpy(float) - (rows - 1) / 2
+    spread = float(np.sum(np.square(np.arange(rows) - (rows - 1) / 2)))
     keys = [data[unit], window]
     grouped = data.groupby(keys, sort=True)
     out = {"_start": grouped[time].first()}
@@ -57,12 +54,20 @@ def window_stats(
         values = grouped[s]
         out[f"{s}_mean"] = values.mean()
         out[f"{s}_std"] = values.std(ddof=0)
-        out[f"{s}_slope"] = values.apply(lambda v: _slope(v.to_numpy(float)))
+        moment = (data[s].to_numpy(float) * centred).astype(float)
+        sums = pd.Series(moment, index=data.index).groupby(keys, sort=True).sum(min_count=rows)
+        out[f"{s}_slope"] = sums / spread if spread else sums * 0.0
     stats = pd.DataFrame(out)
     stats.index = pd.MultiIndex.from_arrays(
         [stats.index.get_level_values(0), stats.pop("_start")], names=[unit, time]
     )
     return stats
+
+
+# DBSCAN's neighbourhoods grow with the square of the windows in a dense cluster: it is fitted on
+# at most this many (a seeded sample) and every other window takes the label of its nearest core
+# window within eps (noise beyond it), which is how a fitted DBSCAN labels a new point.
+FIT_WINDOWS = 5000
 
 
 def knee(curve: NDArray[np.float64]) -> float:
@@ -87,9 +92,23 @@ def behaviour_clusters(
         labels = np.zeros(n, dtype=np.int64)
         eps = 0.0
     else:
-        distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
+        fitted = np.arange(n)
+        if n > FIT_WINDOWS:
+            rng = np.random.default_rng(0)
+            fitted = np.sort(rng.choice(n, FIT_WINDOWS, replace=False))
+        sample = x[fitted]
+        distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(sample).kneighbors(sample)
         eps = max(knee(distances[:, -1]), 1e-6)
-        labels = DBSCAN(eps=eps, min_samples=k).fit_predict(x).astype(np.int64)
+        model = DBSCAN(eps=eps, min_samples=k).fit(sample)
+        labels = np.full(n, -1, dtype=np.int64)
+        labels[fitted] = model.labels_
+        rest = np.setdiff1d(np.arange(n), fitted)
+        cores = model.core_sample_indices_
+        if len(rest) and len(cores):
+            near, at = NearestNeighbors(n_neighbors=1).fit(sample[cores]).kneighbors(x[rest])
+            labels[rest] = np.where(near[:, 0] <= eps, model.labels_[cores][at[:, 0]], -1).astype(
+                np.int64
+            )
     components = min(3, x.shape[1], n)
     coords = np.zeros((n, 3))
     explained = [0.0, 0.0, 0.0]

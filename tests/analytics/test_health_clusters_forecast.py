@@ -58,6 +58,26 @@ def test_window_stats_by_hand() -> None:
     assert stats.index[1] == ("a", frame["time"][3])
 
 
+def test_windows_beyond_the_fitted_sample_take_their_nearest_core_windows_label(
+    monkeypatch,
+) -> None:
+    rng = np.random.default_rng(1)
+    centres = [(0, 0, 0), (10, 0, 0), (0, 10, 0)]
+    points = np.vstack([rng.normal(c, 0.3, size=(200, 3)) for c in centres] + [[[40, 40, 40]]])
+    stats = pd.DataFrame(points, columns=["a_mean", "b_mean", "c_mean"])
+    whole = clusters.behaviour_clusters(stats)
+    monkeypatch.setattr(clusters, "FIT_WINDOWS", 150)  # a quarter fitted, the rest assigned
+    sampled = clusters.behaviour_clusters(stats)
+    assert sorted(k for k in sampled.counts if k != -1) == [0, 1, 2]
+    assert sampled.labels[-1] == -1  # the far one is noise, fitted or not
+    for blob in range(3):
+        own = sampled.labels[blob * 200 : (blob + 1) * 200]
+        assert np.mean(own == np.bincount(own[own >= 0]).argmax()) > 0.95
+    # the same partition as fitting every window, up to the labels' names
+    same = pd.crosstab(whole.labels, sampled.labels).to_numpy()
+    assert (same.max(axis=1).sum() / len(points)) > 0.95
+
+
 def test_the_knee_of_a_constructed_curve() -> None:
     curve = np.r_[np.linspace(0.0, 1.0, 90), np.linspace(2.0, 20.0, 10)]
     assert clusters.knee(curve) == pytest.approx(1.0)

@@ -4,6 +4,7 @@ choice, against hand-computed and synthetic cases; and its part of the SKAB eval
 import re
 from io import StringIO
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -101,7 +102,12 @@ def test_a_slow_drift_is_no_alarm_once_the_slow_signal_is_differenced_or_dropped
     data = np.c_[data, temperature]  # creeps far beyond its 400 training readings
     data[800:, 2] += 3.0  # a real fault, in a fast signal
     labels = np.arange(600) >= 400
-    for how, most in (("keep", 1.0), ("difference", 0.05), ("drop", 0.05)):
+    cases: tuple[tuple[Literal["keep", "difference", "drop"], float], ...] = (
+        ("keep", 1.0),
+        ("difference", 0.05),
+        ("drop", 0.05),
+    )
+    for how, most in cases:
         flags = smoothed_fit(data[:400], SmoothedParams(slow=how), slow=[3]).flags(data[400:])
         assert flags[~labels].mean() <= most
         assert flags[labels].mean() > 0.95
