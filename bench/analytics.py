@@ -165,8 +165,9 @@ window = minute_means(tenant_id=tenant.id, device_ids=ids, metrics=sorted(METRIC
                       end=minute + timedelta(minutes=1))
 t0 = time.perf_counter()
 latest = window[window.index.get_level_values("minute") == minute].droplevel("minute")
-anomaly.artefact.score(latest[anomaly.artefact.signals])
-anomaly.artefact.contributions(latest[anomaly.artefact.signals])
+complete = latest[anomaly.artefact.signals].dropna()
+anomaly.artefact.score(complete)
+scoring._deviation_shares(anomaly.artefact, complete.to_numpy(float))  # the drivers
 if rul is not None:
     due = [i for i in latest.index if scoring.rul_due(int(i), minute)]  # as the cycle does
     w = window[window.index.get_level_values("device").isin(due)].reset_index()

@@ -285,6 +285,13 @@ def test_rul_is_trained_on_runs_to_failure_and_applied(
     assert version is not None
     assert version.kind == "rul" and version.params["lives"] == 8
     assert version.metrics["rmse"] < 2.0  # hours; lives are 10 h long
+    # The interval: conformal bands from the held-out lives' errors, widest where predictions sit
+    bands = version.metrics["interval_bands"]
+    assert bands["edges"] == list(training.RUL_BAND_EDGES)
+    assert bands["low"][0] < 0.0 < bands["high"][0]  # lives of 10 h: all below 80 h
+    assert artefacts.artefact_load(name=version.artefact, checksum=version.checksum)[
+        "model"
+    ].bands.low == tuple(bands["low"])
 
     # Applied: a device 60 minutes from the end of a worn life reads about an hour left.
     device = devices[0]
