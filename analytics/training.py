@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 TRAIN_DAYS = 30
 CLUSTER_DAYS = 7
 CLUSTER_WINDOW_MINUTES = 30
+CHUNK_DEVICES = 2000  # devices per read of the clusters' latest windows
 HOLDOUT_SHARE = 0.2
 MIN_ANOMALY_ROWS = 200
 MIN_LIVES = 3  # runs to failure needed for a RUL model (some held out to measure it)
@@ -65,6 +66,9 @@ RUL_FIT_EVERY = 5
 # Before a failure the machine is no longer "normal": those minutes stay out of the anomaly
 # model's training.
 PRE_FAILURE = timedelta(hours=24)
+# The most device-minutes one trainer reads (about 2 M rows of a few metrics: a few hundred MB
+# at its peak): a month of 46 devices, a week of 198.
+MAX_TRAIN_DEVICE_MINUTES = 2_000_000
 SEED = 0
 STALE_RUN = timedelta(hours=1)
 
@@ -93,6 +97,17 @@ def _type_devices(tenant: Tenant, device_type: DeviceType) -> list[int]:
         .order_by("id")
         .values_list("id", flat=True)
     )
+
+
+def _sample(devices: list[int], days: float) -> list[int]:
+    """The devices a trainer reads: all of them, or a seeded sample when their minutes over
+    ``days`` would pass MAX_TRAIN_DEVICE_MINUTES (a type's behaviour is learnt as well from
+    fifty of its devices as from ten thousand, and ten thousand months do not fit in memory)."""
+    limit = max(1, int(MAX_TRAIN_DEVICE_MINUTES // (days * 1440)))
+    if len(devices) <= limit:
+        return devices
+    rng = np.random.default_rng(SEED)
+    return sorted(int(d) for d in rng.choice(np.array(devices), limit, replace=False))
 
 
 def _signals(frame: pd.DataFrame) -> list[str]:
@@ -221,7 +236,7 @@ def anomaly_train(
     frames: Frames | None = None,
 ) -> Outcome:
     start = end - timedelta(days=TRAIN_DAYS)
-    devices = _type_devices(tenant, device_type)
+    devices = _sample(_type_devices(tenant, device_type), TRAIN_DAYS)
     frame, signals = _window(tenant, device_type, devices, start, end, frames)
     normal = frame[signals][_outside_failures(frame, _failures(tenant, devices))].dropna()
     if len(normal) < MIN_ANOMALY_ROWS:
@@ -303,9 +318,9 @@ def rul_train(
         raise NotEnoughData(
             f"{len(failures)} recorded failures in the window, at least {MIN_LIVES} needed"
         )
-    frame = (frames or Frames()).minutes(
-        tenant, device_type, sorted(set(failures["device"])), start, end
-    )
+    failed = _sample(sorted(int(d) for d in set(failures["device"])), TRAIN_DAYS)
+    failures = failures[failures["device"].isin(failed)]
+    frame = (frames or Frames()).minutes(tenant, device_type, failed, start, end)
     signals = _signals(frame) if len(frame) else []
     lives = _lives(frame[signals], failures) if signals else pd.DataFrame()
     if lives.empty or lives["life"].nunique() < MIN_LIVES:
@@ -373,6 +388,31 @@ def rul_train(
     return Outcome(version, activated, f"held-out RMSE {score:.1f} h")
 
 
+def _latest_windows(
+    tenant: Tenant, devices: list[int], signals: list[str], end: datetime
+) -> pd.DataFrame:
+    """Each device's latest full window of CLUSTER_WINDOW_MINUTES (from the last two windows'
+    minutes), read CHUNK_DEVICES at a time."""
+    parts = []
+    for first in range(0, len(devices), CHUNK_DEVICES):
+        frame = minute_means(
+            tenant_id=tenant.id,
+            device_ids=devices[first : first + CHUNK_DEVICES],
+            metrics=signals,
+            start=end - timedelta(minutes=2 * CLUSTER_WINDOW_MINUTES),
+            end=end,
+        )
+        stats = cluster_ml.window_stats(
+            frame.dropna().reset_index(),
+            unit="device",
+            time="minute",
+            signals=signals,
+            rows=CLUSTER_WINDOW_MINUTES,
+        )
+        parts.append(stats.groupby(level=0).tail(1))
+    return pd.concat(parts) if parts else pd.DataFrame()
+
+
 def cluster_train(
     *,
     tenant: Tenant,
@@ -382,12 +422,17 @@ def cluster_train(
     frames: Frames | None = None,
 ) -> Outcome:
     start = end - timedelta(days=CLUSTER_DAYS)
-    devices = _type_devices(tenant, device_type)
+    every = _type_devices(tenant, device_type)
+    devices = _sample(every, CLUSTER_DAYS)
     frame, signals = _window(tenant, device_type, devices, start, end, frames)
     data = frame[signals].dropna().reset_index()
     stats = cluster_ml.window_stats(
         data, unit="device", time="minute", signals=signals, rows=CLUSTER_WINDOW_MINUTES
     )
+    # A sampled fleet: the others' latest window too, so every device gets its cluster.
+    rest = sorted(set(every) - set(devices))
+    if rest:
+        stats = pd.concat([stats, _latest_windows(tenant, rest, signals, end)]).sort_index()
     if len(stats) < 10:
         raise NotEnoughData(f"{len(stats)} windows of {CLUSTER_WINDOW_MINUTES} minutes")
     result = cluster_ml.behaviour_clusters(stats)

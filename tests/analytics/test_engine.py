@@ -77,6 +77,36 @@ def test_a_retrain_that_backtests_worse_stays_candidate(trained, tenant, monkeyp
     assert "kept as candidate: backtest f1 0 is worse than active" in kept.reason
 
 
+def test_a_large_fleet_is_sampled_and_every_device_still_gets_its_cluster(
+    db: None, tenant, monkeypatch
+) -> None:
+    devices = plant.pumps(tenant, 5)
+    plant.store(plant.normal(devices, start=M - timedelta(days=2), minutes=2 * 1440))
+    # Two devices' week is all a trainer may read: a month is one device's (at least one).
+    monkeypatch.setattr(training, "MAX_TRAIN_DEVICE_MINUTES", 2 * 7 * 1440)
+    frames = training.Frames()
+    anomaly = training.anomaly_train(
+        tenant=tenant, device_type=devices[0].type, end=M, frames=frames
+    )
+    assert anomaly.version is not None and anomaly.version.devices == 1
+    clusters = training.cluster_train(
+        tenant=tenant, device_type=devices[0].type, end=M, frames=frames
+    )
+    assert clusters.version is not None
+    stored = artefacts.artefact_load(
+        name=clusters.version.artefact, checksum=clusters.version.checksum
+    )
+    windows = stored["index"].get_level_values(0)
+    counts = windows.value_counts()
+    # Two devices sampled over the week (96 windows of 30 minutes in two days), the other
+    # three by their latest window alone; every one has a cluster.
+    assert sorted(counts.to_list()) == [1, 1, 1, 96, 96]
+    assert clusters.version.devices == 5
+    for device in devices:
+        device.refresh_from_db()
+        assert device.cluster is not None
+
+
 def test_too_little_data_trains_nothing(db: None, tenant) -> None:
     devices = plant.pumps(tenant, 1)
     plant.store(plant.normal(devices, start=M - timedelta(minutes=50), minutes=50))
