@@ -38,7 +38,7 @@ from .ml import anomaly as anomaly_ml
 from .ml import clusters as cluster_ml
 from .ml import rul as rul_ml
 from .ml.features import window_features, window_only_columns
-from .models import Failure, ModelKind, ModelVersion, TrainingRun
+from .models import AnomalyEvent, Failure, ModelKind, ModelVersion, TrainingRun
 
 logger = logging.getLogger(__name__)
 
@@ -413,6 +413,27 @@ def _latest_windows(
     return pd.concat(parts) if parts else pd.DataFrame()
 
 
+def _windows_in_spells(tenant: Tenant, index: pd.MultiIndex, end: datetime) -> np.ndarray:
+    """Which windows (index: device, first minute) overlap one of their device's anomaly
+    spells: the anomaly count of each cluster."""
+    flags = np.zeros(len(index), dtype=bool)
+    if not len(index):
+        return flags
+    devices = index.get_level_values(0).to_numpy()
+    starts = index.get_level_values(1)
+    first = starts.min()
+    spells = AnomalyEvent.objects.filter(
+        tenant=tenant, device_id__in=sorted({int(d) for d in devices}), started_at__lt=end
+    ).filter(Q(ended_at__isnull=True) | Q(ended_at__gt=first))
+    width = timedelta(minutes=CLUSTER_WINDOW_MINUTES)
+    for device_id, began, ended in spells.values_list("device_id", "started_at", "ended_at"):
+        stop = ended or end
+        flags |= (
+            (devices == device_id) & np.asarray(starts < stop) & np.asarray(starts + width > began)
+        )
+    return flags
+
+
 def cluster_train(
     *,
     tenant: Tenant,
@@ -435,7 +456,8 @@ def cluster_train(
         stats = pd.concat([stats, _latest_windows(tenant, rest, signals, end)]).sort_index()
     if len(stats) < 10:
         raise NotEnoughData(f"{len(stats)} windows of {CLUSTER_WINDOW_MINUTES} minutes")
-    result = cluster_ml.behaviour_clusters(stats)
+    in_spells = _windows_in_spells(tenant, stats.index, end)
+    result = cluster_ml.behaviour_clusters(stats, flags=in_spells)
     latest = stats.groupby(level=0).tail(1)
     positions = {key: i for i, key in enumerate(stats.index)}
     assignment = {int(unit): int(result.labels[positions[(unit, t)]]) for unit, t in latest.index}
@@ -456,6 +478,7 @@ def cluster_train(
             "clusters": len([k for k in result.counts if k != -1]),
             "noise_share": float(result.counts.get(-1, 0)) / len(stats),
             "counts": counts,
+            "anomalies": {str(k): int(v) for k, v in result.anomalies.items()},
         },
         requested_by=requested_by,
     )

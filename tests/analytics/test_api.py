@@ -246,9 +246,19 @@ def test_scores_series_and_clusters_are_the_tenants_own(
 
     missing = api_as(viewer).get("/api/v1/analytics/clusters", {"type": "pump"})
     assert missing.status_code == 404
+    # A spell of the first device over its last hour: two of its windows count as anomalies.
+    AnomalyEvent.objects.create(
+        tenant=tenant,
+        device=devices[0],
+        detector="pca_t2q",
+        started_at=end - timedelta(minutes=60),
+        last_at=end - timedelta(minutes=1),
+        peak_score=2.0,
+    )
     outcome = training.cluster_train(tenant=tenant, device_type=devices[0].type, end=end)
     assert outcome.activated
     body = api_as(viewer).get("/api/v1/analytics/clusters", {"type": "pump"}).json()
+    assert sum(c["anomalies"] for c in body["clusters"].values()) == 2
     points = body["points"]
     assert (
         len(points["x"])
