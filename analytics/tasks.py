@@ -8,6 +8,8 @@ its own. It runs on the Celery worker, never in the ingest path.
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +17,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 from redis import Redis
+from threadpoolctl import threadpool_limits
 
 from iotplatform.tenancy.models import Tenant
 
@@ -29,6 +32,13 @@ RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del'
 
 def _redis() -> Redis:
     return Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+
+
+@contextmanager
+def model_threads() -> Iterator[None]:
+    """Native thread pools capped at ANALYTICS_THREADS for the models' work (see settings)."""
+    with threadpool_limits(settings.ANALYTICS_THREADS):
+        yield
 
 
 @shared_task(name="analytics.apply", ignore_result=True)
@@ -49,7 +59,8 @@ def scores_apply(minute: str | None = None) -> dict[str, Any]:
         summary: dict[str, Any] = {"minute": when.isoformat(), "tenants": {}}
         for tenant in Tenant.objects.order_by("id"):
             try:
-                result = scoring.scores_apply(tenant=tenant, minute=when)
+                with model_threads():
+                    result = scoring.scores_apply(tenant=tenant, minute=when)
             except Exception:  # one tenant's trouble never stops the others' scoring
                 logger.exception("scoring %s at %s failed", tenant.slug, when)
                 continue
@@ -66,7 +77,8 @@ def scores_apply(minute: str | None = None) -> dict[str, Any]:
 @shared_task(name="analytics.train", ignore_result=True)
 def training_run_execute(run_id: int) -> str | None:
     """Run one queued training run (asked for in the API, or queued by the nightly retrain)."""
-    run = training.training_run_execute(run_id=run_id)
+    with model_threads():
+        run = training.training_run_execute(run_id=run_id)
     return None if run is None else run.status
 
 

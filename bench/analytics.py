@@ -33,6 +33,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np, pandas as pd
 from django.db import connection
 from analytics import scoring, training, registry
+from django.conf import settings
+from threadpoolctl import threadpool_limits
 from analytics.ml import anomaly as anomaly_ml, rul as rul_ml, health as health_ml
 from analytics.ml import clusters as clusters_ml, detectors as detectors_ml
 from analytics.ml.features import window_features, window_only_columns
@@ -54,6 +56,7 @@ def profiled(call):
     return out
 METRICS = {{"temperature": (60, 1.0), "vibration": (2.0, 0.1), "pressure": (50, 1.5),
            "current": (12, 0.4)}}
+threadpool_limits(settings.ANALYTICS_THREADS)  # the worker's limit, for platform and baseline alike
 tenant = tenant_create(slug="bench", name="Bench")
 pump = {{t.name: t for t in device_types_install_catalog(tenant=tenant)}}["pump"]
 Device.objects.bulk_create([

@@ -104,3 +104,28 @@ def test_a_cycle_skips_while_the_previous_one_runs(tenant) -> None:
     assert redis.get(settings.ANALYTICS_APPLY_LOCK_KEY) is None  # released
     # Run again for the same minute: the tenant's minute is done already.
     assert tasks.scores_apply(minute.isoformat())["tenants"][tenant.slug]["skipped"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tasks_cap_the_models_native_threads(tenant, monkeypatch, settings) -> None:
+    from threadpoolctl import threadpool_info
+
+    def most() -> int:
+        return max((pool["num_threads"] for pool in threadpool_info()), default=1)
+
+    seen: list[int] = []
+
+    def record(**kwargs: Any) -> Any:
+        seen.append(most())
+        return scoring.CycleResult(tenant.id, plant.END, 0, 0, 0, 0, 0.0)
+
+    monkeypatch.setattr(scoring, "scores_apply", record)
+    monkeypatch.setattr(training, "training_run_execute", lambda **kwargs: seen.append(most()))
+    settings.ANALYTICS_THREADS = 1
+    tasks.scores_apply(plant.END.isoformat())
+    tasks.training_run_execute(1)
+    assert seen == [1, 1]
+    settings.ANALYTICS_THREADS = 2
+    seen.clear()
+    tasks.scores_apply(plant.END.isoformat())
+    assert seen == [min(2, most())]  # the pools' own size where they have fewer threads
