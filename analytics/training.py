@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -99,15 +99,33 @@ def _type_devices(tenant: Tenant, device_type: DeviceType) -> list[int]:
     )
 
 
-def _sample(devices: list[int], days: float) -> list[int]:
-    """The devices a trainer reads: all of them, or a seeded sample when their minutes over
-    ``days`` would pass MAX_TRAIN_DEVICE_MINUTES (a type's behaviour is learnt as well from
-    fifty of its devices as from ten thousand, and ten thousand months do not fit in memory)."""
+def _sample(
+    tenant: Tenant,
+    device_type: DeviceType,
+    devices: list[int],
+    start: datetime,
+    end: datetime,
+) -> list[int]:
+    """The devices a trainer reads: all of them, or, when their minutes over [start, end) would
+    pass MAX_TRAIN_DEVICE_MINUTES, those with the most history in it (hour-metric cells of the
+    hourly rollups; ties in a seeded random order). A type's behaviour is learnt as well from
+    fifty of its devices as from ten thousand, and ten thousand months do not fit in memory."""
+    days = (end - start).total_seconds() / 86_400
     limit = max(1, int(MAX_TRAIN_DEVICE_MINUTES // (days * 1440)))
     if len(devices) <= limit:
         return devices
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT device_id, count(*) FROM telemetry_rollup_1h "
+            "WHERE tenant_id = %s AND metric = ANY(%s::text[]) AND bucket >= %s AND bucket < %s "
+            "AND device_id = ANY(%s::int8[]) GROUP BY device_id",
+            [tenant.id, sorted(device_type.metrics), start, end, devices],
+        )
+        history = dict(cursor.fetchall())
     rng = np.random.default_rng(SEED)
-    return sorted(int(d) for d in rng.choice(np.array(devices), limit, replace=False))
+    order = rng.permutation(len(devices))  # the tie-break
+    ranked = sorted(range(len(devices)), key=lambda i: (-history.get(devices[i], 0), order[i]))
+    return sorted(devices[i] for i in ranked[:limit])
 
 
 def _signals(frame: pd.DataFrame) -> list[str]:
@@ -236,7 +254,7 @@ def anomaly_train(
     frames: Frames | None = None,
 ) -> Outcome:
     start = end - timedelta(days=TRAIN_DAYS)
-    devices = _sample(_type_devices(tenant, device_type), TRAIN_DAYS)
+    devices = _sample(tenant, device_type, _type_devices(tenant, device_type), start, end)
     frame, signals = _window(tenant, device_type, devices, start, end, frames)
     normal = frame[signals][_outside_failures(frame, _failures(tenant, devices))].dropna()
     if len(normal) < MIN_ANOMALY_ROWS:
@@ -318,7 +336,8 @@ def rul_train(
         raise NotEnoughData(
             f"{len(failures)} recorded failures in the window, at least {MIN_LIVES} needed"
         )
-    failed = _sample(sorted(int(d) for d in set(failures["device"])), TRAIN_DAYS)
+    failed = sorted(int(d) for d in set(failures["device"]))
+    failed = _sample(tenant, device_type, failed, start, end)
     failures = failures[failures["device"].isin(failed)]
     frame = (frames or Frames()).minutes(tenant, device_type, failed, start, end)
     signals = _signals(frame) if len(frame) else []
@@ -444,7 +463,7 @@ def cluster_train(
 ) -> Outcome:
     start = end - timedelta(days=CLUSTER_DAYS)
     every = _type_devices(tenant, device_type)
-    devices = _sample(every, CLUSTER_DAYS)
+    devices = _sample(tenant, device_type, every, start, end)
     frame, signals = _window(tenant, device_type, devices, start, end, frames)
     data = frame[signals].dropna().reset_index()
     stats = cluster_ml.window_stats(

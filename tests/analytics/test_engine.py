@@ -81,7 +81,9 @@ def test_a_large_fleet_is_sampled_and_every_device_still_gets_its_cluster(
     db: None, tenant, monkeypatch
 ) -> None:
     devices = plant.pumps(tenant, 5)
-    plant.store(plant.normal(devices, start=M - timedelta(days=2), minutes=2 * 1440))
+    # Four with two days of history, the newest with its last two hours only.
+    plant.store(plant.normal(devices[:4], start=M - timedelta(days=2), minutes=2 * 1440))
+    plant.store(plant.normal(devices[4:], start=M - timedelta(hours=2), minutes=120, seed=1))
     # Two devices' week is all a trainer may read: a month is one device's (at least one).
     monkeypatch.setattr(training, "MAX_TRAIN_DEVICE_MINUTES", 2 * 7 * 1440)
     frames = training.Frames()
@@ -89,6 +91,7 @@ def test_a_large_fleet_is_sampled_and_every_device_still_gets_its_cluster(
         tenant=tenant, device_type=devices[0].type, end=M, frames=frames
     )
     assert anomaly.version is not None and anomaly.version.devices == 1
+    assert anomaly.version.rows > 2 * 1440 * 0.9  # a device with the whole two days
     clusters = training.cluster_train(
         tenant=tenant, device_type=devices[0].type, end=M, frames=frames
     )
@@ -98,9 +101,10 @@ def test_a_large_fleet_is_sampled_and_every_device_still_gets_its_cluster(
     )
     windows = stored["index"].get_level_values(0)
     counts = windows.value_counts()
-    # Two devices sampled over the week (96 windows of 30 minutes in two days), the other
-    # three by their latest window alone; every one has a cluster.
+    # Two of the devices with history sampled over the week (96 windows of 30 minutes in two
+    # days), the other three by their latest window alone; every one has a cluster.
     assert sorted(counts.to_list()) == [1, 1, 1, 96, 96]
+    assert counts[devices[4].id] == 1
     assert clusters.version.devices == 5
     for device in devices:
         device.refresh_from_db()
