@@ -2,13 +2,17 @@
 
 The recent minute means (``history_hours``) feed the damped-trend exponential smoothing of
 ``analytics.ml.forecast``; the limits are the device's effective warning thresholds (its own
-over its type's). Computed when asked for: a forecast of one metric takes milliseconds.
+over its type's). ``device_forecast`` answers the API for one metric; ``crossings`` forecasts
+every limited metric of many devices at once, for the apply cycle: which device will pass which
+limit soonest.
 """
 
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from django.utils import timezone
 
 from devices.models import Device
@@ -83,3 +87,56 @@ def device_forecast(
         },
         "crossings": crossings,
     }
+
+
+def crossings(
+    frame: pd.DataFrame,
+    limits: Mapping[int, Mapping[str, Mapping[str, float]]],
+    *,
+    minute: datetime,
+    history_minutes: int,
+    hours: float,
+    level: float = 0.8,
+) -> dict[int, dict[str, Any]]:
+    """For each device of ``frame`` (minute means indexed (device, minute), up to ``minute``),
+    the soonest forecast crossing of one of its warning limits within ``hours``: metric, limit,
+    direction, hours (the forecast's mean) and earliest_hours (its interval's bound). Devices
+    with fewer than MIN_HISTORY minutes of a metric, or no crossing, are left out."""
+    if frame.empty:
+        return {}
+    grid = pd.date_range(end=minute, periods=history_minutes, freq=STEP, tz=minute.tzinfo or "UTC")
+    horizon = max(1, int(hours * 60))
+    devices = frame.index.unique("device")
+    soonest: dict[int, dict[str, Any]] = {}
+    for metric in frame.columns:
+        for key, above in (("warn_high", True), ("warn_low", False)):
+            bound = np.array(
+                [limits.get(int(d), {}).get(metric, {}).get(key, np.nan) for d in devices],
+                dtype=float,
+            )
+            if np.isnan(bound).all():
+                continue
+            wide = frame[metric].unstack("device").reindex(index=grid, columns=devices)
+            values = wide.to_numpy(float).T  # devices x minutes
+            usable = ~np.isnan(bound) & (np.sum(~np.isnan(values), axis=1) >= MIN_HISTORY)
+            if not usable.any():
+                continue
+            fc = forecast_ml.forecast(values[usable], horizon=horizon, level=level)
+            steps, earliest = forecast_ml.crossing(fc, limit=bound[usable], above=above)
+            last = pd.DataFrame(values[usable].T).ffill().iloc[-1].to_numpy()
+            for device, step, first, limit, now in zip(
+                devices[usable], steps, earliest, bound[usable], last, strict=True
+            ):
+                # Already past it: the threshold detector's flag says so, not a forecast.
+                if np.isnan(step) or (now > limit if above else now < limit):
+                    continue
+                found = soonest.get(int(device))
+                if found is None or step / 60 < found["hours"]:
+                    soonest[int(device)] = {
+                        "metric": metric,
+                        "limit": float(limit),
+                        "direction": "above" if above else "below",
+                        "hours": round(float(step) / 60, 2),
+                        "earliest_hours": round(float(first) / 60, 2),
+                    }
+    return soonest

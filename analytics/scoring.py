@@ -28,7 +28,7 @@ from iotplatform.tenancy.models import Tenant
 from telemetry.ingest.writer import Row, write_sync
 from telemetry.windows import minute_means
 
-from . import registry
+from . import forecasting, registry
 from .ml import detectors
 from .ml import health as health_model
 from .ml.features import window_features
@@ -50,6 +50,10 @@ RUL_CONTEXT_MINUTES = 90  # the recent window RUL features are computed on (long
 # windows over the last hour and a half of every device): each device's RUL is refreshed every
 # RUL_EVERY_MINUTES, a tenth of the fleet a minute; anomaly and health every minute.
 RUL_EVERY_MINUTES = 10
+# Forecasts of every metric with a warning limit: the next FORECAST_HOURS from the last
+# FORECAST_HISTORY_MINUTES, for the devices due for RUL (each every RUL_EVERY_MINUTES).
+FORECAST_HOURS = 3.0
+FORECAST_HISTORY_MINUTES = 180
 BATTERY_DROP_MINUTES = 10  # the window of the health rule "battery dropped more than 10 points"
 CHUNK_DEVICES = 2000  # devices read and scored at a time
 EVENT_DEVICES = 1000  # devices per live scores event
@@ -72,6 +76,8 @@ class DeviceResult:
     anomaly_version: int | None = None
     detector: str = ""
     flags: list[dict[str, Any]] = field(default_factory=list)  # threshold and z-score detectors
+    crossing: dict[str, Any] | None = None  # the soonest forecast crossing of a warning limit
+    forecast: bool = False  # whether this minute forecast the device (a tenth of them do)
 
     @property
     def flagged(self) -> bool:
@@ -183,12 +189,32 @@ def _score_type(
         _apply_health(frame, latest, minute, limits, chunk)
         _apply_flags(frame, device_type, limits, chunk)
         results.extend(chunk.values())
+    by_device = {r.device_id: r for r in results}
+    due = [i for i in by_device if rul_due(i, minute)]
+    limited = sorted({m for own in limits.values() for m in own})
+    for ids in _chunks(due, CHUNK_DEVICES) if limited else ():
+        history = minute_means(
+            tenant_id=tenant.id,
+            device_ids=ids,
+            metrics=limited,
+            start=minute - timedelta(minutes=FORECAST_HISTORY_MINUTES - 1),
+            end=minute + timedelta(minutes=1),
+        )
+        found = forecasting.crossings(
+            history,
+            {i: limits.get(i, {}) for i in ids},
+            minute=minute,
+            history_minutes=FORECAST_HISTORY_MINUTES,
+            hours=FORECAST_HOURS,
+        )
+        for device_id in ids:
+            by_device[device_id].forecast = True
+        for device_id, crossing in found.items():
+            by_device[device_id].crossing = crossing
     if rul is not None:
         # The devices due for RUL this minute (a tenth of them), CHUNK_DEVICES at a time: one
         # feature pass and one prediction per model for up to ten chunks' worth (the trees'
         # per-call cost dominated when each chunk predicted its own couple of hundred rows).
-        by_device = {r.device_id: r for r in results}
-        due = [i for i in by_device if rul_due(i, minute)]
         for ids in _chunks(due, CHUNK_DEVICES):
             recent = minute_means(
                 tenant_id=tenant.id,
@@ -298,6 +324,30 @@ def device_flags(*, device: Device, minute: datetime) -> list[dict[str, Any]]:
     return flag_dicts(flagged.get(device.id, []))
 
 
+def device_crossing(*, device: Device, minute: datetime) -> dict[str, Any] | None:
+    """The soonest forecast crossing of one device's warning limits from ``minute``, as the
+    cycle computes it for the devices it forecasts."""
+    limits = _limits([device])
+    metrics = sorted(limits[device.id])
+    if not metrics:
+        return None
+    history = minute_means(
+        tenant_id=device.tenant_id,
+        device_ids=[device.id],
+        metrics=metrics,
+        start=minute - timedelta(minutes=FORECAST_HISTORY_MINUTES - 1),
+        end=minute + timedelta(minutes=1),
+    )
+    found = forecasting.crossings(
+        history,
+        limits,
+        minute=minute,
+        history_minutes=FORECAST_HISTORY_MINUTES,
+        hours=FORECAST_HOURS,
+    )
+    return found.get(device.id)
+
+
 def _apply_health(
     frame: pd.DataFrame,
     latest: pd.DataFrame,
@@ -394,6 +444,21 @@ def _spells(
     return opened, ended
 
 
+def _score(r: DeviceResult) -> live.DeviceScore:
+    score: live.DeviceScore = {
+        "health": r.health,
+        "rul_hours": r.rul,
+        "rul_low": r.rul_low,
+        "rul_high": r.rul_high,
+        "anomaly": None if r.anomaly is None else round(r.anomaly, 3),
+        "flagged": r.flagged,
+        "flags": r.flags,
+    }
+    if r.forecast:  # absent: not forecast this minute (each device is, every 10 minutes)
+        score["crossing"] = r.crossing
+    return score
+
+
 def _publish(
     tenant: Tenant,
     minute: datetime,
@@ -405,18 +470,7 @@ def _publish(
     for part in range(0, len(results), EVENT_DEVICES):
         data: live.DeviceScoresData = {
             "minute": minute.isoformat(),
-            "devices": {
-                str(r.device_id): {
-                    "health": r.health,
-                    "rul_hours": r.rul,
-                    "rul_low": r.rul_low,
-                    "rul_high": r.rul_high,
-                    "anomaly": None if r.anomaly is None else round(r.anomaly, 3),
-                    "flagged": r.flagged,
-                    "flags": r.flags,
-                }
-                for r in results[part : part + EVENT_DEVICES]
-            },
+            "devices": {str(r.device_id): _score(r) for r in results[part : part + EVENT_DEVICES]},
         }
         live.publish_on_commit(tenant_id=tenant.id, event=live.Event.DEVICE_SCORES, data=data)
     for state, events in (("opened", opened), ("ended", ended)):

@@ -21,7 +21,7 @@ import hashlib
 import logging
 import time
 from enum import IntEnum, StrEnum
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -105,6 +105,10 @@ class DeviceScore(TypedDict):
     flagged: bool
     # the threshold and rolling z-score detectors: [{detector, metric, value, score}]
     flags: list[dict[str, Any]]
+    # the soonest forecast crossing of a warning limit within 3 h, in the minutes the device is
+    # forecast (every 10 minutes, staggered; absent in the others):
+    # {metric, limit, direction, hours, earliest_hours}, or None when none is forecast
+    crossing: NotRequired[dict[str, Any] | None]
 
 
 class DeviceScoresData(TypedDict):

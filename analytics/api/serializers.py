@@ -117,6 +117,14 @@ class FlagOutput(serializers.Serializer):
     )
 
 
+class CrossingOutput(serializers.Serializer):
+    metric = serializers.CharField()
+    limit = serializers.FloatField(help_text="the device's warning limit")
+    direction = serializers.ChoiceField(choices=["above", "below"])
+    hours = serializers.FloatField(help_text="until the forecast passes it")
+    earliest_hours = serializers.FloatField(help_text="until its 80 % interval's bound does")
+
+
 class PredictionOutput(serializers.Serializer):
     device = serializers.IntegerField()
     minute = serializers.DateTimeField(allow_null=True, help_text="the last minute scored")
@@ -129,6 +137,11 @@ class PredictionOutput(serializers.Serializer):
     flags = FlagOutput(
         many=True,
         help_text="the threshold and rolling z-score detectors' flags on the last minute scored",
+    )
+    crossing = CrossingOutput(
+        allow_null=True,
+        help_text="the soonest forecast crossing of a warning limit in the next 3 hours, from "
+        "the last 3 hours of minute means (none already past a limit: see flags)",
     )
     cluster = serializers.IntegerField(allow_null=True, help_text="-1: an outlier")
     models = serializers.DictField(

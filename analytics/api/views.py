@@ -171,6 +171,9 @@ class DevicePredictionView(DeviceScopedView):
             "anomaly_score": value(scoring.ANOMALY_KEY),
             "anomaly": event,
             "flags": [] if minute is None else scoring.device_flags(device=device, minute=minute),
+            "crossing": None
+            if minute is None
+            else scoring.device_crossing(device=device, minute=minute),
             "cluster": device.cluster,
             "models": {
                 kind: v.pk

@@ -31,14 +31,21 @@ class Forecast:
     high: NDArray[np.float64]
 
 
+def _nanmean(y: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each row's mean of its values, NaN for a row without one (quietly: a device's first
+    minutes of a forecast's history may all be gaps)."""
+    seen = ~np.isnan(y)
+    count = seen.sum(axis=1)
+    return np.where(count > 0, np.where(seen, y, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan)
+
+
 def _smooth(
     y: NDArray[np.float64], alpha: float, beta: float, phi: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Level, trend and the one-step errors' sum of squares and count, per series."""
     n, m = y.shape
-    first = np.where(np.isnan(y), np.nan, y)
-    level = np.nan_to_num(first[:, 0], nan=np.nanmean(y, axis=1))
-    second = np.nanmean(y[:, 1 : min(m, 6)], axis=1) if m > 1 else level
+    level = np.where(np.isnan(y[:, 0]), _nanmean(y), y[:, 0])
+    second = _nanmean(y[:, 1 : min(m, 6)]) if m > 1 else level
     trend = np.nan_to_num((second - level) / 3.0)
     sse = np.zeros(n)
     count = np.zeros(n)

@@ -254,6 +254,44 @@ def test_the_zscore_detector_takes_its_types_window_and_threshold(trained, tenan
     assert scoring.device_flags(device=first, minute=M) == scored[first.id].flags
 
 
+def test_devices_due_are_forecast_and_the_soonest_crossing_published(
+    db: None, tenant, api_as, viewer, django_capture_on_commit_callbacks, published, monkeypatch
+) -> None:
+    rising, steady = plant.pumps(tenant, 2)
+    rows = []
+    for i in range(180):  # the last three hours: 60 → 70 °C on one, steady on the other
+        at = M - timedelta(minutes=179 - i)
+        rows += plant.reading(rising, at, temperature=60.0 + 10.0 * i / 179)
+        rows += plant.reading(steady, at)
+    plant.store(rows)
+    plant.seen([rising, steady], M + timedelta(seconds=30))
+    monkeypatch.setattr(scoring, "RUL_EVERY_MINUTES", 1)  # every device forecast this minute
+    with django_capture_on_commit_callbacks(execute=True):
+        scoring.scores_apply(tenant=tenant, minute=M)
+    (scores,) = [m["data"] for m in published if m["event"] == live.Event.DEVICE_SCORES]
+    crossing = scores["devices"][str(rising.id)]["crossing"]
+    assert (crossing["metric"], crossing["limit"], crossing["direction"]) == (
+        "temperature",
+        75.0,
+        "above",
+    )
+    assert 1.0 <= crossing["hours"] <= 3.0
+    assert scores["devices"][str(steady.id)]["crossing"] is None  # forecast, nothing crosses
+    # The device's prediction says the same.
+    body = api_as(viewer).get(f"/api/v1/devices/{rising.id}/prediction").json()
+    assert body["crossing"] == crossing
+    # A minute the devices are not due: no crossing key (not "none forecast").
+    monkeypatch.setattr(scoring, "rul_due", lambda device_id, minute: False)
+    published.clear()
+    nxt = M + timedelta(minutes=1)
+    plant.store(plant.reading(rising, nxt, temperature=70.0) + plant.reading(steady, nxt))
+    plant.seen([rising, steady], nxt + timedelta(seconds=30))
+    with django_capture_on_commit_callbacks(execute=True):
+        scoring.scores_apply(tenant=tenant, minute=nxt)
+    (scores,) = [m["data"] for m in published if m["event"] == live.Event.DEVICE_SCORES]
+    assert "crossing" not in scores["devices"][str(rising.id)]
+
+
 def test_one_tenants_models_never_score_anothers_devices(trained, tenant, other_tenant) -> None:
     theirs = plant.pumps(other_tenant, 2)
     plant.store(plant.reading(theirs[0], M, temperature=90.0) + plant.reading(theirs[1], M))

@@ -158,3 +158,51 @@ def test_crossings_by_hand() -> None:
     assert earliest.tolist() == [2.0, 3.0]
     below, worst = forecast.crossing(fc, limit=0.5, above=False)
     assert np.isnan(below).all() and worst.tolist() == [1.0, 1.0]
+
+
+def test_fleet_crossings_name_the_soonest_limit_per_device() -> None:
+    from datetime import UTC, datetime
+
+    from analytics import forecasting
+
+    minute = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    times = pd.date_range(end=minute, periods=180, freq="min")
+    ramp = np.linspace(60.0, 70.0, 180)  # 10 °C in 3 h: 75 °C in about another 1.5 h
+    series = {
+        1: {"temperature": ramp, "battery": np.full(180, 90.0)},
+        2: {"temperature": np.full(180, 60.0), "battery": np.linspace(50.0, 30.0, 180)},
+        3: {"temperature": np.full(180, 80.0), "battery": np.full(180, 90.0)},  # past it already
+        4: {"temperature": np.full(180, 60.0), "battery": np.full(180, 90.0)},
+    }
+    frame = pd.concat(
+        pd.DataFrame(
+            values,
+            index=pd.MultiIndex.from_product([[device], times], names=["device", "minute"]),
+        )
+        for device, values in series.items()
+    )
+    limits = {
+        d: {"temperature": {"warn_high": 75.0}, "battery": {"warn_low": 20.0}} for d in series
+    }
+    found = forecasting.crossings(frame, limits, minute=minute, history_minutes=180, hours=3.0)
+    assert set(found) == {1, 2}
+    assert (found[1]["metric"], found[1]["direction"], found[1]["limit"]) == (
+        "temperature",
+        "above",
+        75.0,
+    )
+    assert 1.2 <= found[1]["hours"] <= 2.5  # the damped trend comes a little later than 1.5 h
+    assert found[1]["earliest_hours"] <= found[1]["hours"]
+    assert (found[2]["metric"], found[2]["direction"]) == ("battery", "below")
+    assert 1.2 <= found[2]["hours"] <= 2.5
+    # Too little history: nothing forecast.
+    assert (
+        forecasting.crossings(
+            frame.groupby(level="device").tail(10),
+            limits,
+            minute=minute,
+            history_minutes=180,
+            hours=3.0,
+        )
+        == {}
+    )
