@@ -14,8 +14,9 @@ arrays (the ratio is the platform's overhead: reading the rollups, storing, publ
    in-memory frame the trainers read (baseline).
 3. One apply cycle over the fleet (``scoring.scores_apply``), timed (its peak memory measured
    on the minute before, under tracemalloc, which would slow the timed one), then
-   the baseline: the same scoring calls (anomaly score and contributions, window features + RUL
-   prediction, health) on in-memory arrays of the same shape.
+   the baseline: the same scoring calls (anomaly score and its drivers, health, the rule
+   detectors, and for the tenth of the fleet due the forecasts of limited metrics and window
+   features + RUL prediction) on in-memory arrays of the same shape.
 """
 
 import argparse
@@ -32,7 +33,7 @@ import django, cProfile, pstats, resource, sys, time, tracemalloc; django.setup(
 from datetime import UTC, datetime, timedelta
 import numpy as np, pandas as pd
 from django.db import connection
-from analytics import scoring, training, registry
+from analytics import forecasting, scoring, training, registry
 from django.conf import settings
 from threadpoolctl import threadpool_limits
 from analytics.ml import anomaly as anomaly_ml, rul as rul_ml, health as health_ml
@@ -164,16 +165,22 @@ print(f"  apply {{apply_s:.1f}} s for {{result.devices}} devices", flush=True)
 anomaly = registry.active_model(tenant=tenant, device_type=pump, kind="anomaly")
 rul = registry.active_model(tenant=tenant, device_type=pump, kind="rul")
 window = minute_means(tenant_id=tenant.id, device_ids=ids, metrics=sorted(METRICS),
-                      start=minute - timedelta(minutes=scoring.RUL_CONTEXT_MINUTES - 1),
+                      start=minute - timedelta(minutes=scoring.FORECAST_HISTORY_MINUTES - 1),
                       end=minute + timedelta(minutes=1))
+due = [i for i in ids if scoring.rul_due(int(i), minute)]  # as the cycle does
+limits = scoring._limits(list(Device.objects.filter(id__in=due).select_related("type")))
 t0 = time.perf_counter()
 latest = window[window.index.get_level_values("minute") == minute].droplevel("minute")
 complete = latest[anomaly.artefact.signals].dropna()
 anomaly.artefact.score(complete)
 scoring._deviation_shares(anomaly.artefact, complete.to_numpy(float))  # the drivers
+forecasting.crossings(window[window.index.get_level_values("device").isin(due)], limits,
+                      minute=minute, history_minutes=scoring.FORECAST_HISTORY_MINUTES,
+                      hours=scoring.FORECAST_HOURS)
 if rul is not None:
-    due = [i for i in latest.index if scoring.rul_due(int(i), minute)]  # as the cycle does
-    w = window[window.index.get_level_values("device").isin(due)].reset_index()
+    since = minute - timedelta(minutes=scoring.RUL_CONTEXT_MINUTES - 1)
+    w = window[window.index.get_level_values("device").isin(due)
+               & (window.index.get_level_values("minute") >= since)].reset_index()
     w["order"] = (w["minute"] - minute) // pd.Timedelta(minutes=1)
     f = window_features(w, unit="device", order="order", signals=rul.artefact["signals"],
                         **rul.artefact["feature_options"])
