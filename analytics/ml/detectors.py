@@ -200,7 +200,7 @@ def _nanoseconds(times: ArrayLike) -> NDArray[np.int64]:
     return np.asarray(index.as_unit("ns").asi8, dtype=np.int64)
 
 
-def _segments(times: ArrayLike, gap: np.timedelta64) -> NDArray[np.int64]:
+def segment_starts(times: ArrayLike, gap: np.timedelta64) -> NDArray[np.int64]:
     """Positions of each reading's segment start: a silence longer than ``gap`` starts one."""
     t = _nanoseconds(times)
     limit = int(gap / np.timedelta64(1, "ns"))
@@ -208,7 +208,7 @@ def _segments(times: ArrayLike, gap: np.timedelta64) -> NDArray[np.int64]:
     return np.maximum.accumulate(np.where(breaks, np.arange(len(t)), 0))
 
 
-def _time_of_day(times: ArrayLike) -> NDArray[np.float64]:
+def time_of_day(times: ArrayLike) -> NDArray[np.float64]:
     """sin and cos of the UTC time of day (the ambient temperature's cycle)."""
     t = _nanoseconds(times)
     angle = 2 * np.pi * ((t // 1_000_000_000) % 86_400) / 86_400
@@ -289,8 +289,8 @@ def residual_scores(
     sc = np.nanstd(x, axis=0) if scale is None else np.asarray(scale, dtype=float)
     sc = np.where(sc > 0, sc, 1.0)
     xs = (x - mu) / sc
-    first = _segments(times, gap)
-    basis = np.c_[_time_of_day(times), np.ones(n)]
+    first = segment_starts(times, gap)
+    basis = np.c_[time_of_day(times), np.ones(n)]
     skip = np.zeros(n, dtype=bool) if exclude is None else np.asarray(exclude, dtype=bool)
     weight = (~skip).astype(float)
     z = np.full((n, m), np.nan)

@@ -13,7 +13,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from analytics.ml import detectors, frames, rul
+from analytics.ml import detectors, frames, rul, wear
 from analytics.ml.anomaly import confusion
 from analytics.ml.features import window_features
 from simulator import anomalies
@@ -288,18 +288,52 @@ def detector_fit(fleet: Fleet, kind: str) -> tuple[Detector, float]:
 # --- remaining useful life -----------------------------------------------------------------
 
 
-def rul_features(fleet: Fleet, kind: str, metrics: list[str]) -> pd.DataFrame:
-    """Window features of one type's devices, a row per minute (the minutes frame's order)."""
+def wear_fit(fleet: Fleet, kind: str, metrics: list[str]) -> list[np.ndarray]:
+    """The type's fit of each metric on the others and the time of day for new devices: the
+    normal minutes of each life's first two days (``wear.new_fit``)."""
+    x = fleet.minutes.loc[fleet.types() == kind, metrics]
+    device = x.index.get_level_values("device")
+    minute = x.index.get_level_values("minute")
+    life = wear.lives(device, minute)
+    position = pd.Series(life).groupby(life).cumcount().to_numpy()
+    sub = Fleet(fleet.name, fleet.devices, fleet.labels, fleet.failures, x, fleet.rul)
+    rows = _normal(sub, x.notna().all(axis=1).to_numpy()) & (position < wear.NEW_READINGS)
+    return wear.new_fit(x.to_numpy(dtype=float), minute, rows)
+
+
+def rul_features(
+    fleet: Fleet, kind: str, metrics: list[str], coefficients: list[np.ndarray]
+) -> pd.DataFrame:
+    """Window features and health indicators (``wear.health_indicators``) of one type's
+    devices, a row per minute (the minutes frame's order)."""
     x = fleet.minutes.loc[fleet.types() == kind, metrics].reset_index()
     x["minute"] = x["minute"].astype("int64")
     features = window_features(x, unit="device", order="minute", signals=metrics, windows=WINDOWS)
-    return features.loc[x.index]
+    features = features.loc[x.index]
+    own = fleet.minutes.loc[fleet.types() == kind, metrics]
+    indicators = wear.health_indicators(
+        own,
+        own.index.get_level_values("device"),
+        own.index.get_level_values("minute"),
+        coefficients,
+    )
+    return pd.concat([features, indicators.set_axis(features.index)], axis=1)
 
 
 def rul_columns(features: pd.DataFrame, metrics: list[str]) -> list[str]:
     """The signals and their window features; not the whole-life means (``_exp``): the
-    platform scores a recent window, it does not keep each device's whole life."""
-    return [c for c in features.columns if c != "minute" and not c.endswith("_exp")]
+    platform scores a recent window, it does not keep each device's whole life. The health
+    indicators (``age_h``, ``_hi<w>``, ``_dhi``) are not among them."""
+    return [
+        c
+        for c in features.columns
+        if c not in ("minute", "age_h") and not c.endswith(("_exp", "_dhi")) and "_hi" not in c
+    ]
+
+
+def wear_columns(features: pd.DataFrame) -> list[str]:
+    """The health indicators: the life's age and each metric's departure from its start."""
+    return [c for c in features.columns if c == "age_h" or c.endswith("_dhi") or "_hi" in c]
 
 
 def rul_target(truth: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -432,7 +466,11 @@ class Command(BaseCommand):
             f"{detectors.RESIDUAL_WINDOW} minutes (renewed every {detectors.RESIDUAL_BLOCK}); "
             "|z| threshold, stuck run and hold chosen per type on the training fleet's last 30 %. "
             "RUL: capped at "
-            f"{KNEE_HOURS:.0f} h, windows {', '.join(str(w) for w in WINDOWS)} min, {RUL_PARAMS}."
+            f"{KNEE_HOURS:.0f} h, windows {', '.join(str(w) for w in WINDOWS)} min, with health "
+            "indicators (each metric's residual against new devices' fit on the others, its "
+            f"rolling medians over {', '.join(str(w) for w in wear.WINDOWS)} min less its median "
+            "over the life's first day, their change over a day, the life's age), fitted on "
+            f"log(1 + hours), {RUL_PARAMS}."
         )
 
     def evaluate(
@@ -453,21 +491,27 @@ class Command(BaseCommand):
         hits = pd.Series(windows.to_numpy(dtype=bool), index=labels.loc[windows.index, "kind"])
         result = confusion(flags, truth)
 
-        features = rul_features(train, kind, detector.metrics)
-        columns = rul_columns(features, detector.metrics)
+        coefficients = wear_fit(train, kind, detector.metrics)
+        features = rul_features(train, kind, detector.metrics, coefficients)
+        windowed = rul_columns(features, detector.metrics)
+        columns = windowed + wear_columns(features)
         target, known = rul_target(train.rul[train.types() == kind])
         keep = known & (np.arange(len(target)) % TRAIN_EVERY == 0)
-        keep &= features[columns].notna().all(axis=1).to_numpy()
+        keep &= features[windowed].notna().all(axis=1).to_numpy()  # indicators: NaN allowed
         model = rul.rul_fit(
-            features[keep], pd.Series(target[keep]), RUL_PARAMS, columns=columns, interval=False
+            features[keep],
+            pd.Series(np.log1p(target[keep])),  # in log space: a relative error, as ±15 % is
+            RUL_PARAMS,
+            columns=columns,
+            interval=False,
         )
-        test = rul_features(holdout, kind, detector.metrics)
+        test = rul_features(holdout, kind, detector.metrics, coefficients)
         test_truth = holdout.rul[selected]
         life = last_of_lives(holdout, test_truth.index).to_numpy()
         lives = []
         in_end = life >= 0
         if in_end.any():
-            predicted = model.predict(test[in_end]).point
+            predicted = np.expm1(model.predict(test[in_end]).point)
             actual = test_truth["rul_seconds"].to_numpy()[in_end] / 3600
             for number in np.unique(life[in_end]):
                 own = life[in_end] == number
