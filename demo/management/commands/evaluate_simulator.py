@@ -1,7 +1,8 @@
+import itertools
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from analytics.ml import frames, rul
-from analytics.ml.anomaly import confusion, t2q_fit
+from analytics.ml import detectors, frames, rul, wear
+from analytics.ml.anomaly import confusion
 from analytics.ml.features import window_features
 from simulator import anomalies
 from simulator.fleet import Rates, make_fleet
@@ -29,8 +30,10 @@ DAYS = 90.0
 DEVICES = 25
 
 VALUE_KINDS = anomalies.KINDS  # outages and clock skews leave every value right
-QUANTILES = (0.99, 0.995, 0.999)
-HOLDS = (1, 3, 5, 10)  # a flag held this many minutes (1: as detected)
+THRESHOLDS = (4.0, 5.0, 6.0, 8.0, 10.0)  # |z| of a residual against the device's own fit
+STUCK = (2, 3)  # readings of one value in a row
+HOLDS = (1, 2, 3)  # a flag held this many minutes (1: as detected)
+SATURATED = 0.001  # a value repeated in more of normal operation's minutes is a range's end
 VALIDATION_SHARE = 0.3  # the last 30 % of the training fleet's range chooses the parameters
 
 # RUL, hours. Lives are about 720 h (the longest about twice that): the last 20 % of a life is
@@ -173,13 +176,50 @@ def held(flags: np.ndarray, device: np.ndarray, minutes: int) -> np.ndarray:
 
 @dataclass
 class Detector:
-    metrics: list[str]
-    quantile: float
-    hold: int
-    model: Any
+    """A type's detector: each metric's residual against the device's own recent fit
+    (``detectors.residual_scores``) beyond ``threshold``, or a value stuck for ``stuck``
+    readings (``detectors.stuck_runs``; values in ``ignore``, a metric's saturated ends, never
+    count), either one's flag held ``hold`` minutes."""
 
-    def flags(self, x: pd.DataFrame) -> np.ndarray:
-        raw = self.model.flags(x[self.metrics].to_numpy())
+    metrics: list[str]
+    centre: np.ndarray
+    scale: np.ndarray
+    ignore: dict[str, list[float]]
+    threshold: float
+    stuck: int
+    hold: int
+
+    def scores(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The largest |z| of each row (NaN-free) and its longest run of a repeated value (0:
+        none), device by device."""
+        z = np.zeros(len(x))
+        runs = np.zeros(len(x), dtype=np.int64)
+        device = x.index.get_level_values("device")
+        minute = x.index.get_level_values("minute")
+        values = x[self.metrics].to_numpy(dtype=float)
+        codes, _ = pd.factorize(device)
+        bounds = np.searchsorted(codes, np.arange(codes.max() + 2)) if len(x) else [0]
+        for lo, hi in itertools.pairwise(bounds):
+            own = values[lo:hi]
+            run = np.zeros(hi - lo, dtype=np.int64)
+            for j, metric in enumerate(self.metrics):
+                run = np.maximum(run, detectors.stuck_runs(own[:, j], 2, self.ignore[metric]))
+            scores = detectors.residual_scores(
+                own,
+                minute[lo:hi],
+                centre=self.centre,
+                scale=self.scale,
+                exclude=run > 0,
+            )
+            z[lo:hi] = np.nan_to_num(np.abs(scores), nan=0.0).max(axis=1)
+            runs[lo:hi] = run
+        return z, runs
+
+    def flags(
+        self, x: pd.DataFrame, scores: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
+        z, runs = scores if scores is not None else self.scores(x)
+        raw = (z > self.threshold) | (runs >= self.stuck)
         return held(raw, x.index.get_level_values("device").to_numpy(), self.hold)
 
 
@@ -190,11 +230,40 @@ def _normal(fleet: Fleet, rows: np.ndarray) -> np.ndarray:
     return rows & ~inside
 
 
+def _saturated(x: pd.DataFrame, rows: np.ndarray) -> dict[str, list[float]]:
+    """Per metric, the values normal operation repeats in more than ``SATURATED`` of its
+    minutes: a range's end the reading sticks to while healthy (a flat battery's 0 %), not a
+    stuck sensor."""
+    out = {}
+    for metric in x.columns:
+        values = x[metric].to_numpy(dtype=float)
+        repeated = np.r_[False, values[1:] == values[:-1]] & rows
+        counts = pd.Series(values[repeated]).value_counts()
+        out[metric] = sorted(float(v) for v in counts[counts > SATURATED * rows.sum()].index)
+    return out
+
+
+def _detector(
+    x: pd.DataFrame, normal: np.ndarray, threshold: float, stuck: int, hold: int
+) -> Detector:
+    data = x[normal].to_numpy(dtype=float)
+    return Detector(
+        list(x.columns),
+        np.nanmean(data, axis=0),
+        np.nanstd(data, axis=0),
+        _saturated(x, normal),
+        threshold,
+        stuck,
+        hold,
+    )
+
+
 def detector_fit(fleet: Fleet, kind: str) -> tuple[Detector, float]:
-    """Quantile and hold chosen on the training fleet's last 30 % (fit on the rest), then
-    refit on all of it. Returns the detector and its validation F1."""
+    """Threshold, stuck run and hold chosen on the training fleet's last 30 % (the type's
+    centre, scale and saturated values from the rest; each device's fits are its own, on its
+    previous readings), then the type's figures taken from all of it. Returns the detector and
+    its validation F1."""
     x = fleet.minutes[fleet.types() == kind].dropna(axis=1, how="all")
-    metrics = list(x.columns)
     complete = x.notna().all(axis=1).to_numpy()
     minute = x.index.get_level_values("minute")
     cut = minute.min() + (minute.max() - minute.min()) * (1 - VALIDATION_SHARE)
@@ -203,31 +272,68 @@ def detector_fit(fleet: Fleet, kind: str) -> tuple[Detector, float]:
     normal = _normal(sub, complete)
     truth = frames.labelled_minutes(fleet.labels, x.index, kinds=VALUE_KINDS).to_numpy()
     late = ~early & complete
+    base = _detector(x, normal & early, THRESHOLDS[0], STUCK[0], HOLDS[0])
+    scores = base.scores(x)
     results = []
-    for quantile in QUANTILES:
-        model = t2q_fit(x[normal & early].to_numpy(), quantile=quantile)
-        for hold in HOLDS:
-            flags = Detector(metrics, quantile, hold, model).flags(x[late])
-            results.append((confusion(flags, truth[late])["f1"], quantile, hold))
-    f1, quantile, hold = max(results, key=lambda r: r[0])
-    return Detector(metrics, quantile, hold, t2q_fit(x[normal].to_numpy(), quantile=quantile)), f1
+    for threshold in THRESHOLDS:
+        for stuck in STUCK:
+            for hold in HOLDS:
+                detector = replace(base, threshold=threshold, stuck=stuck, hold=hold)
+                flags = detector.flags(x, scores)
+                results.append((confusion(flags[late], truth[late])["f1"], threshold, stuck, hold))
+    f1, threshold, stuck, hold = max(results, key=lambda r: r[0])
+    return _detector(x, normal, threshold, stuck, hold), f1
 
 
 # --- remaining useful life -----------------------------------------------------------------
 
 
-def rul_features(fleet: Fleet, kind: str, metrics: list[str]) -> pd.DataFrame:
-    """Window features of one type's devices, a row per minute (the minutes frame's order)."""
+def wear_fit(fleet: Fleet, kind: str, metrics: list[str]) -> list[np.ndarray]:
+    """The type's fit of each metric on the others and the time of day for new devices: the
+    normal minutes of each life's first two days (``wear.new_fit``)."""
+    x = fleet.minutes.loc[fleet.types() == kind, metrics]
+    device = x.index.get_level_values("device")
+    minute = x.index.get_level_values("minute")
+    life = wear.lives(device, minute)
+    position = pd.Series(life).groupby(life).cumcount().to_numpy()
+    sub = Fleet(fleet.name, fleet.devices, fleet.labels, fleet.failures, x, fleet.rul)
+    rows = _normal(sub, x.notna().all(axis=1).to_numpy()) & (position < wear.NEW_READINGS)
+    return wear.new_fit(x.to_numpy(dtype=float), minute, rows)
+
+
+def rul_features(
+    fleet: Fleet, kind: str, metrics: list[str], coefficients: list[np.ndarray]
+) -> pd.DataFrame:
+    """Window features and health indicators (``wear.health_indicators``) of one type's
+    devices, a row per minute (the minutes frame's order)."""
     x = fleet.minutes.loc[fleet.types() == kind, metrics].reset_index()
     x["minute"] = x["minute"].astype("int64")
     features = window_features(x, unit="device", order="minute", signals=metrics, windows=WINDOWS)
-    return features.loc[x.index]
+    features = features.loc[x.index]
+    own = fleet.minutes.loc[fleet.types() == kind, metrics]
+    indicators = wear.health_indicators(
+        own,
+        own.index.get_level_values("device"),
+        own.index.get_level_values("minute"),
+        coefficients,
+    )
+    return pd.concat([features, indicators.set_axis(features.index)], axis=1)
 
 
 def rul_columns(features: pd.DataFrame, metrics: list[str]) -> list[str]:
     """The signals and their window features; not the whole-life means (``_exp``): the
-    platform scores a recent window, it does not keep each device's whole life."""
-    return [c for c in features.columns if c != "minute" and not c.endswith("_exp")]
+    platform scores a recent window, it does not keep each device's whole life. The health
+    indicators (``age_h``, ``_hi<w>``, ``_dhi``) are not among them."""
+    return [
+        c
+        for c in features.columns
+        if c not in ("minute", "age_h") and not c.endswith(("_exp", "_dhi")) and "_hi" not in c
+    ]
+
+
+def wear_columns(features: pd.DataFrame) -> list[str]:
+    """The health indicators: the life's age and each metric's departure from its start."""
+    return [c for c in features.columns if c == "age_h" or c.endswith("_dhi") or "_hi" in c]
 
 
 def rul_target(truth: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -266,6 +372,74 @@ def last_of_lives(fleet: Fleet, rows: pd.MultiIndex) -> pd.Series:
     return pd.Series(out, index=rows)
 
 
+# The RUL candidates, chosen per type on the training fleet's last 30 %: the window features
+# fitted on hours, the health indicators alone or both, fitted on log(1 + hours) (a relative
+# error, as ±15 % is).
+RUL_SETS = ("window", "wear", "both")
+VALIDATION_EVERY = 30  # minutes: the candidates' fits on the first 70 % take every thirtieth
+
+
+def rul_model(
+    fleet: Fleet,
+    kind: str,
+    features: pd.DataFrame,
+    metrics: list[str],
+    name: str,
+    *,
+    every: int,
+    rows: np.ndarray | None = None,
+) -> Callable[[pd.DataFrame], np.ndarray]:
+    """The RUL model of candidate ``name`` fitted on every ``every``-th known minute (of
+    ``rows``), as a function from features to hours."""
+    windowed = rul_columns(features, metrics)
+    columns = {"window": windowed, "wear": wear_columns(features)}
+    columns["both"] = windowed + columns["wear"]
+    target, known = rul_target(fleet.rul[fleet.types() == kind])
+    keep = known & (np.arange(len(target)) % every == 0)
+    keep &= features[windowed].notna().all(axis=1).to_numpy()  # indicators: NaN allowed
+    if rows is not None:
+        keep &= rows
+    log = name != "window"
+    y = np.log1p(target[keep]) if log else target[keep]
+    model = rul.rul_fit(
+        features[keep], pd.Series(y), RUL_PARAMS, columns=columns[name], interval=False
+    )
+
+    def predict(x: pd.DataFrame) -> np.ndarray:
+        point = model.predict(x).point
+        return np.expm1(point) if log else point
+
+    return predict
+
+
+def within(predicted: np.ndarray, actual: np.ndarray, life: np.ndarray) -> float:
+    """The share of minutes within ±15 %, averaged over the failures (``life``: their numbers)."""
+    good = np.abs(predicted - actual) <= TOLERANCE * actual
+    return float(np.mean([np.mean(good[life == k]) for k in np.unique(life)]))
+
+
+def rul_choose(
+    fleet: Fleet, kind: str, features: pd.DataFrame, metrics: list[str]
+) -> tuple[str, float]:
+    """The candidate best within ±15 % over the last 20 % of the lives in the training fleet's
+    last 30 %, fitted on the first 70 %; "both" when no life ends there."""
+    truth = fleet.rul[fleet.types() == kind]
+    minute = truth.index.get_level_values("minute")
+    cut = minute.min() + (minute.max() - minute.min()) * (1 - VALIDATION_SHARE)
+    early = np.asarray(minute < cut)
+    life = last_of_lives(fleet, truth.index).to_numpy()
+    end = (life >= 0) & ~early
+    if not end.any():
+        return "both", np.nan
+    actual = truth["rul_seconds"].to_numpy()[end] / 3600
+    results = []
+    for name in RUL_SETS:
+        model = rul_model(fleet, kind, features, metrics, name, every=VALIDATION_EVERY, rows=early)
+        results.append((within(model(features[end]), actual, life[end]), name))
+    share, name = max(results)
+    return name, share
+
+
 # --- the command ---------------------------------------------------------------------------
 
 
@@ -279,13 +453,14 @@ def _figure(x: float, fmt: str = "{:.2f}") -> str:
 
 class Command(BaseCommand):
     help = (
-        "Measure the prediction models on the simulator: PCA T²+Q anomaly detection and the "
-        "RUL model, trained per device type on one generated fleet history and measured on a "
-        "held-out one (another seed), on one-minute means. Anomaly F1 and false/missed-alarm "
-        "rates over minutes, the share of labelled anomalies flagged at least once; for each "
-        "failure, the share of its last 20 % of life predicted within ±15 % of the true RUL, "
-        "and the RMSE. manage.py evaluate_simulator [--days 90 --devices 25 --seed 1 "
-        "--holdout-seed 2 | --train DIR --holdout DIR]"
+        "Measure the prediction models on the simulator: anomaly detection (each metric's "
+        "residual against the device's own fit on its other metrics over its previous day, and "
+        "stuck sensors) and the RUL model, trained per device type on one generated fleet "
+        "history and measured on a held-out one (another seed), on one-minute means. Anomaly "
+        "F1 and false/missed-alarm rates over minutes, the share of labelled anomalies flagged "
+        "at least once; for each failure, the share of its last 20 % of life predicted within "
+        "±15 % of the true RUL, and the RMSE. manage.py evaluate_simulator [--days 90 "
+        "--devices 25 --seed 1 --holdout-seed 2 | --train DIR --holdout DIR]"
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -354,9 +529,17 @@ class Command(BaseCommand):
             "anomalies scored: the value anomalies (" + ", ".join(VALUE_KINDS) + "), a minute "
             "positive when it meets one's window; outages (no readings) and clock skews (values "
             "right, times off) are no value anomaly: their minutes count as normal, and all "
-            "labelled windows are left out of the fit. Quantile and hold chosen per type on the "
-            "training fleet's last 30 %. RUL: capped at "
-            f"{KNEE_HOURS:.0f} h, windows {', '.join(str(w) for w in WINDOWS)} min, {RUL_PARAMS}."
+            "labelled windows are left out of the type's centre and scale. Each device's metrics "
+            f"fitted on its other metrics and the time of day over its previous "
+            f"{detectors.RESIDUAL_WINDOW} minutes (renewed every {detectors.RESIDUAL_BLOCK}); "
+            "|z| threshold, stuck run and hold chosen per type on the training fleet's last 30 %. "
+            "RUL: capped at "
+            f"{KNEE_HOURS:.0f} h, windows {', '.join(str(w) for w in WINDOWS)} min, with health "
+            "indicators (each metric's residual against new devices' fit on the others, its "
+            f"rolling medians over {', '.join(str(w) for w in wear.WINDOWS)} min less its median "
+            "over the life's first day, their change over a day, the life's age): the window "
+            "features on hours, or the indicators alone or with them on log(1 + hours), chosen "
+            f"per type on the training fleet's last 30 %; {RUL_PARAMS}."
         )
 
     def evaluate(
@@ -366,30 +549,28 @@ class Command(BaseCommand):
         selected = holdout.types() == kind
         x = holdout.minutes[selected]
         complete = x[detector.metrics].notna().all(axis=1).to_numpy()
+        flags = detector.flags(x)[complete]  # each device's own fits on all its minutes
         x = x[complete]
-        flags = detector.flags(x)
         labels = holdout.labels[holdout.labels["device"].isin(x.index.unique("device"))]
         truth = frames.labelled_minutes(labels, x.index, kinds=VALUE_KINDS).to_numpy()
         windows = frames.windows_flagged(
             labels, pd.Series(flags, index=x.index), kinds=VALUE_KINDS
         ).dropna()
-        # by kind: which ones a T²+Q on minute means can see at all
+        # by kind: which ones the detectors see at all
         hits = pd.Series(windows.to_numpy(dtype=bool), index=labels.loc[windows.index, "kind"])
         result = confusion(flags, truth)
 
-        features = rul_features(train, kind, detector.metrics)
-        columns = rul_columns(features, detector.metrics)
-        target, known = rul_target(train.rul[train.types() == kind])
-        keep = known & (np.arange(len(target)) % TRAIN_EVERY == 0)
-        keep &= features[columns].notna().all(axis=1).to_numpy()
-        model = rul.rul_fit(features[keep], pd.Series(target[keep]), RUL_PARAMS, columns=columns)
-        test = rul_features(holdout, kind, detector.metrics)
+        coefficients = wear_fit(train, kind, detector.metrics)
+        features = rul_features(train, kind, detector.metrics, coefficients)
+        chosen, validation_share = rul_choose(train, kind, features, detector.metrics)
+        model = rul_model(train, kind, features, detector.metrics, chosen, every=TRAIN_EVERY)
+        test = rul_features(holdout, kind, detector.metrics, coefficients)
         test_truth = holdout.rul[selected]
         life = last_of_lives(holdout, test_truth.index).to_numpy()
         lives = []
         in_end = life >= 0
         if in_end.any():
-            predicted = model.predict(test[in_end]).point
+            predicted = model(test[in_end])
             actual = test_truth["rul_seconds"].to_numpy()[in_end] / 3600
             for number in np.unique(life[in_end]):
                 own = life[in_end] == number
@@ -399,7 +580,9 @@ class Command(BaseCommand):
             "devices": int(x.index.unique("device").size),
             **result,
             "events": float(np.mean(hits)) if len(hits) else np.nan,
-            "choice": f"q {detector.quantile}, hold {detector.hold} (val F1 {validation_f1:.2f})",
+            "choice": f"|z| > {detector.threshold:g}, stuck {detector.stuck}, hold "
+            f"{detector.hold} (val F1 {validation_f1:.2f}); RUL {chosen} (val "
+            f"{_share(validation_share)})",
             **self.rul_summary(lives),
         }
         if self.verbosity >= 2:

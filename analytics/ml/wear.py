@@ -1,0 +1,95 @@
+"""Wear as health indicators: how far each metric has moved from the device's own state at the
+start of its life (its first readings, or its first after a repair), with the load taken out.
+
+A metric's residual against a least-squares fit on the other metrics and the time of day, fitted
+on new devices (``new_fit``: the first days of each life), moves only with wear: the load moves
+all metrics together and the fit follows it. Its rolling median (robust to the faults that come
+and go) minus its median over the life's first day is the indicator (``<m>_hi<w>``, for each
+window *w* in readings), with its change over the last day (``<m>_dhi``) and the life's age in
+hours (``age_h``): a worn bearing's vibration or an overheating motor's temperature says how far
+the life has gone, the age how fast it goes. A silence longer than ``GAP`` (a repair) starts a
+new life. Pure: arrays and frames in, a frame out; each row sees its own past only.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from .detectors import RESIDUAL_GAP, segment_starts, time_of_day
+
+GAP = RESIDUAL_GAP
+NEW_READINGS = 2880  # a life's first two days of minutes: a new device, for ``new_fit``
+BASELINE = 1440  # readings: the life's first day, the indicator's zero
+WINDOWS = (60, 240, 1440)  # readings: the rolling medians
+MIN_READINGS = 60
+
+
+def lives(units: ArrayLike, times: ArrayLike, gap: np.timedelta64 = GAP) -> NDArray[np.int64]:
+    """Each row's life, numbered from 0: a new unit, or a silence longer than ``gap`` within one
+    (rows sorted by unit, then time), starts the next."""
+    u = pd.factorize(np.asarray(units))[0]
+    start = segment_starts(times, gap)
+    new = (start == np.arange(len(u))) | np.r_[True, u[1:] != u[:-1]]
+    return np.cumsum(new) - 1
+
+
+def _design(values: NDArray[np.float64], times: ArrayLike, j: int) -> NDArray[np.float64]:
+    return np.c_[np.delete(values, j, axis=1), time_of_day(times), np.ones(len(values))]
+
+
+def new_fit(values: ArrayLike, times: ArrayLike, rows: ArrayLike) -> list[NDArray[np.float64]]:
+    """Per metric (a column of ``values``), least-squares coefficients on the other metrics,
+    the time of day and a constant, fitted on ``rows`` (complete, normal, new devices)."""
+    x = np.asarray(values, dtype=float)
+    keep = np.asarray(rows, dtype=bool) & np.isfinite(x).all(axis=1)
+    t = pd.DatetimeIndex(times)[keep]
+    out = []
+    for j in range(x.shape[1]):
+        coef, *_ = np.linalg.lstsq(_design(x[keep], t, j), x[keep, j], rcond=None)
+        out.append(coef)
+    return out
+
+
+def _rolling_median(r: pd.Series, life: NDArray[np.int64], w: int) -> NDArray[np.float64]:
+    rolled = r.groupby(life, sort=False).rolling(w, min_periods=min(MIN_READINGS, w)).median()
+    return rolled.reset_index(level=0, drop=True).sort_index().to_numpy()
+
+
+def health_indicators(
+    values: pd.DataFrame,
+    units: ArrayLike,
+    times: ArrayLike,
+    coefficients: Sequence[NDArray[np.float64]],
+    *,
+    windows: Sequence[int] = WINDOWS,
+    baseline: int = BASELINE,
+    gap: np.timedelta64 = GAP,
+) -> pd.DataFrame:
+    """``age_h`` and, for each metric *m* (``values``' columns, rows sorted by unit then time),
+    ``<m>_hi<w>`` for each of ``windows`` and ``<m>_dhi`` (see the module docstring); the
+    baseline is the median of the life's first ``baseline`` residuals, of those so far while
+    it has fewer (no look-ahead). Indexed like ``values``."""
+    x = values.to_numpy(dtype=float)
+    life = lives(units, times, gap)
+    position = pd.Series(np.ones(len(x))).groupby(life).cumsum().to_numpy() - 1
+    ns = pd.DatetimeIndex(times)
+    if ns.tz is not None:
+        ns = ns.tz_convert("UTC").tz_localize(None)
+    hours = ns.as_unit("ns").asi8 / 3.6e12
+    born = pd.Series(hours).groupby(life).transform("min").to_numpy()
+    out: dict[str, NDArray[np.float64]] = {"age_h": hours - born}
+    for j, metric in enumerate(values.columns):
+        r = pd.Series(x[:, j] - _design(x, times, j) @ coefficients[j])
+        by = r.groupby(life, sort=False)
+        so_far = by.expanding(min_periods=1).median().reset_index(level=0, drop=True)
+        so_far = so_far.sort_index().to_numpy()
+        settled = pd.Series(np.where(position == baseline - 1, so_far, np.nan))
+        frozen = settled.groupby(life).transform("max").to_numpy()
+        base = np.where(position < baseline, so_far, frozen)
+        for w in windows:
+            out[f"{metric}_hi{w}"] = _rolling_median(r, life, w) - base
+        longest = pd.Series(out[f"{metric}_hi{max(windows)}"])
+        out[f"{metric}_dhi"] = (longest - longest.groupby(life).shift(baseline)).to_numpy()
+    return pd.DataFrame(out, index=values.index)
