@@ -58,6 +58,12 @@ BATTERY_DROP_MINUTES = 10  # the window of the health rule "battery dropped more
 CHUNK_DEVICES = 2000  # devices read and scored at a time
 EVENT_DEVICES = 1000  # devices per live scores event
 TOP_DRIVERS = 3
+# A stuck sensor: the same minute mean STUCK_MINUTES minutes running (no live sensor's noise
+# repeats a mean of several readings exactly; the values a healthy reading sticks to, such as
+# a flat battery's 0 %, are learnt with the anomaly model and left out). The T²+Q cannot see
+# it (the value is a normal one): it scores STUCK_SCORE, past the limit, so a spell opens.
+STUCK_MINUTES = 3
+STUCK_SCORE = 2.0
 # The z-score detector reads the type's window of minutes before the scored one; a device that
 # missed a few of them still gets a z-score when three quarters are there.
 ZSCORE_MIN_SHARE = 0.75
@@ -186,6 +192,7 @@ def _score_type(
                     result.drivers = _drivers(model.signals, shares[row], values[row])
                     result.anomaly_version = anomaly.version.id
                     result.detector = model.kind
+            _apply_stuck(frame, anomaly, chunk)
         _apply_health(frame, latest, minute, limits, chunk)
         _apply_flags(frame, device_type, limits, chunk)
         results.extend(chunk.values())
@@ -265,6 +272,26 @@ def context_minutes(device_type: DeviceType) -> int:
     return max(BATTERY_DROP_MINUTES, device_type.zscore_window)
 
 
+def _apply_stuck(frame: pd.DataFrame, anomaly: Any, chunk: dict[int, DeviceResult]) -> None:
+    """Stuck sensors among the anomaly model's signals: past the limit, the stuck metric the
+    spell's driver, and a ``stuck`` flag."""
+    signals = [s for s in anomaly.artefact.signals if s in frame.columns]
+    mine = frame.loc[frame.index.get_level_values("device").isin(list(chunk)), signals]
+    stuck = detectors.latest_stuck(
+        mine, readings=STUCK_MINUTES, ignore=anomaly.version.params.get("saturated", {})
+    )
+    for device_id, flags in stuck.items():
+        result = chunk[int(device_id)]
+        result.anomaly = max(result.anomaly or 0.0, STUCK_SCORE)
+        result.drivers = [
+            {"metric": f.metric, "share": round(1.0 / len(flags), 3), "value": f.value}
+            for f in flags
+        ]
+        result.anomaly_version = anomaly.version.id
+        result.detector = "stuck"
+        result.flags = [*result.flags, *flag_dicts(flags)]
+
+
 def zscore_min_periods(device_type: DeviceType) -> int:
     return max(3, int(np.ceil(device_type.zscore_window * ZSCORE_MIN_SHARE)))
 
@@ -299,7 +326,8 @@ def _apply_flags(
         min_periods=zscore_min_periods(device_type),
     )
     for device_id, flags in flagged.items():
-        chunk[int(device_id)].flags = flag_dicts(flags)
+        result = chunk[int(device_id)]
+        result.flags = [*result.flags, *flag_dicts(flags)]
 
 
 def device_flags(*, device: Device, minute: datetime) -> list[dict[str, Any]]:

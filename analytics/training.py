@@ -36,6 +36,7 @@ from . import registry
 from .artefacts import artefact_load, artefact_save
 from .ml import anomaly as anomaly_ml
 from .ml import clusters as cluster_ml
+from .ml import detectors
 from .ml import rul as rul_ml
 from .ml.features import window_features, window_only_columns
 from .models import AnomalyEvent, Failure, ModelKind, ModelVersion, TrainingRun
@@ -256,7 +257,8 @@ def anomaly_train(
     start = end - timedelta(days=TRAIN_DAYS)
     devices = _sample(tenant, device_type, _type_devices(tenant, device_type), start, end)
     frame, signals = _window(tenant, device_type, devices, start, end, frames)
-    normal = frame[signals][_outside_failures(frame, _failures(tenant, devices))].dropna()
+    normal_rows = _outside_failures(frame, _failures(tenant, devices))
+    normal = frame[signals][normal_rows].dropna()
     if len(normal) < MIN_ANOMALY_ROWS:
         raise NotEnoughData(
             f"{len(normal)} complete minutes of normal operation, "
@@ -277,7 +279,12 @@ def anomaly_train(
         rows=len(normal),
         devices=normal.index.get_level_values("device").nunique(),
         signals=signals,
-        params={"holdout_share": HOLDOUT_SHARE, "seed": SEED},
+        params={
+            "holdout_share": HOLDOUT_SHARE,
+            "seed": SEED,
+            # the values normal operation repeats minute after minute: no stuck sensor
+            "saturated": detectors.saturated_values(frame[signals], normal_rows),
+        },
         metrics=metrics,
         requested_by=requested_by,
     )

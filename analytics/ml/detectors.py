@@ -394,3 +394,55 @@ def residual_flags(
         metric = str(frame.columns[j])
         flags.append(Flag(frame.index[i], metric, "residual", float(frame.iloc[i, j]), z[i, j]))
     return flags
+
+
+SATURATED_SHARE = 0.001  # a value normal operation repeats in more of its rows: a range's end
+
+
+def saturated_values(
+    frame: pd.DataFrame, rows: ArrayLike | None = None, *, share: float = SATURATED_SHARE
+) -> dict[str, list[float]]:
+    """Per metric, the values that repeat the unit's previous row in more than ``share`` of the
+    ``rows`` given (normal operation; all by default): the end of a range a healthy reading
+    sticks to (a flat battery's 0 %, a full one's 100 %), which a stuck-sensor detector must
+    ignore. ``frame``: indexed by (unit, time), sorted, a column per metric."""
+    keep = np.ones(len(frame), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+    units = frame.index.get_level_values(0).to_numpy()
+    same_unit = np.r_[False, units[1:] == units[:-1]]
+    out = {}
+    for metric in frame.columns:
+        values = frame[metric].to_numpy(dtype=float)
+        repeated = np.r_[False, values[1:] == values[:-1]] & same_unit & keep
+        counts = pd.Series(values[repeated]).value_counts()
+        out[str(metric)] = sorted(float(v) for v in counts[counts > share * keep.sum()].index)
+    return out
+
+
+def latest_stuck(
+    frame: pd.DataFrame,
+    *,
+    readings: int = STUCK_READINGS,
+    ignore: Mapping[str, Sequence[float]] | None = None,
+) -> dict[Any, list[Flag]]:
+    """For many units at once, the metrics whose last ``readings`` rows hold the very same value
+    (a stuck sensor: what :func:`stuck_flags` says of a unit's last reading); values in
+    ``ignore`` (per metric, see :func:`saturated_values`) never count. ``frame`` as for
+    :func:`latest_zscores`; keyed by unit, only units with a flag; ``score``: ``readings``."""
+    if frame.empty:
+        return {}
+    tail = frame.groupby(level=0, sort=False).tail(readings)
+    grouped = tail.groupby(level=0, sort=False)
+    count = grouped.count()
+    stuck = (grouped.nunique() == 1) & (count >= readings)
+    last = grouped.last()
+    times = tail.index.to_frame(index=False).groupby(tail.index.names[0], sort=False).last()
+    out: dict[Any, list[Flag]] = {}
+    rows, cols = np.nonzero(stuck.to_numpy())
+    for r, c in zip(rows, cols, strict=True):
+        unit, metric = stuck.index[r], stuck.columns[c]
+        value = float(last.iat[r, c])
+        if value in (ignore or {}).get(str(metric), ()):
+            continue
+        time = times.loc[unit].iloc[0]
+        out.setdefault(unit, []).append(Flag(time, str(metric), "stuck", value, float(readings)))
+    return out

@@ -7,12 +7,14 @@ import pytest
 
 from analytics.ml.detectors import (
     latest_flags,
+    latest_stuck,
     latest_zscores,
     outside,
     quantile_bounds,
     quantile_flags,
     residual_flags,
     residual_scores,
+    saturated_values,
     stuck_flags,
     stuck_runs,
     threshold_flags,
@@ -225,3 +227,25 @@ def test_the_detectors_agree_with_the_explorers_sql(device: Any, method: str, pa
     assert explored.count > 10
     assert [f.row for f in flags] == explored.times
     assert [f.value for f in flags] == pytest.approx(explored.values)
+
+
+def test_latest_stuck_and_the_values_normal_operation_sticks_to() -> None:
+    frame = _units(
+        a=[10.1, 10.4, 10.4, 10.4],  # stuck for its last three
+        b=[10.1, 10.4, 10.4, 10.5],
+        c=[0.0, 0.0, 0.0, 0.0],  # a flat battery: 0 is where it rests
+        d=[10.4, 10.4],  # too short to tell
+    )
+    assert {
+        u: [(f.metric, f.value, f.score) for f in v] for u, v in latest_stuck(frame).items()
+    } == {
+        "a": [("pressure", 10.4, 3.0)],
+        "c": [("pressure", 0.0, 3.0)],
+    }
+    assert set(latest_stuck(frame, ignore={"pressure": [0.0]})) == {"a"}
+    assert set(latest_stuck(frame, readings=2)) == {"a", "c", "d"}
+    # The repeats of the previous row, within a unit (d's first 10.4 does not repeat c's last):
+    # 10.4 twice in a, once in b, 0 three times in c and 10.4 once in d, of 14 rows.
+    assert saturated_values(frame, share=0.1) == {"pressure": [0.0, 10.4]}
+    assert saturated_values(frame, share=0.25) == {"pressure": [10.4]}  # 4 > 3.5, 3 is not
+    assert saturated_values(frame, share=0.3) == {"pressure": []}

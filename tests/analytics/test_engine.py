@@ -225,6 +225,38 @@ def test_a_minute_is_scored_once_and_spells_open_and_end(
     assert hot.status == DeviceStatus.HEALTHY
 
 
+def test_a_stuck_sensor_opens_a_spell_unless_normal_operation_sticks_there(trained, tenant) -> None:
+    stuck, fine, _ = trained
+    rng = np.random.default_rng(5)
+    rows = []
+    for i, at in enumerate(M - timedelta(minutes=k) for k in (2, 1, 0)):
+        noise = {m: spec[0] + spec[1] * rng.normal() for m, spec in plant.METRICS.items()}
+        rows += plant.reading(stuck, at, **{**noise, "temperature": 61.234})
+        rows += plant.reading(fine, at, **{m: v + 0.01 * i for m, v in noise.items()})
+    plant.store(rows)
+    plant.seen([stuck, fine], M + timedelta(seconds=30))
+    version = ModelVersion.objects.get(tenant=tenant, kind="anomaly", state=ModelState.ACTIVE)
+    assert version.params["saturated"] == {m: [] for m in plant.METRICS}  # nothing repeats
+    scored = {
+        r.device_id: r
+        for r in scoring._score_type(
+            tenant=tenant, device_type=stuck.type, devices=[stuck, fine], minute=M
+        )
+    }
+    assert scored[stuck.id].detector == "stuck" and scored[stuck.id].flagged
+    assert scored[stuck.id].drivers == [{"metric": "temperature", "share": 1.0, "value": 61.234}]
+    assert {"detector": "stuck", "metric": "temperature", "value": 61.234, "score": 3.0} in (
+        scored[stuck.id].flags
+    )
+    assert scored[fine.id].detector != "stuck"
+    # A value normal operation sticks to (learnt at training) is no stuck sensor.
+    version.params["saturated"] = {"temperature": [61.234]}
+    version.save()
+    artefacts._cache.clear()
+    again = scoring._score_type(tenant=tenant, device_type=stuck.type, devices=[stuck], minute=M)
+    assert again[0].detector != "stuck"
+
+
 def test_the_zscore_detector_takes_its_types_window_and_threshold(trained, tenant) -> None:
     first = trained[0]
     device_type = first.type

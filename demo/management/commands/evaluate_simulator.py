@@ -230,19 +230,6 @@ def _normal(fleet: Fleet, rows: np.ndarray) -> np.ndarray:
     return rows & ~inside
 
 
-def _saturated(x: pd.DataFrame, rows: np.ndarray) -> dict[str, list[float]]:
-    """Per metric, the values normal operation repeats in more than ``SATURATED`` of its
-    minutes: a range's end the reading sticks to while healthy (a flat battery's 0 %), not a
-    stuck sensor."""
-    out = {}
-    for metric in x.columns:
-        values = x[metric].to_numpy(dtype=float)
-        repeated = np.r_[False, values[1:] == values[:-1]] & rows
-        counts = pd.Series(values[repeated]).value_counts()
-        out[metric] = sorted(float(v) for v in counts[counts > SATURATED * rows.sum()].index)
-    return out
-
-
 def _detector(
     x: pd.DataFrame, normal: np.ndarray, threshold: float, stuck: int, hold: int
 ) -> Detector:
@@ -251,7 +238,7 @@ def _detector(
         list(x.columns),
         np.nanmean(data, axis=0),
         np.nanstd(data, axis=0),
-        _saturated(x, normal),
+        detectors.saturated_values(x, normal, share=SATURATED),
         threshold,
         stuck,
         hold,
