@@ -135,14 +135,17 @@ def _signals(frame: pd.DataFrame) -> list[str]:
     return [m for m in frame.columns if coverage[m] >= 0.5 and frame[m].std() > 0]
 
 
+_Read = tuple[tuple[int, int], frozenset[int], datetime, datetime, pd.DataFrame]
+
+
 class Frames:
     """The minute means one training run reads, once: the trainers of a run ask for the same
     type's month (anomaly), its devices with failures over the month (RUL) and its last week
     (clusters); the first read serves the others by slicing. Without one, every call reads."""
 
     def __init__(self) -> None:
-        self._read: tuple[tuple[int, int], frozenset[int], datetime, datetime, pd.DataFrame] | None
-        self._read = None
+        # (tenant id, type id), the devices, start, end, and the frame read
+        self._read: _Read | None = None
 
     def minutes(
         self,
