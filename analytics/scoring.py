@@ -58,9 +58,10 @@ BATTERY_DROP_MINUTES = 10  # the window of the health rule "battery dropped more
 CHUNK_DEVICES = 2000  # devices read and scored at a time
 EVENT_DEVICES = 1000  # devices per live scores event
 TOP_DRIVERS = 3
-# A stuck sensor: the same minute mean STUCK_MINUTES minutes running (no live sensor's noise
+# A stuck sensor: the same minute mean STUCK_MINUTES consecutive minutes (no live sensor's noise
 # repeats a mean of several readings exactly; the values a healthy reading sticks to, such as
-# a flat battery's 0 %, are learnt with the anomaly model and left out). The T²+Q cannot see
+# a flat battery's 0 %, are learnt with the anomaly model and left out, as are the ends of a
+# metric's declared range). The T²+Q cannot see
 # it (the value is a normal one): it scores STUCK_SCORE, past the limit, so a spell opens.
 STUCK_MINUTES = 3
 STUCK_SCORE = 2.0
@@ -192,7 +193,7 @@ def _score_type(
                     result.drivers = _drivers(model.signals, shares[row], values[row])
                     result.anomaly_version = anomaly.version.id
                     result.detector = model.kind
-            _apply_stuck(frame, anomaly, chunk)
+            _apply_stuck(frame, device_type, anomaly, chunk)
         _apply_health(frame, latest, minute, limits, chunk)
         _apply_flags(frame, device_type, limits, chunk)
         results.extend(chunk.values())
@@ -272,15 +273,41 @@ def context_minutes(device_type: DeviceType) -> int:
     return max(BATTERY_DROP_MINUTES, device_type.zscore_window)
 
 
-def _apply_stuck(frame: pd.DataFrame, anomaly: Any, chunk: dict[int, DeviceResult]) -> None:
-    """Stuck sensors among the anomaly model's signals: past the limit, the stuck metric the
-    spell's driver, and a ``stuck`` flag."""
+def _stuck_ignored(device_type: DeviceType, anomaly: Any) -> dict[str, list[float]] | None:
+    """The values no stuck-sensor flag is raised on: those normal operation sticks to (learnt
+    with the anomaly model) and each metric's declared range ends (a full battery's 100 %);
+    None for a model trained before that was learnt (no stuck detection with it)."""
+    saturated = anomaly.version.params.get("saturated")
+    if saturated is None:
+        return None
+    ignored = {str(m): list(v) for m, v in saturated.items()}
+    for metric, definition in device_type.metrics.items():
+        ends = [float(definition[k]) for k in ("min", "max") if definition.get(k) is not None]
+        ignored[metric] = [*ignored.get(metric, []), *ends]
+    return ignored
+
+
+def stuck_flags(
+    frame: pd.DataFrame, device_type: DeviceType, anomaly: Any
+) -> dict[Any, list[detectors.Flag]]:
+    """Stuck sensors among the anomaly model's signals: the same minute mean STUCK_MINUTES
+    consecutive minutes (see the constants)."""
+    ignored = _stuck_ignored(device_type, anomaly)
+    if ignored is None:
+        return {}
     signals = [s for s in anomaly.artefact.signals if s in frame.columns]
-    mine = frame.loc[frame.index.get_level_values("device").isin(list(chunk)), signals]
-    stuck = detectors.latest_stuck(
-        mine, readings=STUCK_MINUTES, ignore=anomaly.version.params.get("saturated", {})
+    return detectors.latest_stuck(
+        frame[signals], readings=STUCK_MINUTES, ignore=ignored, step=pd.Timedelta(minutes=1)
     )
-    for device_id, flags in stuck.items():
+
+
+def _apply_stuck(
+    frame: pd.DataFrame, device_type: DeviceType, anomaly: Any, chunk: dict[int, DeviceResult]
+) -> None:
+    """A stuck sensor scores past the limit: the stuck metric is the spell's driver, and a
+    ``stuck`` flag says so."""
+    mine = frame[frame.index.get_level_values("device").isin(list(chunk))]
+    for device_id, flags in stuck_flags(mine, device_type, anomaly).items():
         result = chunk[int(device_id)]
         result.anomaly = max(result.anomaly or 0.0, STUCK_SCORE)
         result.drivers = [
@@ -297,7 +324,7 @@ def zscore_min_periods(device_type: DeviceType) -> int:
 
 
 def flag_dicts(flags: Sequence[detectors.Flag]) -> list[dict[str, Any]]:
-    """Flags as stored and sent: the detector, the metric, its value and how far off."""
+    """Flags as sent and answered: the detector, the metric, its value and how far off."""
     return [
         {
             "detector": f.detector,
@@ -342,6 +369,10 @@ def device_flags(*, device: Device, minute: datetime) -> list[dict[str, Any]]:
     )
     if frame.empty or frame.index.get_level_values("minute")[-1] != minute:
         return []
+    anomaly = registry.active_model(
+        tenant=device.tenant, device_type=device_type, kind=ModelKind.ANOMALY
+    )
+    stuck = [] if anomaly is None else stuck_flags(frame, device_type, anomaly).get(device.id, [])
     flagged = detectors.latest_flags(
         frame,
         _limits([device]),
@@ -349,7 +380,7 @@ def device_flags(*, device: Device, minute: datetime) -> list[dict[str, Any]]:
         threshold=device_type.zscore_threshold,
         min_periods=zscore_min_periods(device_type),
     )
-    return flag_dicts(flagged.get(device.id, []))
+    return flag_dicts([*stuck, *flagged.get(device.id, [])])
 
 
 def device_crossing(*, device: Device, minute: datetime) -> dict[str, Any] | None:

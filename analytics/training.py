@@ -455,11 +455,14 @@ def _windows_in_spells(tenant: Tenant, index: pd.MultiIndex, end: datetime) -> n
         tenant=tenant, device_id__in=sorted({int(d) for d in devices}), started_at__lt=end
     ).filter(Q(ended_at__isnull=True) | Q(ended_at__gt=first))
     width = timedelta(minutes=CLUSTER_WINDOW_MINUTES)
+    # each device's windows, found once: a spell looks at its own device's only
+    rows = {int(d): np.flatnonzero(devices == d) for d in np.unique(devices)}
     for device_id, began, ended in spells.values_list("device_id", "started_at", "ended_at"):
-        stop = ended or end
-        flags |= (
-            (devices == device_id) & np.asarray(starts < stop) & np.asarray(starts + width > began)
-        )
+        own = rows.get(int(device_id))
+        if own is None:
+            continue
+        mine = starts[own]
+        flags[own] |= np.asarray(mine < (ended or end)) & np.asarray(mine + width > began)
     return flags
 
 
@@ -479,7 +482,8 @@ def cluster_train(
     stats = cluster_ml.window_stats(
         data, unit="device", time="minute", signals=signals, rows=CLUSTER_WINDOW_MINUTES
     )
-    # A sampled fleet: the others' latest window too, so every device gets its cluster.
+    # A sampled fleet: the others' latest window too (those with a full one in the last hour),
+    # so every device reporting gets its cluster.
     rest = sorted(set(every) - set(devices))
     if rest:
         stats = pd.concat([stats, _latest_windows(tenant, rest, signals, end)]).sort_index()

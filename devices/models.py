@@ -30,9 +30,10 @@ class DeviceType(models.Model):
     expected_interval_seconds = models.PositiveIntegerField(default=5)
     # The apply cycle's rolling z-score detector: a metric's latest minute mean against the
     # mean and spread of the previous ``zscore_window`` minutes, flagged past the threshold.
+    # At most two hours: every minute's cycle reads that much of every device.
     zscore_window = models.PositiveIntegerField(
         default=20,
-        validators=[MinValueValidator(3), MaxValueValidator(1440)],
+        validators=[MinValueValidator(3), MaxValueValidator(120)],
         help_text="minutes the rolling z-score compares the latest minute with",
     )
     zscore_threshold = models.FloatField(
@@ -47,7 +48,7 @@ class DeviceType(models.Model):
                 fields=["tenant", "name"], name="devicetype_unique_tenant_name"
             ),
             models.CheckConstraint(
-                condition=models.Q(zscore_window__gte=3, zscore_window__lte=1440),
+                condition=models.Q(zscore_window__gte=3, zscore_window__lte=120),
                 name="devicetype_zscore_window_range",
             ),
             models.CheckConstraint(

@@ -78,10 +78,12 @@ def device_type_update(*, device_type: DeviceType, **changes: Any) -> DeviceType
     unknown = set(changes) - set(DEVICE_TYPE_SETTINGS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: "Not a setting of a device type."})
+    if not changes:
+        return device_type
     for name, value in changes.items():
         setattr(device_type, name, value)
     device_type.full_clean()
-    device_type.save(update_fields=list(changes) or None)
+    device_type.save(update_fields=list(changes))
     return device_type
 
 

@@ -108,12 +108,12 @@ class Interval(serializers.Serializer):
 
 
 class FlagOutput(serializers.Serializer):
-    detector = serializers.ChoiceField(choices=["threshold", "zscore"])
+    detector = serializers.ChoiceField(choices=["threshold", "zscore", "stuck"])
     metric = serializers.CharField()
     value = serializers.FloatField(help_text="the metric's mean in the minute")
     score = serializers.FloatField(
         help_text="threshold: how far past the warning limit; zscore: standard deviations from "
-        "the type's window of minutes before"
+        "the type's window of minutes before; stuck: the minutes the value has not moved"
     )
 
 
@@ -136,7 +136,8 @@ class PredictionOutput(serializers.Serializer):
     anomaly = AnomalyEventOutput(allow_null=True, help_text="the open anomaly spell, if any")
     flags = FlagOutput(
         many=True,
-        help_text="the threshold and rolling z-score detectors' flags on the last minute scored",
+        help_text="the stuck-sensor, threshold and rolling z-score detectors' flags on the last "
+        "minute scored",
     )
     crossing = CrossingOutput(
         allow_null=True,

@@ -423,11 +423,14 @@ def latest_stuck(
     *,
     readings: int = STUCK_READINGS,
     ignore: Mapping[str, Sequence[float]] | None = None,
+    step: pd.Timedelta | None = None,
 ) -> dict[Any, list[Flag]]:
     """For many units at once, the metrics whose last ``readings`` rows hold the very same value
     (a stuck sensor: what :func:`stuck_flags` says of a unit's last reading); values in
-    ``ignore`` (per metric, see :func:`saturated_values`) never count. ``frame`` as for
-    :func:`latest_zscores`; keyed by unit, only units with a flag; ``score``: ``readings``."""
+    ``ignore`` (per metric, see :func:`saturated_values`) never count. With ``step``, the rows
+    must be consecutive (span ``readings - 1`` steps): a unit that was silent in between says
+    nothing. ``frame`` as for :func:`latest_zscores`; keyed by unit, only units with a flag;
+    ``score``: ``readings``."""
     if frame.empty:
         return {}
     tail = frame.groupby(level=0, sort=False).tail(readings)
@@ -435,7 +438,12 @@ def latest_stuck(
     count = grouped.count()
     stuck = (grouped.nunique() == 1) & (count >= readings)
     last = grouped.last()
-    times = tail.index.to_frame(index=False).groupby(tail.index.names[0], sort=False).last()
+    times = pd.Series(tail.index.get_level_values(1), index=tail.index.get_level_values(0))
+    by_unit = times.groupby(level=0, sort=False)
+    first_time, last_time = by_unit.first(), by_unit.last()
+    if step is not None:
+        consecutive = (last_time - first_time) == step * (readings - 1)
+        stuck = stuck & consecutive.reindex(stuck.index).to_numpy()[:, None]
     out: dict[Any, list[Flag]] = {}
     rows, cols = np.nonzero(stuck.to_numpy())
     for r, c in zip(rows, cols, strict=True):
@@ -443,6 +451,7 @@ def latest_stuck(
         value = float(last.iat[r, c])
         if value in (ignore or {}).get(str(metric), ()):
             continue
-        time = times.loc[unit].iloc[0]
-        out.setdefault(unit, []).append(Flag(time, str(metric), "stuck", value, float(readings)))
+        out.setdefault(unit, []).append(
+            Flag(last_time.loc[unit], str(metric), "stuck", value, float(readings))
+        )
     return out

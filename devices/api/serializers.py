@@ -72,7 +72,7 @@ class DeviceTypeInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     metrics = serializers.DictField(required=False, default=dict)
     expected_interval_seconds = serializers.IntegerField(min_value=1, max_value=86400, default=5)
-    zscore_window = serializers.IntegerField(min_value=3, max_value=1440, default=20)
+    zscore_window = serializers.IntegerField(min_value=3, max_value=120, default=20)
     zscore_threshold = serializers.FloatField(min_value=0.5, max_value=20.0, default=2.0)
 
 
@@ -83,7 +83,7 @@ class DeviceTypeUpdateInput(serializers.Serializer):
     expected_interval_seconds = serializers.IntegerField(
         min_value=1, max_value=86400, required=False
     )
-    zscore_window = serializers.IntegerField(min_value=3, max_value=1440, required=False)
+    zscore_window = serializers.IntegerField(min_value=3, max_value=120, required=False)
     zscore_threshold = serializers.FloatField(min_value=0.5, max_value=20.0, required=False)
 
 

@@ -174,6 +174,17 @@ class DeviceTypeDetailView(TenantAPIView):
         device_type = self.get_object()
         payload = DeviceTypeUpdateInput(data=request.data)
         payload.is_valid(raise_exception=True)
+        unknown = (
+            sorted(set(request.data) - set(payload.fields)) if hasattr(request.data, "keys") else []
+        )
+        if unknown:
+            raise exceptions.ValidationError(
+                {
+                    unknown[0]: [
+                        f"Not a setting of a device type (these are: {', '.join(payload.fields)})."
+                    ]
+                }
+            )
         device_type = services.device_type_update(device_type=device_type, **payload.validated_data)
         return Response(DeviceTypeOutput(device_type).data)
 

@@ -20,11 +20,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='devicetype',
             name='zscore_window',
-            field=models.PositiveIntegerField(default=20, help_text='minutes the rolling z-score compares the latest minute with', validators=[django.core.validators.MinValueValidator(3), django.core.validators.MaxValueValidator(1440)]),
+            field=models.PositiveIntegerField(default=20, help_text='minutes the rolling z-score compares the latest minute with', validators=[django.core.validators.MinValueValidator(3), django.core.validators.MaxValueValidator(120)]),
         ),
         migrations.AddConstraint(
             model_name='devicetype',
-            constraint=models.CheckConstraint(condition=models.Q(('zscore_window__gte', 3), ('zscore_window__lte', 1440)), name='devicetype_zscore_window_range'),
+            constraint=models.CheckConstraint(condition=models.Q(('zscore_window__gte', 3), ('zscore_window__lte', 120)), name='devicetype_zscore_window_range'),
         ),
         migrations.AddConstraint(
             model_name='devicetype',

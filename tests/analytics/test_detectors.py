@@ -243,6 +243,13 @@ def test_latest_stuck_and_the_values_normal_operation_sticks_to() -> None:
         "c": [("pressure", 0.0, 3.0)],
     }
     assert set(latest_stuck(frame, ignore={"pressure": [0.0]})) == {"a"}
+    # Consecutive minutes required with a step: e's last three rows have a silent minute
+    # between them (minutes 0, 1, 3).
+    gappy = pd.concat([frame, _units(e=[10.4, 10.4, 10.4, 10.4])])
+    gappy = gappy.drop(index=[("e", gappy.loc["e"].index[2])])
+    step = pd.Timedelta(minutes=1)
+    assert set(latest_stuck(gappy, step=step)) == {"a", "c"}
+    assert set(latest_stuck(gappy)) == {"a", "c", "e"}
     assert set(latest_stuck(frame, readings=2)) == {"a", "c", "d"}
     # The repeats of the previous row, within a unit (d's first 10.4 does not repeat c's last):
     # 10.4 twice in a, once in b, 0 three times in c and 10.4 once in d, of 14 rows.

@@ -249,12 +249,28 @@ def test_a_stuck_sensor_opens_a_spell_unless_normal_operation_sticks_there(train
         scored[stuck.id].flags
     )
     assert scored[fine.id].detector != "stuck"
-    # A value normal operation sticks to (learnt at training) is no stuck sensor.
-    version.params["saturated"] = {"temperature": [61.234]}
-    version.save()
-    artefacts._cache.clear()
-    again = scoring._score_type(tenant=tenant, device_type=stuck.type, devices=[stuck], minute=M)
-    assert again[0].detector != "stuck"
+    # The device's prediction says the same.
+    assert scoring.device_flags(device=stuck, minute=M)[0] == {
+        "detector": "stuck",
+        "metric": "temperature",
+        "value": 61.234,
+        "score": 3.0,
+    }
+    # A value normal operation sticks to (learnt at training) is no stuck sensor; nor is the
+    # end of the metric's declared range; nor anything, with a model that learnt neither.
+    for params, metrics in (
+        ({"saturated": {"temperature": [61.234]}}, None),
+        ({"saturated": {}}, {"temperature": {"min": 0, "max": 61.234, "warn_high": 75}}),
+        ({}, None),
+    ):
+        version.params = params
+        version.save()
+        if metrics is not None:
+            stuck.type.metrics = {**stuck.type.metrics, **metrics}
+        again = scoring._score_type(
+            tenant=tenant, device_type=stuck.type, devices=[stuck], minute=M
+        )
+        assert again[0].detector != "stuck", params
 
 
 def test_the_zscore_detector_takes_its_types_window_and_threshold(trained, tenant) -> None:

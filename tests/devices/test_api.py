@@ -250,6 +250,13 @@ def test_admins_set_a_types_zscore_detector(
     # Out of range: a 400 naming the field, nothing saved.
     bad = api_as(admin).patch(url, {"zscore_window": 2, "zscore_threshold": 1.0}, format="json")
     assert bad.status_code == 400 and "zscore_window" in bad.json()
+    # two hours at most: every minute's cycle reads that much of every device
+    long = api_as(admin).patch(url, {"zscore_window": 121}, format="json")
+    assert long.status_code == 400 and "zscore_window" in long.json()
+    # a misspelt setting is a 400 naming it, not a 200 that changed nothing
+    typo = api_as(admin).patch(url, {"zscore_windw": 30}, format="json")
+    assert typo.status_code == 400 and "zscore_windw" in typo.json()
+    assert api_as(admin).patch(url, {}, format="json").json()["zscore_window"] == 60
     chiller.refresh_from_db()
     assert chiller.zscore_threshold == 3.5
     # Operators read but do not change it; another tenant's admin does not find it.
