@@ -131,6 +131,12 @@ def celery_worker(**env: str) -> Iterator[subprocess.Popen[bytes]]:
         "--without-mingle",
         "--without-gossip",
     ]
+    # An earlier test's beat may have left tasks queued (the apply cycle every 2 s): they
+    # would run against this test's database, racing its teardown's TRUNCATE. Purged here,
+    # before the worker starts and before this test sends its own.
+    from iotplatform.celery import app
+
+    app.control.purge()
     with running(args, ARTIFACTS / "celery-worker.log", **env) as proc:
         yield proc
 

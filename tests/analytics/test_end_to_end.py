@@ -4,6 +4,7 @@ its progress on the socket; a cycle that finds the previous one still running sk
 
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,11 @@ from tests.telemetry.known_readings import write
 from . import plant
 
 
-def _until(ws: Any, event: str, timeout: float) -> dict[str, Any]:
+def _until(
+    ws: Any, event: str, timeout: float, match: Callable[[dict[str, Any]], bool] | None = None
+) -> dict[str, Any]:
+    """The first ``event`` (that ``match`` accepts) the page receives within ``timeout``; every
+    event of each frame is looked at (a burst, a whole training run, comes as one frame)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -30,7 +35,7 @@ def _until(ws: Any, event: str, timeout: float) -> dict[str, Any]:
         except TimeoutError:
             break
         for item in frame.get("events", []):
-            if item["type"] == event:
+            if item["type"] == event and (match is None or match(item["data"])):
                 return item["data"]
     raise AssertionError(f"no {event} event within {timeout} s")
 
@@ -76,14 +81,13 @@ def test_beat_scores_the_fleet_and_the_page_hears_it(tenant) -> None:
         run = client.post(
             "/api/v1/analytics/training", {"type": "pump", "kinds": ["anomaly"]}, format="json"
         ).json()
-        done = None
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            progress = _until(ws, live.Event.TRAINING, timeout=90)
-            if progress["run"] == run["id"] and progress["status"] == "done":
-                done = progress
-                break
-        assert done is not None and done["progress"] == 1.0
+        done = _until(
+            ws,
+            live.Event.TRAINING,
+            timeout=90,
+            match=lambda d: d["run"] == run["id"] and d["status"] == "done",
+        )
+        assert done["progress"] == 1.0
         assert done["results"]["anomaly"]["version"] is not None
         assert TrainingRun.objects.get(pk=run["id"]).status == "done"
         assert ModelVersion.objects.filter(tenant=tenant, kind="anomaly").count() == 2
