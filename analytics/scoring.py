@@ -28,8 +28,7 @@ from iotplatform.tenancy.models import Tenant
 from telemetry.ingest.writer import Row, write_sync
 from telemetry.windows import minute_means
 
-from . import forecasting, registry
-from .ml import detectors
+from . import registry, rules
 from .ml import health as health_model
 from .ml.features import window_features
 from .models import AnomalyEvent, ModelKind, ScoringCycle
@@ -50,24 +49,9 @@ RUL_CONTEXT_MINUTES = 90  # the recent window RUL features are computed on (long
 # windows over the last hour and a half of every device): each device's RUL is refreshed every
 # RUL_EVERY_MINUTES, a tenth of the fleet a minute; anomaly and health every minute.
 RUL_EVERY_MINUTES = 10
-# Forecasts of every metric with a warning limit: the next FORECAST_HOURS from the last
-# FORECAST_HISTORY_MINUTES, for the devices due for RUL (each every RUL_EVERY_MINUTES).
-FORECAST_HOURS = 3.0
-FORECAST_HISTORY_MINUTES = 180
-BATTERY_DROP_MINUTES = 10  # the window of the health rule "battery dropped more than 10 points"
 CHUNK_DEVICES = 2000  # devices read and scored at a time
 EVENT_DEVICES = 1000  # devices per live scores event
 TOP_DRIVERS = 3
-# A stuck sensor: the same minute mean STUCK_MINUTES consecutive minutes (no live sensor's noise
-# repeats a mean of several readings exactly; the values a healthy reading sticks to, such as
-# a flat battery's 0 %, are learnt with the anomaly model and left out, as are the ends of a
-# metric's declared range). The T²+Q cannot see
-# it (the value is a normal one): it scores STUCK_SCORE, past the limit, so a spell opens.
-STUCK_MINUTES = 3
-STUCK_SCORE = 2.0
-# The z-score detector reads the type's window of minutes before the scored one; a device that
-# missed a few of them still gets a z-score when three quarters are there.
-ZSCORE_MIN_SHARE = 0.75
 
 
 @dataclass
@@ -113,22 +97,6 @@ def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
         yield items[i : i + size]
 
 
-def _limits(devices: Sequence[Device]) -> dict[int, dict[str, dict[str, float]]]:
-    out: dict[int, dict[str, dict[str, float]]] = {}
-    for device in devices:
-        own: dict[str, dict[str, float]] = {}
-        for metric, definition in device.metric_definitions().items():
-            bounds = {
-                k: float(definition[k])
-                for k in ("warn_low", "warn_high")
-                if definition.get(k) is not None
-            }
-            if bounds:
-                own[metric] = bounds
-        out[device.id] = own
-    return out
-
-
 def _drivers(
     signals: Sequence[str], shares: np.ndarray, values: np.ndarray
 ) -> list[dict[str, Any]]:
@@ -163,8 +131,8 @@ def _score_type(
         | set(rul.artefact["signals"] if rul else [])
     )
     by_id = {d.id: d for d in devices}
-    limits = _limits(devices)
-    context = context_minutes(device_type)
+    limits = rules.limits(devices)
+    context = rules.context_minutes(device_type)
     results: list[DeviceResult] = []
     for ids in _chunks(sorted(by_id), CHUNK_DEVICES):
         frame = minute_means(
@@ -199,21 +167,9 @@ def _score_type(
         results.extend(chunk.values())
     by_device = {r.device_id: r for r in results}
     due = [i for i in by_device if rul_due(i, minute)]
-    limited = sorted({m for own in limits.values() for m in own})
-    for ids in _chunks(due, CHUNK_DEVICES) if limited else ():
-        history = minute_means(
-            tenant_id=tenant.id,
-            device_ids=ids,
-            metrics=limited,
-            start=minute - timedelta(minutes=FORECAST_HISTORY_MINUTES - 1),
-            end=minute + timedelta(minutes=1),
-        )
-        found = forecasting.crossings(
-            history,
-            {i: limits.get(i, {}) for i in ids},
-            minute=minute,
-            history_minutes=FORECAST_HISTORY_MINUTES,
-            hours=FORECAST_HOURS,
+    for ids in _chunks(due, CHUNK_DEVICES):
+        found = rules.crossings(
+            tenant_id=tenant.id, device_limits={i: limits.get(i, {}) for i in ids}, minute=minute
         )
         for device_id in ids:
             by_device[device_id].forecast = True
@@ -267,73 +223,22 @@ def _apply_rul(
         result.rul_high = round(float(predicted.high[i]) * scale, 2)
 
 
-def context_minutes(device_type: DeviceType) -> int:
-    """The minutes before the scored one that the rule detectors and the battery-drop rule
-    look back over."""
-    return max(BATTERY_DROP_MINUTES, device_type.zscore_window)
-
-
-def _stuck_ignored(device_type: DeviceType, anomaly: Any) -> dict[str, list[float]] | None:
-    """The values no stuck-sensor flag is raised on: those normal operation sticks to (learnt
-    with the anomaly model) and each metric's declared range ends (a full battery's 100 %);
-    None for a model trained before that was learnt (no stuck detection with it)."""
-    saturated = anomaly.version.params.get("saturated")
-    if saturated is None:
-        return None
-    ignored = {str(m): list(v) for m, v in saturated.items()}
-    for metric, definition in device_type.metrics.items():
-        ends = [float(definition[k]) for k in ("min", "max") if definition.get(k) is not None]
-        ignored[metric] = [*ignored.get(metric, []), *ends]
-    return ignored
-
-
-def stuck_flags(
-    frame: pd.DataFrame, device_type: DeviceType, anomaly: Any
-) -> dict[Any, list[detectors.Flag]]:
-    """Stuck sensors among the anomaly model's signals: the same minute mean STUCK_MINUTES
-    consecutive minutes (see the constants)."""
-    ignored = _stuck_ignored(device_type, anomaly)
-    if ignored is None:
-        return {}
-    signals = [s for s in anomaly.artefact.signals if s in frame.columns]
-    return detectors.latest_stuck(
-        frame[signals], readings=STUCK_MINUTES, ignore=ignored, step=pd.Timedelta(minutes=1)
-    )
-
-
 def _apply_stuck(
     frame: pd.DataFrame, device_type: DeviceType, anomaly: Any, chunk: dict[int, DeviceResult]
 ) -> None:
     """A stuck sensor scores past the limit: the stuck metric is the spell's driver, and a
     ``stuck`` flag says so."""
     mine = frame[frame.index.get_level_values("device").isin(list(chunk))]
-    for device_id, flags in stuck_flags(mine, device_type, anomaly).items():
+    for device_id, flags in rules.stuck_flags(mine, device_type, anomaly).items():
         result = chunk[int(device_id)]
-        result.anomaly = max(result.anomaly or 0.0, STUCK_SCORE)
+        result.anomaly = max(result.anomaly or 0.0, rules.STUCK_SCORE)
         result.drivers = [
             {"metric": f.metric, "share": round(1.0 / len(flags), 3), "value": f.value}
             for f in flags
         ]
         result.anomaly_version = anomaly.version.id
         result.detector = "stuck"
-        result.flags = [*result.flags, *flag_dicts(flags)]
-
-
-def zscore_min_periods(device_type: DeviceType) -> int:
-    return max(3, int(np.ceil(device_type.zscore_window * ZSCORE_MIN_SHARE)))
-
-
-def flag_dicts(flags: Sequence[detectors.Flag]) -> list[dict[str, Any]]:
-    """Flags as sent and answered: the detector, the metric, its value and how far off."""
-    return [
-        {
-            "detector": f.detector,
-            "metric": f.metric,
-            "value": round(f.value, 4),
-            "score": round(f.score, 3),
-        }
-        for f in flags
-    ]
+        result.flags = [*result.flags, *rules.flag_dicts(flags)]
 
 
 def _apply_flags(
@@ -345,66 +250,10 @@ def _apply_flags(
     """The threshold and rolling z-score detectors on each device's minute (the type's window
     and threshold): what is off, beside the multivariate score."""
     mine = frame[frame.index.get_level_values("device").isin(list(chunk))]
-    flagged = detectors.latest_flags(
-        mine,
-        {i: limits.get(i, {}) for i in chunk},
-        window=device_type.zscore_window,
-        threshold=device_type.zscore_threshold,
-        min_periods=zscore_min_periods(device_type),
-    )
+    flagged = rules.rule_flags(mine, device_type, {i: limits.get(i, {}) for i in chunk})
     for device_id, flags in flagged.items():
         result = chunk[int(device_id)]
-        result.flags = [*result.flags, *flag_dicts(flags)]
-
-
-def device_flags(*, device: Device, minute: datetime) -> list[dict[str, Any]]:
-    """The rule detectors' flags on one device's ``minute``, as the cycle computed them."""
-    device_type = device.type
-    frame = minute_means(
-        tenant_id=device.tenant_id,
-        device_ids=[device.id],
-        metrics=sorted(device_type.metrics),
-        start=minute - timedelta(minutes=context_minutes(device_type)),
-        end=minute + timedelta(minutes=1),
-    )
-    if frame.empty or frame.index.get_level_values("minute")[-1] != minute:
-        return []
-    anomaly = registry.active_model(
-        tenant=device.tenant, device_type=device_type, kind=ModelKind.ANOMALY
-    )
-    stuck = [] if anomaly is None else stuck_flags(frame, device_type, anomaly).get(device.id, [])
-    flagged = detectors.latest_flags(
-        frame,
-        _limits([device]),
-        window=device_type.zscore_window,
-        threshold=device_type.zscore_threshold,
-        min_periods=zscore_min_periods(device_type),
-    )
-    return flag_dicts([*stuck, *flagged.get(device.id, [])])
-
-
-def device_crossing(*, device: Device, minute: datetime) -> dict[str, Any] | None:
-    """The soonest forecast crossing of one device's warning limits from ``minute``, as the
-    cycle computes it for the devices it forecasts."""
-    limits = _limits([device])
-    metrics = sorted(limits[device.id])
-    if not metrics:
-        return None
-    history = minute_means(
-        tenant_id=device.tenant_id,
-        device_ids=[device.id],
-        metrics=metrics,
-        start=minute - timedelta(minutes=FORECAST_HISTORY_MINUTES - 1),
-        end=minute + timedelta(minutes=1),
-    )
-    found = forecasting.crossings(
-        history,
-        limits,
-        minute=minute,
-        history_minutes=FORECAST_HISTORY_MINUTES,
-        hours=FORECAST_HOURS,
-    )
-    return found.get(device.id)
+        result.flags = [*result.flags, *rules.flag_dicts(flags)]
 
 
 def _apply_health(
@@ -417,16 +266,16 @@ def _apply_health(
     drop = None
     if "battery" in frame.columns:
         recent = frame["battery"]
-        since = minute - timedelta(minutes=BATTERY_DROP_MINUTES)
+        since = minute - timedelta(minutes=rules.BATTERY_DROP_MINUTES)
         recent = recent[recent.index.get_level_values("minute") >= since]
         drop = (recent.groupby(level="device").max() - latest["battery"]).reindex(latest.index)
-    rules = health_model.health_rules(
+    by_rules = health_model.health_rules(
         latest, {i: limits.get(int(i), {}) for i in latest.index}, battery_drop=drop
     )
     anomaly = pd.Series(
         {i: chunk[int(i)].anomaly for i in latest.index}, index=latest.index, dtype=float
     )
-    combined = health_model.health_score(rules, anomaly)
+    combined = health_model.health_score(by_rules, anomaly)
     for device_id, value in combined.items():
         chunk[int(device_id)].health = None if pd.isna(value) else round(float(value), 1)
 

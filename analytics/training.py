@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from devices.models import Device, DeviceType
+from devices.models import DeviceType
 from devices.services import devices_cluster_set
 from iotplatform import live
 from iotplatform.tenancy.models import Tenant
@@ -39,7 +39,18 @@ from .ml import clusters as cluster_ml
 from .ml import detectors
 from .ml import rul as rul_ml
 from .ml.features import window_features, window_only_columns
-from .models import AnomalyEvent, Failure, ModelKind, ModelVersion, TrainingRun
+from .models import AnomalyEvent, ModelKind, ModelVersion, TrainingRun
+from .training_data import (
+    Frames,
+    NotEnoughData,
+    failures_of,
+    outside_failures,
+    runs_to_failure,
+    sample,
+    type_devices,
+    usable_signals,
+    window,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -64,18 +75,8 @@ RUL_FEATURES: dict[str, Any] = {"windows": (5, 15, 30, 60), "stds": (15, 60), "e
 # Neighbouring minutes of a life say nearly the same: the RUL models fit on every fifth (a
 # month of a dozen devices is half a million minutes; boosting on all of them took minutes).
 RUL_FIT_EVERY = 5
-# Before a failure the machine is no longer "normal": those minutes stay out of the anomaly
-# model's training.
-PRE_FAILURE = timedelta(hours=24)
-# The most device-minutes one trainer reads (about 2 M rows of a few metrics: a few hundred MB
-# at its peak): a month of 46 devices, a week of 198.
-MAX_TRAIN_DEVICE_MINUTES = 2_000_000
 SEED = 0
 STALE_RUN = timedelta(hours=1)
-
-
-class NotEnoughData(Exception):
-    """The window holds too little to train this kind (the message says what is missing)."""
 
 
 @dataclass
@@ -90,126 +91,6 @@ class Outcome:
             "activated": self.activated,
             "message": self.message,
         }
-
-
-def _type_devices(tenant: Tenant, device_type: DeviceType) -> list[int]:
-    return list(
-        Device.objects.filter(tenant=tenant, type=device_type)
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
-
-
-def _sample(
-    tenant: Tenant,
-    device_type: DeviceType,
-    devices: list[int],
-    start: datetime,
-    end: datetime,
-) -> list[int]:
-    """The devices a trainer reads: all of them, or, when their minutes over [start, end) would
-    pass MAX_TRAIN_DEVICE_MINUTES, those with the most history in it (hour-metric cells of the
-    hourly rollups; ties in a seeded random order). A type's behaviour is learnt as well from
-    fifty of its devices as from ten thousand, and ten thousand months do not fit in memory."""
-    days = (end - start).total_seconds() / 86_400
-    limit = max(1, int(MAX_TRAIN_DEVICE_MINUTES // (days * 1440)))
-    if len(devices) <= limit:
-        return devices
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT device_id, count(*) FROM telemetry_rollup_1h "
-            "WHERE tenant_id = %s AND metric = ANY(%s::text[]) AND bucket >= %s AND bucket < %s "
-            "AND device_id = ANY(%s::int8[]) GROUP BY device_id",
-            [tenant.id, sorted(device_type.metrics), start, end, devices],
-        )
-        history = dict(cursor.fetchall())
-    rng = np.random.default_rng(SEED)
-    order = rng.permutation(len(devices))  # the tie-break
-    ranked = sorted(range(len(devices)), key=lambda i: (-history.get(devices[i], 0), order[i]))
-    return sorted(devices[i] for i in ranked[:limit])
-
-
-def _signals(frame: pd.DataFrame) -> list[str]:
-    """Metrics present in most minutes (a sensor seldom reported cannot carry a model)."""
-    coverage = frame.notna().mean()
-    return [m for m in frame.columns if coverage[m] >= 0.5 and frame[m].std() > 0]
-
-
-_Read = tuple[tuple[int, int], frozenset[int], datetime, datetime, pd.DataFrame]
-
-
-class Frames:
-    """The minute means one training run reads, once: the trainers of a run ask for the same
-    type's month (anomaly), its devices with failures over the month (RUL) and its last week
-    (clusters); the first read serves the others by slicing. Without one, every call reads."""
-
-    def __init__(self) -> None:
-        # (tenant id, type id), the devices, start, end, and the frame read
-        self._read: _Read | None = None
-
-    def minutes(
-        self,
-        tenant: Tenant,
-        device_type: DeviceType,
-        devices: list[int],
-        start: datetime,
-        end: datetime,
-    ) -> pd.DataFrame:
-        key = (tenant.id, device_type.id)
-        if self._read is not None:
-            read_key, read_devices, read_start, read_end, frame = self._read
-            same = read_key == key and read_end == end and read_start <= start
-            if same and set(devices) <= read_devices:
-                part = frame
-                if len(devices) < len(read_devices):
-                    part = part[part.index.get_level_values("device").isin(devices)]
-                if start > read_start:
-                    part = part[part.index.get_level_values("minute") >= start]
-                return part
-        frame = minute_means(
-            tenant_id=tenant.id,
-            device_ids=devices,
-            metrics=sorted(device_type.metrics),
-            start=start,
-            end=end,
-        )
-        self._read = (key, frozenset(devices), start, end, frame)
-        return frame
-
-
-def _window(
-    tenant: Tenant,
-    device_type: DeviceType,
-    devices: list[int],
-    start: datetime,
-    end: datetime,
-    frames: Frames | None = None,
-) -> tuple[pd.DataFrame, list[str]]:
-    """The type's minute means over [start, end) and the signals a model can rest on."""
-    frame = (frames or Frames()).minutes(tenant, device_type, devices, start, end)
-    signals = _signals(frame) if len(frame) else []
-    if not signals:
-        raise NotEnoughData("no metric reported in most minutes of the window")
-    return frame, signals
-
-
-def _failures(tenant: Tenant, devices: list[int]) -> pd.DataFrame:
-    rows = list(
-        Failure.objects.filter(tenant=tenant, device_id__in=devices)
-        .order_by("device_id", "failed_at")
-        .values_list("device_id", "failed_at", "repaired_at")
-    )
-    return pd.DataFrame(rows, columns=["device", "failed_at", "repaired_at"])
-
-
-def _outside_failures(frame: pd.DataFrame, failures: pd.DataFrame) -> np.ndarray:
-    keep = np.ones(len(frame), dtype=bool)
-    devices = frame.index.get_level_values("device").to_numpy()
-    minutes = frame.index.get_level_values("minute")
-    for device, failed, repaired in failures.itertuples(index=False):
-        end = repaired if repaired is not None and not pd.isna(repaired) else failed
-        keep &= ~((devices == device) & (minutes >= failed - PRE_FAILURE) & (minutes <= end))
-    return keep
 
 
 def _version_name(tenant: Tenant, device_type: DeviceType, kind: str) -> str:
@@ -258,9 +139,9 @@ def anomaly_train(
     frames: Frames | None = None,
 ) -> Outcome:
     start = end - timedelta(days=TRAIN_DAYS)
-    devices = _sample(tenant, device_type, _type_devices(tenant, device_type), start, end)
-    frame, signals = _window(tenant, device_type, devices, start, end, frames)
-    normal_rows = _outside_failures(frame, _failures(tenant, devices))
+    devices = sample(tenant, device_type, type_devices(tenant, device_type), start, end)
+    frame, signals = window(tenant, device_type, devices, start, end, frames)
+    normal_rows = outside_failures(frame, failures_of(tenant, devices))
     normal = frame[signals][normal_rows].dropna()
     if len(normal) < MIN_ANOMALY_ROWS:
         raise NotEnoughData(
@@ -304,32 +185,6 @@ def anomaly_train(
     return Outcome(version, activated, f"{chosen}, backtest F1 {metrics['f1']:.3f}")
 
 
-def _lives(frame: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
-    """Each minute before a recorded failure, with its life's id and hours left; minutes after
-    a device's last failure are left out (how long is left there is unknown)."""
-    parts = []
-    life = 0
-    for device, rows in frame.groupby(level="device", sort=True):
-        minutes = rows.index.get_level_values("minute")
-        previous_end = None
-        for failed, repaired in failures.loc[
-            failures["device"] == device, ["failed_at", "repaired_at"]
-        ].itertuples(index=False):
-            inside = minutes < failed
-            if previous_end is not None:
-                inside &= minutes > previous_end
-            segment = rows[inside].reset_index()
-            if len(segment) > 30:
-                life += 1
-                segment["life"] = life
-                segment["hours_left"] = (failed - segment["minute"]).dt.total_seconds() / 3600.0
-                parts.append(segment)
-            previous_end = repaired if repaired is not None and not pd.isna(repaired) else failed
-    if not parts:
-        return pd.DataFrame()
-    return pd.concat(parts, ignore_index=True)
-
-
 def rul_train(
     *,
     tenant: Tenant,
@@ -339,19 +194,19 @@ def rul_train(
     frames: Frames | None = None,
 ) -> Outcome:
     start = end - timedelta(days=TRAIN_DAYS)
-    devices = _type_devices(tenant, device_type)
-    failures = _failures(tenant, devices)
+    devices = type_devices(tenant, device_type)
+    failures = failures_of(tenant, devices)
     failures = failures[(failures["failed_at"] > start) & (failures["failed_at"] <= end)]
     if len(failures) < MIN_LIVES:
         raise NotEnoughData(
             f"{len(failures)} recorded failures in the window, at least {MIN_LIVES} needed"
         )
     failed = sorted(int(d) for d in set(failures["device"]))
-    failed = _sample(tenant, device_type, failed, start, end)
+    failed = sample(tenant, device_type, failed, start, end)
     failures = failures[failures["device"].isin(failed)]
     frame = (frames or Frames()).minutes(tenant, device_type, failed, start, end)
-    signals = _signals(frame) if len(frame) else []
-    lives = _lives(frame[signals], failures) if signals else pd.DataFrame()
+    signals = usable_signals(frame) if len(frame) else []
+    lives = runs_to_failure(frame[signals], failures) if signals else pd.DataFrame()
     if lives.empty or lives["life"].nunique() < MIN_LIVES:
         raise NotEnoughData("fewer than three runs to failure with readings before them")
     lives["order"] = lives.groupby("life").cumcount()
@@ -475,9 +330,9 @@ def cluster_train(
     frames: Frames | None = None,
 ) -> Outcome:
     start = end - timedelta(days=CLUSTER_DAYS)
-    every = _type_devices(tenant, device_type)
-    devices = _sample(tenant, device_type, every, start, end)
-    frame, signals = _window(tenant, device_type, devices, start, end, frames)
+    every = type_devices(tenant, device_type)
+    devices = sample(tenant, device_type, every, start, end)
+    frame, signals = window(tenant, device_type, devices, start, end, frames)
     data = frame[signals].dropna().reset_index()
     stats = cluster_ml.window_stats(
         data, unit="device", time="minute", signals=signals, rows=CLUSTER_WINDOW_MINUTES

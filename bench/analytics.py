@@ -33,7 +33,7 @@ import django, cProfile, pstats, resource, sys, time, tracemalloc; django.setup(
 from datetime import UTC, datetime, timedelta
 import numpy as np, pandas as pd
 from django.db import connection
-from analytics import forecasting, scoring, training, registry
+from analytics import forecasting, registry, rules, scoring, training
 from django.conf import settings
 from threadpoolctl import threadpool_limits
 from analytics.ml import anomaly as anomaly_ml, rul as rul_ml, health as health_ml
@@ -165,18 +165,18 @@ print(f"  apply {{apply_s:.1f}} s for {{result.devices}} devices", flush=True)
 anomaly = registry.active_model(tenant=tenant, device_type=pump, kind="anomaly")
 rul = registry.active_model(tenant=tenant, device_type=pump, kind="rul")
 window = minute_means(tenant_id=tenant.id, device_ids=ids, metrics=sorted(METRICS),
-                      start=minute - timedelta(minutes=scoring.FORECAST_HISTORY_MINUTES - 1),
+                      start=minute - timedelta(minutes=rules.FORECAST_HISTORY_MINUTES - 1),
                       end=minute + timedelta(minutes=1))
 due = [i for i in ids if scoring.rul_due(int(i), minute)]  # as the cycle does
-limits = scoring._limits(list(Device.objects.filter(id__in=due).select_related("type")))
+limits = rules.limits(list(Device.objects.filter(id__in=due).select_related("type")))
 t0 = time.perf_counter()
 latest = window[window.index.get_level_values("minute") == minute].droplevel("minute")
 complete = latest[anomaly.artefact.signals].dropna()
 anomaly.artefact.score(complete)
 scoring._deviation_shares(anomaly.artefact, complete.to_numpy(float))  # the drivers
 forecasting.crossings(window[window.index.get_level_values("device").isin(due)], limits,
-                      minute=minute, history_minutes=scoring.FORECAST_HISTORY_MINUTES,
-                      hours=scoring.FORECAST_HOURS)
+                      minute=minute, history_minutes=rules.FORECAST_HISTORY_MINUTES,
+                      hours=rules.FORECAST_HOURS)
 if rul is not None:
     since = minute - timedelta(minutes=scoring.RUL_CONTEXT_MINUTES - 1)
     w = window[window.index.get_level_values("device").isin(due)
@@ -187,10 +187,10 @@ if rul is not None:
     rul.artefact["model"].predict(f[(w.loc[f.index, "minute"] == minute).to_numpy()])
 health_ml.health_rules(latest, {{i: {{}} for i in latest.index}}, battery_drop=None)
 recent = window[window.index.get_level_values("minute")
-                >= minute - timedelta(minutes=scoring.context_minutes(pump))]
+                >= minute - timedelta(minutes=rules.context_minutes(pump))]
 detectors_ml.latest_flags(recent, {{}}, window=pump.zscore_window,
                           threshold=pump.zscore_threshold,
-                          min_periods=scoring.zscore_min_periods(pump))
+                          min_periods=rules.zscore_min_periods(pump))
 baseline_apply = time.perf_counter() - t0
 
 print(f"RESULT apply {{apply_s:.1f}} {{baseline_apply:.2f}} {{result.devices}} {{result.flagged}} "

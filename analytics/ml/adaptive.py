@@ -16,14 +16,17 @@ The PCA plane itself and the scale stay those fitted on the training readings.
 """
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import product
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from analytics.ml.anomaly import T2Q, confusion, t2q_fit
+
+P = TypeVar("P", bound=Hashable)  # a candidate's parameters
 
 
 @dataclass(frozen=True)
@@ -130,24 +133,26 @@ def pooled(
 @dataclass
 class Fold:
     held_out: str
-    params: AdaptiveParams
+    params: Any  # the candidate chosen on the other groups
     train_f1: float  # on the other groups, where the parameters were chosen
     held_out_result: dict[str, float]
 
 
-def leave_group_out(
-    experiments: Sequence[Experiment], candidates: Sequence[AdaptiveParams]
-) -> tuple[list[Fold], dict[str, float], dict[AdaptiveParams, dict[str, NDArray[np.bool_]]]]:
-    """For each group of experiments in turn: the candidate with the best pooled F1 on the other
-    groups, scored on it. Returns the folds, the pooled out-of-fold result and every
-    candidate's flags (by experiment)."""
-    flags = {
-        params: {e.name: adaptive_fit(e.train, params).flags(e.scored) for e in experiments}
-        for params in candidates
-    }
-    groups = sorted({e.group for e in experiments})
+Flags = dict[str, NDArray[np.bool_]]
+
+
+def choose_by_group(
+    experiments: Sequence[Experiment],
+    candidates: Sequence[P],
+    detect: Callable[[Experiment, P], NDArray[np.bool_]],
+) -> tuple[list[Fold], dict[str, float], dict[P, Flags]]:
+    """For each group of experiments in turn: the candidate with the best pooled F1 on the
+    other groups (``detect``: an experiment's alarms on its scored readings), scored on it.
+    Returns the folds, the pooled out-of-fold result and every candidate's flags (by
+    experiment)."""
+    flags = {p: {e.name: detect(e, p) for e in experiments} for p in candidates}
     folds, out_of_fold = [], {}
-    for group in groups:
+    for group in sorted({e.group for e in experiments}):
         inside = [e for e in experiments if e.group != group]
         outside = [e for e in experiments if e.group == group]
         if not inside:  # one group only: nothing to choose on but itself
@@ -157,3 +162,12 @@ def leave_group_out(
         folds.append(Fold(group, best, train_f1, pooled(flags[best], outside)))
         out_of_fold.update({e.name: flags[best][e.name] for e in outside})
     return folds, pooled(out_of_fold, experiments), flags
+
+
+def leave_group_out(
+    experiments: Sequence[Experiment], candidates: Sequence[AdaptiveParams]
+) -> tuple[list[Fold], dict[str, float], dict[AdaptiveParams, Flags]]:
+    """``choose_by_group`` of the drift-following detector's candidates."""
+    return choose_by_group(
+        experiments, candidates, lambda e, p: adaptive_fit(e.train, p).flags(e.scored)
+    )

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.signal import lfilter
 
-from analytics.ml.adaptive import Experiment, pooled
+from analytics.ml.adaptive import Experiment, Flags, Fold, choose_by_group
 from analytics.ml.anomaly import T2Q, t2q_fit
 
 Slow = Literal["keep", "difference", "drop"]
@@ -164,34 +164,11 @@ def grid(
     ]
 
 
-@dataclass
-class Fold:
-    held_out: str
-    params: SmoothedParams
-    train_f1: float  # on the other groups, where the parameters were chosen
-    held_out_result: dict[str, float]
-
-
-Flags = dict[str, NDArray[np.bool_]]
-
-
 def leave_group_out(
     experiments: Sequence[Experiment],
     candidates: Sequence[SmoothedParams],
     detect: Callable[[Experiment, SmoothedParams], NDArray[np.bool_]],
 ) -> tuple[list[Fold], dict[str, float], dict[SmoothedParams, Flags]]:
-    """For each group of experiments in turn: the candidate with the best pooled F1 on the
-    other groups (``detect``: an experiment's alarms on its scored readings), scored on it.
-    Returns the folds, the pooled out-of-fold result and every candidate's flags."""
-    flags = {p: {e.name: detect(e, p) for e in experiments} for p in candidates}
-    folds, out_of_fold = [], {}
-    for group in sorted({e.group for e in experiments}):
-        inside = [e for e in experiments if e.group != group]
-        outside = [e for e in experiments if e.group == group]
-        if not inside:  # one group only: nothing to choose on but itself
-            inside = outside
-        scored = [(pooled(flags[p], inside)["f1"], p) for p in candidates]
-        train_f1, best = max(scored, key=lambda item: item[0])  # first best: grid order
-        folds.append(Fold(group, best, train_f1, pooled(flags[best], outside)))
-        out_of_fold.update({e.name: flags[best][e.name] for e in outside})
-    return folds, pooled(out_of_fold, experiments), flags
+    """``choose_by_group`` of the smoothed detector's candidates (``detect``: an experiment's
+    alarms on its scored readings)."""
+    return choose_by_group(experiments, candidates, detect)

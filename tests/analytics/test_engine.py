@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from analytics import artefacts, scoring, training
+from analytics import artefacts, rules, scoring, training, training_data
 from analytics.failures import FailureFileError, failures_import
 from analytics.models import AnomalyEvent, Failure, ModelState, ModelVersion, ScoringCycle
 from devices.models import DeviceStatus, DeviceStatusChange
@@ -85,7 +85,7 @@ def test_a_large_fleet_is_sampled_and_every_device_still_gets_its_cluster(
     plant.store(plant.normal(devices[:4], start=M - timedelta(days=2), minutes=2 * 1440))
     plant.store(plant.normal(devices[4:], start=M - timedelta(hours=2), minutes=120, seed=1))
     # Two devices' week is all a trainer may read: a month is one device's (at least one).
-    monkeypatch.setattr(training, "MAX_TRAIN_DEVICE_MINUTES", 2 * 7 * 1440)
+    monkeypatch.setattr(training_data, "MAX_TRAIN_DEVICE_MINUTES", 2 * 7 * 1440)
     frames = training.Frames()
     anomaly = training.anomaly_train(
         tenant=tenant, device_type=devices[0].type, end=M, frames=frames
@@ -250,7 +250,7 @@ def test_a_stuck_sensor_opens_a_spell_unless_normal_operation_sticks_there(train
     )
     assert scored[fine.id].detector != "stuck"
     # The device's prediction says the same.
-    assert scoring.device_flags(device=stuck, minute=M)[0] == {
+    assert rules.device_flags(device=stuck, minute=M)[0] == {
         "detector": "stuck",
         "metric": "temperature",
         "value": 61.234,
@@ -299,7 +299,7 @@ def test_the_zscore_detector_takes_its_types_window_and_threshold(trained, tenan
     assert [(f["detector"], f["metric"]) for f in scored[first.id].flags] == [
         ("zscore", "temperature")
     ]
-    assert scoring.device_flags(device=first, minute=M) == scored[first.id].flags
+    assert rules.device_flags(device=first, minute=M) == scored[first.id].flags
 
 
 def test_devices_due_are_forecast_and_the_soonest_crossing_published(

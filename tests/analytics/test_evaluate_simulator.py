@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 
 from analytics.ml import frames
 from analytics.ml.anomaly import confusion
+from demo import fleet_history
 from demo.management.commands import evaluate_simulator as command
 from simulator.fleet import Rates, make_fleet
 from simulator.history import generate
@@ -29,8 +30,8 @@ def fleets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         generate(
             make_fleet(3, seed, RATES, kinds=("pump",)),
             root / name,
-            start=command.END - 4 * DAY,
-            end=command.END,
+            start=fleet_history.END - 4 * DAY,
+            end=fleet_history.END,
             interval=60,
             rates=RATES,
         )

@@ -134,8 +134,8 @@ def test_leave_group_out_scores_each_group_with_parameters_chosen_on_the_others(
     assert len(calls) == 6  # every candidate once on every experiment
     assert [f.held_out for f in folds] == ["a", "b", "c"]
     assert all(f.params.hold == 10 for f in folds)  # the hold bridges the dips
-    assert result == smoothed.pooled(flags[candidates[1]], experiments)
-    assert result["f1"] > smoothed.pooled(flags[candidates[0]], experiments)["f1"]
+    assert result == adaptive.pooled(flags[candidates[1]], experiments)
+    assert result["f1"] > adaptive.pooled(flags[candidates[0]], experiments)["f1"]
 
 
 def _experiment(path: Path, shift_at: int, rows: int = 600, seed: int = 0) -> None:

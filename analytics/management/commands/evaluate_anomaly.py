@@ -157,7 +157,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"smoothed T²+Q, out of fold ({len(files)} experiments): {_line(s_result)}"
         )
-        overall = max(SMOOTHED, key=lambda p: smoothed.pooled(s_flags[p], experiments)["f1"])
+        overall = max(SMOOTHED, key=lambda p: adaptive.pooled(s_flags[p], experiments)["f1"])
         self.stdout.write(f"parameters for use (chosen on every group): {overall.label()}")
         normal = folder / "anomaly-free" / "anomaly-free.csv"
         if normal.is_file():
