@@ -11,12 +11,10 @@ rows in time order). Each flag says which metric drove it and by how much.
   PostgreSQL; these are their pure definitions for readings already in memory, the same rule
   (``percentile_cont`` interpolates linearly, as ``numpy.quantile`` does), and the tests check
   the two agree;
-- a device against itself: a stuck sensor (``stuck_flags``: the very same value a few readings
-  in a row, which no live sensor's noise gives; a saturated range's end excepted) and the
-  residual of each metric against the device's own least-squares fit on its other metrics
-  and the time of day over its previous day (``residual_flags``, ``residual_scores``: the load
-  moves all of a machine's metrics together and wear moves them slowly, a fault moves one).
-  The vectorised cores (``stuck_runs``, ``residual_scores``) take arrays, for whole histories.
+- a stuck sensor (``stuck_flags``: the very same value a few readings in a row, which no live
+  sensor's noise gives; a saturated range's end excepted), its vectorised core ``stuck_runs``
+  taking arrays, for whole histories. The other detector of a device against itself, each
+  metric's residual against its own recent fit, is in ``residuals``.
 """
 
 from collections.abc import Mapping, Sequence
@@ -209,17 +207,9 @@ def latest_flags(
     return out
 
 
-# --- a device's own behaviour: stuck sensors and residuals against its own recent fit --------
+# --- stuck sensors ---------------------------------------------------------------------------
 
 STUCK_READINGS = 3  # a value repeated this many readings in a row (the first one included)
-RESIDUAL_WINDOW = 1440  # readings: a day of minutes, the load's whole cycle
-RESIDUAL_BLOCK = 30  # readings: the fit is renewed this often (each row: the fit before it)
-RESIDUAL_MIN_ROWS = 60  # readings a fit needs; fewer (a device just back): no score
-RESIDUAL_THRESHOLD = 6.0  # |z| beyond which a reading is flagged
-RESIDUAL_GAP = np.timedelta64(2, "h")  # a longer silence (a repair) starts the fit afresh
-ROBUST_THRESHOLD = 5.0  # first pass: readings this far out are left out of the second's fits
-ROBUST_SPREAD = 5  # readings: and so are the few after each
-RIDGE = 1e-3  # per reading, on the standardised signals: a steady window stays solvable
 
 
 def stuck_runs(
@@ -256,143 +246,6 @@ def stuck_flags(
         run = stuck_runs(values, readings, (ignore or {}).get(metric, ()))
         for i in np.flatnonzero(run):
             flags.append(Flag(values.index[i], metric, "stuck", float(values.iloc[i]), run[i]))
-    return flags
-
-
-def _nanoseconds(times: ArrayLike) -> NDArray[np.int64]:
-    """Times (datetimes, tz-aware or not, or datetime64) as nanoseconds since the epoch, UTC."""
-    index = pd.DatetimeIndex(times)
-    if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
-    return np.asarray(index.as_unit("ns").asi8, dtype=np.int64)
-
-
-def segment_starts(times: ArrayLike, gap: np.timedelta64) -> NDArray[np.int64]:
-    """Positions of each reading's segment start: a silence longer than ``gap`` starts one."""
-    t = _nanoseconds(times)
-    limit = int(gap / np.timedelta64(1, "ns"))
-    breaks = np.r_[True, np.diff(t) > limit] if len(t) else np.zeros(0, dtype=bool)
-    return np.maximum.accumulate(np.where(breaks, np.arange(len(t)), 0))
-
-
-def time_of_day(times: ArrayLike) -> NDArray[np.float64]:
-    """sin and cos of the UTC time of day (the ambient temperature's cycle)."""
-    t = _nanoseconds(times)
-    angle = 2 * np.pi * ((t // 1_000_000_000) % 86_400) / 86_400
-    return np.c_[np.sin(angle), np.cos(angle)]
-
-
-def _rolling_fit(
-    y: NDArray[np.float64],
-    p: NDArray[np.float64],
-    weight: NDArray[np.float64],
-    first: NDArray[np.int64],
-    window: int,
-    block: int,
-    min_rows: int,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Weighted ridge least squares of ``y`` on ``p`` over the ``window`` rows before each
-    block of ``block`` rows (inside the row's segment, which starts at ``first``), applied to
-    the block: the prediction and the fit's residual standard deviation (NaN with fewer than
-    ``min_rows`` rows of weight)."""
-    n, k = p.shape
-    ok = np.isfinite(y) & np.isfinite(p).all(axis=1)
-    w = np.where(ok, weight, 0.0)
-    y0 = np.where(ok, y, 0.0)
-    p0 = np.where(ok[:, None], p, 0.0)
-    wp = p0 * w[:, None]
-
-    def cumulative(a: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.concatenate([np.zeros((1, *a.shape[1:])), np.cumsum(a, axis=0)])
-
-    c_pp = cumulative(wp[:, :, None] * p0[:, None, :])
-    c_py = cumulative(wp * y0[:, None])
-    c_yy = cumulative(w * y0 * y0)
-    c_n = cumulative(w)
-    row = np.arange(n)
-    start = first + ((row - first) // block) * block  # each row's block
-    starts = np.unique(start)
-    low = np.maximum(starts - window, first[starts])
-    s_pp = c_pp[starts] - c_pp[low]
-    s_py = c_py[starts] - c_py[low]
-    s_yy = c_yy[starts] - c_yy[low]
-    count = c_n[starts] - c_n[low]
-    a = s_pp + RIDGE * np.maximum(count, 1.0)[:, None, None] * np.eye(k)
-    beta = np.linalg.solve(a, s_py[:, :, None])[:, :, 0]
-    rss = s_yy - 2 * (beta * s_py).sum(axis=1) + np.einsum("bi,bij,bj->b", beta, s_pp, beta)
-    sd = np.sqrt(np.maximum(rss, 0.0) / np.maximum(count - k, 1.0))
-    sd[count < min_rows] = np.nan
-    which = np.searchsorted(starts, start)
-    return (p * beta[which]).sum(axis=1), sd[which]
-
-
-def residual_scores(
-    values: ArrayLike,
-    times: ArrayLike,
-    *,
-    centre: ArrayLike | None = None,
-    scale: ArrayLike | None = None,
-    window: int = RESIDUAL_WINDOW,
-    block: int = RESIDUAL_BLOCK,
-    min_rows: int = RESIDUAL_MIN_ROWS,
-    gap: np.timedelta64 = RESIDUAL_GAP,
-    exclude: ArrayLike | None = None,
-) -> NDArray[np.float64]:
-    """Signed z of each reading of one device (``values``: rows in time order x metrics, with
-    their ``times``) against the device's own recent behaviour: each metric fitted by least
-    squares on the device's other metrics and the time of day over its previous ``window``
-    readings, the residual in that fit's residual standard deviation. The load moves every
-    metric together and wear moves them slowly, so a fault on one metric stands out by many
-    of its own noise's sizes while the whole machine's changes do not. Robust: a first pass's
-    readings beyond ``ROBUST_THRESHOLD`` (and the ``ROBUST_SPREAD`` after each, and the
-    ``exclude`` ones, e.g. stuck) are left out of the second pass's fits. ``centre`` and
-    ``scale`` standardise the metrics (only the ridge's weight depends on them); NaN where no
-    fit (a segment's first ``min_rows`` readings, a gap longer than ``gap`` starting one)."""
-    x = np.asarray(values, dtype=float)
-    if x.ndim != 2:
-        raise ValueError("values: rows x metrics")
-    n, m = x.shape
-    mu = np.nanmean(x, axis=0) if centre is None else np.asarray(centre, dtype=float)
-    sc = np.nanstd(x, axis=0) if scale is None else np.asarray(scale, dtype=float)
-    sc = np.where(sc > 0, sc, 1.0)
-    xs = (x - mu) / sc
-    first = segment_starts(times, gap)
-    basis = np.c_[time_of_day(times), np.ones(n)]
-    skip = np.zeros(n, dtype=bool) if exclude is None else np.asarray(exclude, dtype=bool)
-    weight = (~skip).astype(float)
-    z = np.full((n, m), np.nan)
-    for robust_pass in range(2):
-        for j in range(m):
-            p = np.c_[np.delete(xs, j, axis=1), basis]
-            predicted, sd = _rolling_fit(xs[:, j], p, weight, first, window, block, min_rows)
-            z[:, j] = (xs[:, j] - predicted) / np.maximum(sd, 1e-9)
-        if robust_pass == 0:
-            out = np.nan_to_num(np.abs(z)).max(axis=1) > ROBUST_THRESHOLD
-            counts = np.r_[0, np.cumsum(out)]
-            spread = (
-                counts[np.arange(1, n + 1)] - counts[np.maximum(np.arange(n) - ROBUST_SPREAD, 0)]
-            )
-            weight = ((spread == 0) & ~skip).astype(float)
-    return z
-
-
-def residual_flags(
-    frame: pd.DataFrame,
-    *,
-    threshold: float = RESIDUAL_THRESHOLD,
-    **options: Any,
-) -> list[Flag]:
-    """Readings of one device (``frame``: a column per metric, a datetime index in time order)
-    more than ``threshold`` of their own noise's standard deviations from what the device's
-    other metrics and the time of day say (``residual_scores``; ``options`` go to it); one flag
-    per reading, for the metric furthest out, ``score`` its signed z."""
-    z = residual_scores(frame.to_numpy(dtype=float), frame.index.to_numpy(), **options)
-    size = np.nan_to_num(np.abs(z), nan=0.0)
-    flags = []
-    for i in np.flatnonzero(size.max(axis=1) > threshold) if len(frame) else []:
-        j = int(size[i].argmax())
-        metric = str(frame.columns[j])
-        flags.append(Flag(frame.index[i], metric, "residual", float(frame.iloc[i, j]), z[i, j]))
     return flags
 
 

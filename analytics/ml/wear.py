@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from .detectors import RESIDUAL_GAP, segment_starts, time_of_day
+from .residuals import RESIDUAL_GAP, segment_starts, time_of_day
 
 GAP = RESIDUAL_GAP
 NEW_READINGS = 2880  # a life's first two days of minutes: a new device, for ``new_fit``

@@ -12,8 +12,6 @@ from analytics.ml.detectors import (
     outside,
     quantile_bounds,
     quantile_flags,
-    residual_flags,
-    residual_scores,
     saturated_values,
     stuck_flags,
     stuck_runs,
@@ -117,42 +115,6 @@ def test_stuck_flags_name_the_metric_and_the_run() -> None:
         (3, "flow", "stuck", 5.3, 3),
         (4, "flow", "stuck", 5.3, 4),
     ]
-
-
-def _machine(n: int = 600, seed: int = 0) -> pd.DataFrame:
-    """Three metrics driven by one load (with steps, as at shift changes), a little noise each."""
-    rng = np.random.default_rng(seed)
-    load = np.repeat(rng.uniform(0.2, 1.0, n // 50), 50) + rng.normal(0, 0.01, n)
-    times = pd.date_range("2026-01-01", periods=n, freq="min", tz="UTC")
-    return pd.DataFrame(
-        {
-            "current": 6 + 24 * load + rng.normal(0, 0.1, n),
-            "flow": 110 * load + rng.normal(0, 0.5, n),
-            "temperature": 20 + 30 * load + rng.normal(0, 0.1, n),
-        },
-        index=times,
-    )
-
-
-def test_residual_flags_the_fault_on_one_metric_not_the_load_moving_them_all() -> None:
-    frame = _machine()
-    frame.iloc[400, 2] += 3.0  # temperature: 30 of its noise's sizes, a tenth of the load's span
-    flags = residual_flags(frame, threshold=6.0, window=200, block=10)
-    assert [(f.row, f.metric, f.detector) for f in flags] == [
-        (frame.index[400], "temperature", "residual")
-    ]
-    assert flags[0].score > 6.0 and flags[0].value == frame.iloc[400, 2]
-    # the load's steps (every 50 readings) move all three: nothing flagged without the fault
-    assert residual_flags(_machine(), threshold=6.0, window=200, block=10) == []
-
-
-def test_residual_scores_start_afresh_after_a_long_silence() -> None:
-    frame = _machine()
-    times = frame.index.tz_convert(None).to_numpy().copy()
-    times[300:] = times[300:] + np.timedelta64(8, "h")  # a repair: eight hours down
-    z = residual_scores(frame.to_numpy(), times, window=200, block=10, min_rows=60)
-    assert np.isnan(z[:60]).all() and np.isfinite(z[60:300]).all()
-    assert np.isnan(z[300:360]).all() and np.isfinite(z[360:]).all()
 
 
 def test_outside_and_quantile_bounds_by_hand() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from analytics.ml import detectors, frames, rul, wear
+from analytics.ml import detectors, frames, residuals, rul, wear
 from analytics.ml.anomaly import confusion
 from analytics.ml.features import window_features
 from demo.fleet_history import Fleet, histories, load
@@ -56,7 +56,7 @@ def held(flags: np.ndarray, device: np.ndarray, minutes: int) -> np.ndarray:
 @dataclass
 class Detector:
     """A type's detector: each metric's residual against the device's own recent fit
-    (``detectors.residual_scores``) beyond ``threshold``, or a value stuck for ``stuck``
+    (``residuals.residual_scores``) beyond ``threshold``, or a value stuck for ``stuck``
     readings (``detectors.stuck_runs``; values in ``ignore``, a metric's saturated ends, never
     count), either one's flag held ``hold`` minutes."""
 
@@ -83,7 +83,7 @@ class Detector:
             run = np.zeros(hi - lo, dtype=np.int64)
             for j, metric in enumerate(self.metrics):
                 run = np.maximum(run, detectors.stuck_runs(own[:, j], 2, self.ignore[metric]))
-            scores = detectors.residual_scores(
+            scores = residuals.residual_scores(
                 own,
                 minute[lo:hi],
                 centre=self.centre,
@@ -397,7 +397,7 @@ class Command(BaseCommand):
             "right, times off) are no value anomaly: their minutes count as normal, and all "
             "labelled windows are left out of the type's centre and scale. Each device's metrics "
             f"fitted on its other metrics and the time of day over its previous "
-            f"{detectors.RESIDUAL_WINDOW} minutes (renewed every {detectors.RESIDUAL_BLOCK}); "
+            f"{residuals.RESIDUAL_WINDOW} minutes (renewed every {residuals.RESIDUAL_BLOCK}); "
             "|z| threshold, stuck run and hold chosen per type on the training fleet's last 30 %. "
             "RUL: capped at "
             f"{KNEE_HOURS:.0f} h, windows {', '.join(str(w) for w in WINDOWS)} min, with health "
