@@ -212,3 +212,24 @@ class ScoringCycle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} scored {self.minute.isoformat()}"
+
+
+class DeviceBaseline(models.Model):
+    """A device's own recent behaviour, for the residual detector (``ml.residuals``): each
+    metric's least-squares fit on the device's other metrics and the time of day over its
+    previous day, refitted by the apply cycle every half hour. Plain numbers (no pickle), with
+    the signals in their order and the standardisation they were fitted with."""
+
+    device = models.OneToOneField(
+        Device, primary_key=True, on_delete=models.CASCADE, related_name="baseline"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    fitted_at = models.DateTimeField(help_text="the last minute the fit saw")
+    rows = models.PositiveIntegerField(help_text="minutes with weight in the fit")
+    signals = models.JSONField(help_text="the metrics fitted, in order")
+    fit = models.JSONField(
+        help_text="centre and scale, coefficients and residual standard deviation per metric"
+    )
+
+    def __str__(self) -> str:
+        return f"baseline of {self.device_id} to {self.fitted_at.isoformat()}"

@@ -89,7 +89,7 @@ def rule_flags(
     )
 
 
-def _stuck_ignored(device_type: DeviceType, anomaly: Any) -> dict[str, list[float]] | None:
+def stuck_ignored(device_type: DeviceType, anomaly: Any) -> dict[str, list[float]] | None:
     """The values no stuck-sensor flag is raised on: those normal operation sticks to (learnt
     with the anomaly model) and each metric's declared range ends (a full battery's 100 %);
     None for a model trained before that was learnt (no stuck detection with it)."""
@@ -108,7 +108,7 @@ def stuck_flags(
 ) -> dict[Any, list[detectors.Flag]]:
     """Stuck sensors among the anomaly model's signals: the same minute mean STUCK_MINUTES
     consecutive minutes (see the constants)."""
-    ignored = _stuck_ignored(device_type, anomaly)
+    ignored = stuck_ignored(device_type, anomaly)
     if ignored is None:
         return {}
     signals = [s for s in anomaly.artefact.signals if s in frame.columns]

@@ -12,7 +12,7 @@ Devices are read in chunks so memory stays bounded however large the fleet.
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,10 +28,11 @@ from iotplatform.tenancy.models import Tenant
 from telemetry.ingest.writer import Row, write_sync
 from telemetry.windows import minute_means
 
-from . import registry, rules
+from . import baselines, registry, rules
 from .ml import health as health_model
 from .ml.features import window_features
 from .models import AnomalyEvent, ModelKind, ScoringCycle
+from .results import TOP_DRIVERS, DeviceResult
 
 logger = logging.getLogger(__name__)
 
@@ -51,28 +52,6 @@ RUL_CONTEXT_MINUTES = 90  # the recent window RUL features are computed on (long
 RUL_EVERY_MINUTES = 10
 CHUNK_DEVICES = 2000  # devices read and scored at a time
 EVENT_DEVICES = 1000  # devices per live scores event
-TOP_DRIVERS = 3
-
-
-@dataclass
-class DeviceResult:
-    device_id: int
-    name: str
-    health: float | None = None
-    rul: float | None = None
-    rul_low: float | None = None
-    rul_high: float | None = None
-    anomaly: float | None = None
-    drivers: list[dict[str, Any]] = field(default_factory=list)
-    anomaly_version: int | None = None
-    detector: str = ""
-    flags: list[dict[str, Any]] = field(default_factory=list)  # threshold and z-score detectors
-    crossing: dict[str, Any] | None = None  # the soonest forecast crossing of a warning limit
-    forecast: bool = False  # whether this minute forecast the device (a tenth of them do)
-
-    @property
-    def flagged(self) -> bool:
-        return self.anomaly is not None and self.anomaly > 1.0
 
 
 @dataclass
@@ -161,11 +140,22 @@ def _score_type(
                     result.drivers = _drivers(model.signals, shares[row], values[row])
                     result.anomaly_version = anomaly.version.id
                     result.detector = model.kind
+            baselines.residuals_apply(
+                latest=latest, device_type=device_type, anomaly=anomaly, minute=minute, chunk=chunk
+            )
             _apply_stuck(frame, device_type, anomaly, chunk)
         _apply_health(frame, latest, minute, limits, chunk)
         _apply_flags(frame, device_type, limits, chunk)
         results.extend(chunk.values())
     by_device = {r.device_id: r for r in results}
+    if anomaly is not None:
+        baselines.baselines_refit_due(
+            tenant=tenant,
+            device_type=device_type,
+            anomaly=anomaly,
+            minute=minute,
+            by_device=by_device,
+        )
     due = [i for i in by_device if rul_due(i, minute)]
     for ids in _chunks(due, CHUNK_DEVICES):
         found = rules.crossings(
@@ -428,6 +418,7 @@ def scores_apply(*, tenant: Tenant, minute: datetime) -> CycleResult:
             tenant=tenant,
             scores={r.device_id: (r.health, r.rul) for r in results if r.health is not None},
         )
+        baselines.baselines_save([r.baseline for r in results if r.baseline is not None])
         opened, ended = _spells(tenant, minute, results)
         flagged = [r.device_id for r in results if r.flagged]
         cleared = [

@@ -31,6 +31,7 @@ class DeviceTypeAdmin(TenantScopedAdmin):
         "expected_interval_seconds",
         "zscore_window",
         "zscore_threshold",
+        "residual_threshold",
     ]
     list_filter = ["tenant"]
     search_fields = ["name"]

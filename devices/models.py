@@ -41,6 +41,14 @@ class DeviceType(models.Model):
         validators=[MinValueValidator(0.5), MaxValueValidator(20.0)],
         help_text="standard deviations from that window that flag a metric",
     )
+    # The apply cycle's residual detector: each metric of a device against its own fit on its
+    # other metrics over its previous day, flagged past this many of the fit's residual
+    # standard deviations (the simulator's types chose 4 to 10 on validation).
+    residual_threshold = models.FloatField(
+        default=6.0,
+        validators=[MinValueValidator(2.0), MaxValueValidator(50.0)],
+        help_text="residual standard deviations from the device's own fit that flag a metric",
+    )
 
     class Meta:
         constraints = [
@@ -54,6 +62,10 @@ class DeviceType(models.Model):
             models.CheckConstraint(
                 condition=models.Q(zscore_threshold__gte=0.5, zscore_threshold__lte=20.0),
                 name="devicetype_zscore_threshold_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(residual_threshold__gte=2.0, residual_threshold__lte=50.0),
+                name="devicetype_residual_threshold_range",
             ),
         ]
         ordering = ["name"]

@@ -51,6 +51,7 @@ def device_type_create(
     expected_interval_seconds: int = 5,
     zscore_window: int = 20,
     zscore_threshold: float = 2.0,
+    residual_threshold: float = 6.0,
 ) -> DeviceType:
     """Create a device type of a tenant; the name must be new within the tenant."""
     if DeviceType.objects.filter(tenant=tenant, name=name).exists():
@@ -62,19 +63,26 @@ def device_type_create(
         expected_interval_seconds=expected_interval_seconds,
         zscore_window=zscore_window,
         zscore_threshold=zscore_threshold,
+        residual_threshold=residual_threshold,
     )
     device_type.full_clean()
     device_type.save()
     return device_type
 
 
-DEVICE_TYPE_SETTINGS = ("expected_interval_seconds", "zscore_window", "zscore_threshold")
+DEVICE_TYPE_SETTINGS = (
+    "expected_interval_seconds",
+    "zscore_window",
+    "zscore_threshold",
+    "residual_threshold",
+)
 
 
 @transaction.atomic
 def device_type_update(*, device_type: DeviceType, **changes: Any) -> DeviceType:
-    """Change a type's reporting interval or its z-score detector settings (validated by the
-    model: a bad value is a ValidationError naming the field, nothing saved)."""
+    """Change a type's reporting interval or its z-score and residual detector settings
+    (validated by the model: a bad value is a ValidationError naming the field, nothing
+    saved)."""
     unknown = set(changes) - set(DEVICE_TYPE_SETTINGS)
     if unknown:
         raise ValidationError({sorted(unknown)[0]: "Not a setting of a device type."})

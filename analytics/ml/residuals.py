@@ -118,7 +118,8 @@ def _rolling_fit(
     starts = np.unique(start)
     beta, sd = _fits(y, p, weight, starts, np.maximum(starts - window, first[starts]), min_rows)
     which = np.searchsorted(starts, start)
-    return (p * beta[which]).sum(axis=1), sd[which]
+    predicted: NDArray[np.float64] = (p * beta[which]).sum(axis=1)
+    return predicted, sd[which]
 
 
 @dataclass
@@ -146,7 +147,7 @@ def _prepare(
     x = np.asarray(values, dtype=float)
     if x.ndim != 2:
         raise ValueError("values: rows x metrics")
-    n, m = x.shape
+    n = len(x)
     mu = np.nanmean(x, axis=0) if centre is None else np.asarray(centre, dtype=float)
     sc = np.nanstd(x, axis=0) if scale is None else np.asarray(scale, dtype=float)
     sc = np.where(sc > 0, sc, 1.0)

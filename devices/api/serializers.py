@@ -66,6 +66,10 @@ class DeviceTypeOutput(serializers.Serializer):
     zscore_threshold = serializers.FloatField(
         help_text="standard deviations from that window that flag a metric"
     )
+    residual_threshold = serializers.FloatField(
+        help_text="residual standard deviations from the device's own fit on its other "
+        "metrics (over its previous day) that flag a metric"
+    )
 
 
 class DeviceTypeInput(serializers.Serializer):
@@ -74,6 +78,7 @@ class DeviceTypeInput(serializers.Serializer):
     expected_interval_seconds = serializers.IntegerField(min_value=1, max_value=86400, default=5)
     zscore_window = serializers.IntegerField(min_value=3, max_value=120, default=20)
     zscore_threshold = serializers.FloatField(min_value=0.5, max_value=20.0, default=2.0)
+    residual_threshold = serializers.FloatField(min_value=2.0, max_value=50.0, default=6.0)
 
 
 class DeviceTypeUpdateInput(serializers.Serializer):
@@ -85,6 +90,7 @@ class DeviceTypeUpdateInput(serializers.Serializer):
     )
     zscore_window = serializers.IntegerField(min_value=3, max_value=120, required=False)
     zscore_threshold = serializers.FloatField(min_value=0.5, max_value=20.0, required=False)
+    residual_threshold = serializers.FloatField(min_value=2.0, max_value=50.0, required=False)
 
 
 class StatusChangeOutput(serializers.Serializer):

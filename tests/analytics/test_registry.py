@@ -13,11 +13,6 @@ from analytics.models import ModelKind, ModelState, ModelVersion, ModelVersionCh
 from .plant import pump_type
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    artefacts._cache.clear()
-
-
 def _version(tenant, f1: float) -> ModelVersion:
     stored = artefacts.artefact_save({"f1": f1}, name=f"{tenant.id}/test.joblib")
     now = timezone.now()

@@ -10,6 +10,7 @@ from analytics.ml.residuals import (
     residual_scores,
 )
 
+
 def _machine(n: int = 600, seed: int = 0) -> pd.DataFrame:
     """Three metrics driven by one load (with steps, as at shift changes), a little noise each."""
     rng = np.random.default_rng(seed)

@@ -303,3 +303,27 @@ def test_other_lists_do_not_grow_queries_with_rows(
     with CaptureQueriesContext(connection) as many:
         assert client.get(url).json()["count"] >= 11
     assert len(many) == len(few)
+
+
+@pytest.mark.django_db
+def test_admins_set_a_types_residual_threshold(
+    api_as: Any, admin: Any, operator: Any, other_admin: Any, tenant: Tenant
+) -> None:
+    chiller = factories.make_device_type(tenant, "chiller")
+    url = f"/api/v1/device-types/{chiller.pk}"
+    assert api_as(operator).get(url).json()["residual_threshold"] == 6.0
+    changed = api_as(admin).patch(url, {"residual_threshold": 8.5}, format="json")
+    assert changed.status_code == 200 and changed.json()["residual_threshold"] == 8.5
+    chiller.refresh_from_db()
+    assert chiller.residual_threshold == 8.5
+    for value in (1.5, 51, "x"):  # a 400 naming the field, nothing saved
+        bad = api_as(admin).patch(url, {"residual_threshold": value}, format="json")
+        assert bad.status_code == 400 and "residual_threshold" in bad.json(), value
+    chiller.refresh_from_db()
+    assert chiller.residual_threshold == 8.5
+    assert api_as(operator).patch(url, {"residual_threshold": 9}, format="json").status_code == 403
+    assert (
+        api_as(other_admin).patch(url, {"residual_threshold": 9}, format="json").status_code == 404
+    )
+    chiller.refresh_from_db()
+    assert chiller.residual_threshold == 8.5

@@ -1,0 +1,211 @@
+"""The residual detector in the apply cycle: each metric of a device against the device's own
+fit on its other metrics and the time of day over its previous day (``ml.residuals``), kept per
+device as a ``DeviceBaseline`` row. It sees what the type-wide multivariate model cannot: one
+device's sensor drifting or jumping while its load moves everything else, measured in that
+device's own noise.
+
+- Every minute each device's newest minute is scored against its kept fit: the largest |z|
+  over the type's ``residual_threshold`` is its residual score (1.0 at the threshold, like the
+  multivariate score's limit), the metric furthest out its driver.
+- Every ``REFIT_MINUTES`` a device's fit is renewed, staggered by device (a thirtieth of the
+  fleet a minute), from its previous ``REFIT_HISTORY_MINUTES``: the fit's own day and the day
+  before it, which the robust first pass needs to judge the fit's minutes as
+  ``residual_scores`` does over a whole history. Stuck runs are left out of the fit. The new
+  fits are stored in the cycle's transaction, so a re-run of a minute writes nothing twice.
+
+The fits use the active anomaly model's signals and standardisation (normal operation of the
+type); a device whose fit has other signals, or that was silent longer than the residual gap
+since its fit, is not scored until its next refit.
+"""
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from devices.models import DeviceType
+from iotplatform.tenancy.models import Tenant
+from telemetry.windows import minute_means
+
+from . import rules
+from .ml import detectors, residuals
+from .models import DeviceBaseline
+from .results import TOP_DRIVERS, DeviceResult
+
+REFIT_MINUTES = residuals.RESIDUAL_BLOCK
+REFIT_HISTORY_MINUTES = 2 * residuals.RESIDUAL_WINDOW
+GAP = pd.Timedelta(residuals.RESIDUAL_GAP)
+CHUNK_DEVICES = 2000  # devices refitted per read
+
+
+def refit_due(device_id: int, minute: datetime) -> bool:
+    """Whether a device's fit is renewed after this minute: every REFIT_MINUTES, staggered."""
+    slot = int(minute.timestamp() // 60) % REFIT_MINUTES
+    return device_id % REFIT_MINUTES == slot
+
+
+def residuals_latest(*, latest: pd.DataFrame, minute: datetime) -> dict[int, list[detectors.Flag]]:
+    """Each device's newest minute (``latest``: a row per device id, a column per metric)
+    against its kept fit: a ``residual`` flag per metric with a z, furthest first (``score``
+    the signed z); devices without a usable fit are left out."""
+    baselines = DeviceBaseline.objects.filter(
+        device_id__in=[int(i) for i in latest.index], fitted_at__gte=minute - GAP
+    ).only("device_id", "signals", "fit")
+    by_signals: dict[tuple[str, ...], list[DeviceBaseline]] = {}
+    for baseline in baselines:
+        by_signals.setdefault(tuple(baseline.signals), []).append(baseline)
+    out: dict[int, list[detectors.Flag]] = {}
+    for signals, group in by_signals.items():
+        if not set(signals) <= set(latest.columns):
+            continue
+        values = latest.loc[[b.device_id for b in group], list(signals)].to_numpy(dtype=float)
+        z = residuals.residual_latest(
+            values,
+            pd.DatetimeIndex([minute] * len(group)),
+            [residuals.ResidualFit.from_json(b.fit) for b in group],
+            centre=np.array([b.fit["centre"] for b in group]),
+            scale=np.array([b.fit["scale"] for b in group]),
+        )
+        for row, baseline in enumerate(group):
+            scored = np.flatnonzero(np.isfinite(z[row]))
+            order = scored[np.argsort(-np.abs(z[row, scored]))]
+            if len(order):
+                out[baseline.device_id] = [
+                    detectors.Flag(
+                        minute, signals[j], "residual", float(values[row, j]), float(z[row, j])
+                    )
+                    for j in order
+                ]
+    return out
+
+
+def baselines_refit(
+    *,
+    tenant: Tenant,
+    device_ids: Sequence[int],
+    signals: Sequence[str],
+    centre: np.ndarray,
+    scale: np.ndarray,
+    ignore: Mapping[str, Sequence[float]],
+    minute: datetime,
+) -> list[DeviceBaseline]:
+    """New fits of the devices from their previous REFIT_HISTORY_MINUTES up to ``minute``
+    (unsaved: the cycle stores them with its minute); ``ignore``: per metric, values a healthy
+    sensor repeats, which are no stuck run."""
+    if not device_ids or not signals:
+        return []
+    frame = minute_means(
+        tenant_id=tenant.id,
+        device_ids=device_ids,
+        metrics=list(signals),
+        start=minute - timedelta(minutes=REFIT_HISTORY_MINUTES - 1),
+        end=minute + timedelta(minutes=1),
+    )
+    if frame.empty:
+        return []
+    devices = frame.index.get_level_values("device").to_numpy()
+    times = frame.index.get_level_values("minute")
+    values = frame.to_numpy(dtype=float)
+    bounds = np.flatnonzero(np.r_[True, devices[1:] != devices[:-1], True])
+    out = []
+    for lo, hi in itertools.pairwise(bounds):
+        if times[hi - 1] != minute:  # silent this minute: its fit stays as it was
+            continue
+        own = values[lo:hi]
+        stuck = np.zeros(hi - lo, dtype=bool)
+        for j, metric in enumerate(signals):
+            stuck |= detectors.stuck_runs(own[:, j], 2, ignore.get(metric, ())) > 0
+        fit = residuals.residual_fit(own, times[lo:hi], centre=centre, scale=scale, exclude=stuck)
+        if fit is None:
+            continue
+        out.append(
+            DeviceBaseline(
+                device_id=int(devices[lo]),
+                tenant=tenant,
+                fitted_at=minute,
+                rows=fit.rows,
+                signals=list(signals),
+                fit={
+                    "centre": list(map(float, centre)),
+                    "scale": list(map(float, scale)),
+                    **fit.as_json(),
+                },
+            )
+        )
+    return out
+
+
+def baselines_save(baselines: Sequence[DeviceBaseline]) -> None:
+    """Store new fits over the old ones (inside the cycle's transaction)."""
+    DeviceBaseline.objects.bulk_create(
+        baselines,
+        update_conflicts=True,
+        unique_fields=["device"],
+        update_fields=["fitted_at", "rows", "signals", "fit"],
+    )
+
+
+def _chunks(items: Sequence[int], size: int = CHUNK_DEVICES) -> Iterable[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def residuals_apply(
+    *,
+    latest: pd.DataFrame,
+    device_type: DeviceType,
+    anomaly: Any,
+    minute: datetime,
+    chunk: dict[int, DeviceResult],
+) -> None:
+    """Each device's metrics against its own kept fit: a ``residual`` flag per metric past the
+    type's threshold; the residual score (furthest |z| over the threshold) is the device's
+    anomaly score when above the multivariate one, its metrics the drivers."""
+    threshold = device_type.residual_threshold
+    for device_id, flags in residuals_latest(latest=latest, minute=minute).items():
+        result = chunk[int(device_id)]
+        result.flags = [
+            *result.flags,
+            *rules.flag_dicts([f for f in flags if abs(f.score) > threshold]),
+        ]
+        score = abs(flags[0].score) / threshold
+        if score > (result.anomaly or 0.0):
+            total = sum(abs(f.score) for f in flags)
+            result.anomaly = score
+            result.drivers = [
+                {
+                    "metric": f.metric,
+                    "share": round(float(abs(f.score) / total), 3),
+                    "value": f.value,
+                }
+                for f in flags[:TOP_DRIVERS]
+            ]
+            result.anomaly_version = anomaly.version.id
+            result.detector = "residual"
+
+
+def baselines_refit_due(
+    *,
+    tenant: Tenant,
+    device_type: DeviceType,
+    anomaly: Any,
+    minute: datetime,
+    by_device: dict[int, DeviceResult],
+) -> None:
+    """Renew the residual fits of the devices due this minute (stored with the minute)."""
+    model = anomaly.artefact
+    due = [i for i in by_device if refit_due(i, minute)]
+    for ids in _chunks(due):
+        for baseline in baselines_refit(
+            tenant=tenant,
+            device_ids=ids,
+            signals=model.signals,
+            centre=model.mean,
+            scale=model.scale,
+            ignore=rules.stuck_ignored(device_type, anomaly) or {},
+            minute=minute,
+        ):
+            by_device[baseline.device_id].baseline = baseline
