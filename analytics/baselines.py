@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from devices.models import DeviceType
+from devices.models import Device, DeviceType
 from iotplatform.tenancy.models import Tenant
 from telemetry.windows import minute_means
 
@@ -47,16 +47,26 @@ def refit_due(device_id: int, minute: datetime) -> bool:
     return device_id % REFIT_MINUTES == slot
 
 
-def residuals_latest(*, latest: pd.DataFrame, minute: datetime) -> dict[int, list[detectors.Flag]]:
+def residuals_latest(
+    *,
+    latest: pd.DataFrame,
+    minute: datetime,
+    refitted: Mapping[int, DeviceBaseline] | None = None,
+) -> dict[int, list[detectors.Flag]]:
     """Each device's newest minute (``latest``: a row per device id, a column per metric)
-    against its kept fit: a ``residual`` flag per metric with a z, furthest first (``score``
-    the signed z); devices without a usable fit are left out."""
-    baselines = DeviceBaseline.objects.filter(
-        device_id__in=[int(i) for i in latest.index], fitted_at__gte=minute - GAP
-    ).only("device_id", "signals", "fit")
+    against its kept fit (or the one just ``refitted``, not stored yet): a ``residual`` flag
+    per metric with a z, furthest first (``score`` the signed z); devices without a fit that
+    saw the last ``GAP`` are left out."""
+    refitted = refitted or {}
+    ids = [int(i) for i in latest.index]
+    kept = DeviceBaseline.objects.filter(
+        device_id__in=[i for i in ids if i not in refitted], fitted_at__gte=minute - GAP
+    ).only("device_id", "fitted_at", "signals", "fit")
+    fresh = [b for b in refitted.values() if b.device_id in latest.index]
     by_signals: dict[tuple[str, ...], list[DeviceBaseline]] = {}
-    for baseline in baselines:
-        by_signals.setdefault(tuple(baseline.signals), []).append(baseline)
+    for baseline in [*kept, *fresh]:
+        if baseline.fitted_at >= minute - GAP:
+            by_signals.setdefault(tuple(baseline.signals), []).append(baseline)
     out: dict[int, list[detectors.Flag]] = {}
     for signals, group in by_signals.items():
         if not set(signals) <= set(latest.columns):
@@ -92,17 +102,17 @@ def baselines_refit(
     ignore: Mapping[str, Sequence[float]],
     minute: datetime,
 ) -> list[DeviceBaseline]:
-    """New fits of the devices from their previous REFIT_HISTORY_MINUTES up to ``minute``
-    (unsaved: the cycle stores them with its minute); ``ignore``: per metric, values a healthy
-    sensor repeats, which are no stuck run."""
+    """New fits of the devices from their REFIT_HISTORY_MINUTES before ``minute`` (unsaved:
+    the cycle stores them with its minute); ``ignore``: per metric, values a healthy sensor
+    repeats, which are no stuck run. ``fitted_at`` is the last minute a fit saw."""
     if not device_ids or not signals:
         return []
     frame = minute_means(
         tenant_id=tenant.id,
         device_ids=device_ids,
         metrics=list(signals),
-        start=minute - timedelta(minutes=REFIT_HISTORY_MINUTES - 1),
-        end=minute + timedelta(minutes=1),
+        start=minute - timedelta(minutes=REFIT_HISTORY_MINUTES),
+        end=minute,
     )
     if frame.empty:
         return []
@@ -112,8 +122,6 @@ def baselines_refit(
     bounds = np.flatnonzero(np.r_[True, devices[1:] != devices[:-1], True])
     out = []
     for lo, hi in itertools.pairwise(bounds):
-        if times[hi - 1] != minute:  # silent this minute: its fit stays as it was
-            continue
         own = values[lo:hi]
         stuck = np.zeros(hi - lo, dtype=bool)
         for j, metric in enumerate(signals):
@@ -125,7 +133,7 @@ def baselines_refit(
             DeviceBaseline(
                 device_id=int(devices[lo]),
                 tenant=tenant,
-                fitted_at=minute,
+                fitted_at=times[hi - 1].to_pydatetime(),
                 rows=fit.rows,
                 signals=list(signals),
                 fit={
@@ -160,12 +168,15 @@ def residuals_apply(
     anomaly: Any,
     minute: datetime,
     chunk: dict[int, DeviceResult],
+    refitted: Mapping[int, DeviceBaseline],
 ) -> None:
     """Each device's metrics against its own kept fit: a ``residual`` flag per metric past the
     type's threshold; the residual score (furthest |z| over the threshold) is the device's
     anomaly score when above the multivariate one, its metrics the drivers."""
     threshold = device_type.residual_threshold
-    for device_id, flags in residuals_latest(latest=latest, minute=minute).items():
+    for device_id, flags in residuals_latest(
+        latest=latest, minute=minute, refitted=refitted
+    ).items():
         result = chunk[int(device_id)]
         result.flags = [
             *result.flags,
@@ -193,11 +204,12 @@ def baselines_refit_due(
     device_type: DeviceType,
     anomaly: Any,
     minute: datetime,
-    by_device: dict[int, DeviceResult],
-) -> None:
-    """Renew the residual fits of the devices due this minute (stored with the minute)."""
+    device_ids: Iterable[int],
+) -> dict[int, DeviceBaseline]:
+    """The renewed fits of the devices due this minute (``refit_due``), unsaved."""
     model = anomaly.artefact
-    due = [i for i in by_device if refit_due(i, minute)]
+    due = [i for i in device_ids if refit_due(i, minute)]
+    out = {}
     for ids in _chunks(due):
         for baseline in baselines_refit(
             tenant=tenant,
@@ -208,4 +220,23 @@ def baselines_refit_due(
             ignore=rules.stuck_ignored(device_type, anomaly) or {},
             minute=minute,
         ):
-            by_device[baseline.device_id].baseline = baseline
+            out[baseline.device_id] = baseline
+    return out
+
+
+def device_residual_flags(*, device: Device, minute: datetime) -> list[dict[str, Any]]:
+    """The residual flags of one device's ``minute`` against its kept fit, as the cycle
+    computed them (the fit renewed in a minute is the one that minute was scored by)."""
+    baseline = DeviceBaseline.objects.filter(device=device).first()
+    if baseline is None:
+        return []
+    latest = minute_means(
+        tenant_id=device.tenant_id,
+        device_ids=[device.id],
+        metrics=baseline.signals,
+        start=minute,
+        end=minute + timedelta(minutes=1),
+    ).droplevel("minute")
+    flags = residuals_latest(latest=latest, minute=minute).get(device.id, [])
+    threshold = device.type.residual_threshold
+    return rules.flag_dicts([f for f in flags if abs(f.score) > threshold])

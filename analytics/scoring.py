@@ -112,6 +112,15 @@ def _score_type(
     by_id = {d.id: d for d in devices}
     limits = rules.limits(devices)
     context = rules.context_minutes(device_type)
+    # The residual fits due are renewed first, from the minutes before this one: the minute is
+    # scored by the fit of the day before it, as a device's prediction recomputes it.
+    refitted = (
+        {}
+        if anomaly is None
+        else baselines.baselines_refit_due(
+            tenant=tenant, device_type=device_type, anomaly=anomaly, minute=minute, device_ids=by_id
+        )
+    )
     results: list[DeviceResult] = []
     for ids in _chunks(sorted(by_id), CHUNK_DEVICES):
         frame = minute_means(
@@ -141,21 +150,21 @@ def _score_type(
                     result.anomaly_version = anomaly.version.id
                     result.detector = model.kind
             baselines.residuals_apply(
-                latest=latest, device_type=device_type, anomaly=anomaly, minute=minute, chunk=chunk
+                latest=latest,
+                device_type=device_type,
+                anomaly=anomaly,
+                minute=minute,
+                chunk=chunk,
+                refitted=refitted,
             )
             _apply_stuck(frame, device_type, anomaly, chunk)
         _apply_health(frame, latest, minute, limits, chunk)
         _apply_flags(frame, device_type, limits, chunk)
         results.extend(chunk.values())
     by_device = {r.device_id: r for r in results}
-    if anomaly is not None:
-        baselines.baselines_refit_due(
-            tenant=tenant,
-            device_type=device_type,
-            anomaly=anomaly,
-            minute=minute,
-            by_device=by_device,
-        )
+    for device_id, baseline in refitted.items():
+        if device_id in by_device:
+            by_device[device_id].baseline = baseline
     due = [i for i in by_device if rul_due(i, minute)]
     for ids in _chunks(due, CHUNK_DEVICES):
         found = rules.crossings(

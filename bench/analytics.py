@@ -9,14 +9,17 @@ arrays (the ratio is the platform's overhead: reading the rollups, storing, publ
    with the last hour of one-minute readings of four metrics (the window the apply cycle reads
    for RUL features), and ``--train-devices`` of them with ``--days`` of one-minute history:
    normal operation with a wear creep before each of several recorded failures (so the RUL
-   trainer has runs to failure). Written through the real ingest writer (rollups included).
+   trainer has runs to failure), and the thirtieth of the fleet whose residual fits are renewed
+   in the timed minute with the two days that refit reads. Written through the real ingest
+   writer (rollups included). After training, every device gets a kept residual fit.
 2. Retrain (anomaly, RUL, clusters) of the pump type, timed, then the same model fitting on the
    in-memory frame the trainers read (baseline).
 3. One apply cycle over the fleet (``scoring.scores_apply``), timed (its peak memory measured
    on the minute before, under tracemalloc, which would slow the timed one), then
-   the baseline: the same scoring calls (anomaly score and its drivers, health, the rule
-   detectors, and for the tenth of the fleet due the forecasts of limited metrics and window
-   features + RUL prediction) on in-memory arrays of the same shape.
+   the baseline: the same scoring calls (anomaly score and its drivers, each device's residual
+   against its kept fit, health, the rule detectors, for the tenth of the fleet due the
+   forecasts of limited metrics and window features + RUL prediction, for the thirtieth due
+   the residual refits) on in-memory arrays of the same shape.
 """
 
 import argparse
@@ -33,13 +36,13 @@ import django, cProfile, pstats, resource, sys, time, tracemalloc; django.setup(
 from datetime import UTC, datetime, timedelta
 import numpy as np, pandas as pd
 from django.db import connection
-from analytics import forecasting, registry, rules, scoring, training
+from analytics import baselines, forecasting, registry, rules, scoring, training
 from django.conf import settings
 from threadpoolctl import threadpool_limits
 from analytics.ml import anomaly as anomaly_ml, rul as rul_ml, health as health_ml
-from analytics.ml import clusters as clusters_ml, detectors as detectors_ml
+from analytics.ml import clusters as clusters_ml, detectors as detectors_ml, residuals
 from analytics.ml.features import window_features, window_only_columns
-from analytics.models import Failure
+from analytics.models import DeviceBaseline, Failure
 from devices.models import Device, DeviceStatus
 from devices.services import device_types_install_catalog
 from iotplatform.tenancy.services import tenant_create
@@ -96,14 +99,17 @@ for k, device in enumerate(ids[:TRAIN]):
         at = times[i] + timedelta(minutes=1)
         failures.append(Failure(tenant=tenant, device_id=device, failed_at=at, repaired_at=at))
 Failure.objects.bulk_create(failures)
-# The fleet's last hour (the apply cycle's window).
+# The fleet's last hour (the apply cycle's window); two days for the devices whose residual
+# fits are renewed in the timed minute.
+refit = [i for i in ids if baselines.refit_due(i, minute)]
 batch = []
 for device in ids[TRAIN:]:
-    load = rng.normal(size=60)
+    n = baselines.REFIT_HISTORY_MINUTES + 1 if baselines.refit_due(device, minute) else 60
+    load = rng.normal(size=n)
     for metric, (mean, spread) in METRICS.items():
-        values = mean + spread * (0.8 * load + 0.6 * rng.normal(size=60))
-        batch += [(minute - timedelta(minutes=59 - i), tenant.id, device, metric, float(values[i]))
-                  for i in range(60)]
+        values = mean + spread * (0.8 * load + 0.6 * rng.normal(size=n))
+        batch += [(minute - timedelta(minutes=n - 1 - i), tenant.id, device, metric,
+                   float(values[i])) for i in range(n)]
     if len(batch) > 200_000:
         write(batch); batch = []
 write(batch)
@@ -149,6 +155,15 @@ clusters_ml.behaviour_clusters(stats)
 baseline_retrain = time.perf_counter() - t0
 print(f"RESULT retrain {{retrain:.1f}} {{baseline_retrain:.1f}}", flush=True)
 
+# Every device's kept residual fit, as the cycle leaves them (the first training device's).
+anomaly = registry.active_model(tenant=tenant, device_type=pump, kind="anomaly")
+model = anomaly.artefact
+kept = baselines.baselines_refit(tenant=tenant, device_ids=ids[:1], signals=model.signals,
+                                 centre=model.mean, scale=model.scale, ignore={{}}, minute=minute)[0]
+DeviceBaseline.objects.bulk_create([
+    DeviceBaseline(device_id=i, tenant=tenant, fitted_at=minute - timedelta(minutes=2),
+                   rows=kept.rows, signals=kept.signals, fit=kept.fit) for i in ids])
+
 # --- apply ---
 # The minute before first, under tracemalloc for the peak memory (it slows allocation, so that
 # run is not the one timed); then the minute itself, timed.
@@ -162,18 +177,30 @@ apply_s = time.perf_counter() - scoring_began
 print(f"  apply {{apply_s:.1f}} s for {{result.devices}} devices", flush=True)
 
 # Baseline: the same calls on in-memory arrays of the fleet's shape.
-anomaly = registry.active_model(tenant=tenant, device_type=pump, kind="anomaly")
 rul = registry.active_model(tenant=tenant, device_type=pump, kind="rul")
 window = minute_means(tenant_id=tenant.id, device_ids=ids, metrics=sorted(METRICS),
                       start=minute - timedelta(minutes=rules.FORECAST_HISTORY_MINUTES - 1),
                       end=minute + timedelta(minutes=1))
 due = [i for i in ids if scoring.rul_due(int(i), minute)]  # as the cycle does
 limits = rules.limits(list(Device.objects.filter(id__in=due).select_related("type")))
+history = minute_means(tenant_id=tenant.id, device_ids=refit, metrics=model.signals,
+                       start=minute - timedelta(minutes=baselines.REFIT_HISTORY_MINUTES),
+                       end=minute)
+fits = [residuals.ResidualFit.from_json(b.fit) for b in DeviceBaseline.objects.order_by("device")]
 t0 = time.perf_counter()
 latest = window[window.index.get_level_values("minute") == minute].droplevel("minute")
 complete = latest[anomaly.artefact.signals].dropna()
 anomaly.artefact.score(complete)
 scoring._deviation_shares(anomaly.artefact, complete.to_numpy(float))  # the drivers
+residuals.residual_latest(complete.to_numpy(float), [minute] * len(complete), fits[:len(complete)],
+                          centre=model.mean, scale=model.scale)
+for _, own in history.groupby(level="device", sort=False):
+    values = own.to_numpy(float)
+    stuck = np.zeros(len(own), dtype=bool)
+    for j in range(values.shape[1]):
+        stuck |= detectors_ml.stuck_runs(values[:, j], 2) > 0
+    residuals.residual_fit(values, own.index.get_level_values("minute"), centre=model.mean,
+                           scale=model.scale, exclude=stuck)
 forecasting.crossings(window[window.index.get_level_values("device").isin(due)], limits,
                       minute=minute, history_minutes=rules.FORECAST_HISTORY_MINUTES,
                       hours=rules.FORECAST_HOURS)

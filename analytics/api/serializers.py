@@ -108,11 +108,13 @@ class Interval(serializers.Serializer):
 
 
 class FlagOutput(serializers.Serializer):
-    detector = serializers.ChoiceField(choices=["threshold", "zscore", "stuck"])
+    detector = serializers.ChoiceField(choices=["residual", "stuck", "threshold", "zscore"])
     metric = serializers.CharField()
     value = serializers.FloatField(help_text="the metric's mean in the minute")
     score = serializers.FloatField(
-        help_text="threshold: how far past the warning limit; zscore: standard deviations from "
+        help_text="residual: the metric's residual against the device's own fit on its other "
+        "metrics over its previous day, in that fit's standard deviations (signed); "
+        "threshold: how far past the warning limit; zscore: standard deviations from "
         "the type's window of minutes before; stuck: the minutes the value has not moved"
     )
 

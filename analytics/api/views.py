@@ -9,7 +9,7 @@ from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analytics import forecasting, rules, scoring, selectors, tasks, training
+from analytics import baselines, forecasting, rules, scoring, selectors, tasks, training
 from analytics.models import AnomalyEvent, ModelVersion, TrainingRun
 from devices.api.base import DeviceScopedView, device_type_or_400
 from devices.selectors import device_list
@@ -170,7 +170,12 @@ class DevicePredictionView(DeviceScopedView):
             },
             "anomaly_score": value(scoring.ANOMALY_KEY),
             "anomaly": event,
-            "flags": [] if minute is None else rules.device_flags(device=device, minute=minute),
+            "flags": []
+            if minute is None
+            else [
+                *baselines.device_residual_flags(device=device, minute=minute),
+                *rules.device_flags(device=device, minute=minute),
+            ],
             "crossing": None
             if minute is None
             else rules.device_crossing(device=device, minute=minute),

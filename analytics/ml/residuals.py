@@ -98,7 +98,7 @@ def _fits(
     rss = s_yy - 2 * (beta * s_py).sum(axis=1) + np.einsum("bi,bij,bj->b", beta, s_pp, beta)
     sd = np.sqrt(np.maximum(rss, 0.0) / np.maximum(count - k, 1.0))
     sd[count < min_rows] = np.nan
-    return beta, sd
+    return np.asarray(beta, dtype=np.float64), sd
 
 
 def _rolling_fit(

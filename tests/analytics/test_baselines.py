@@ -38,7 +38,8 @@ def test_the_cycle_stores_the_fit_of_the_devices_due_from_their_own_day(fitted, 
     assert set(stored) == {d.id for d in fitted}
     version = ModelVersion.objects.get(tenant=tenant, kind="anomaly", state=ModelState.ACTIVE)
     first = stored[fitted[0].id]
-    assert first.tenant_id == tenant.id and first.fitted_at == FITTED
+    # the minutes before the scored one: the last it saw is the one before
+    assert first.tenant_id == tenant.id and first.fitted_at == FITTED - timedelta(minutes=1)
     assert first.signals == version.signals
     assert first.rows == residuals.RESIDUAL_WINDOW  # the last day: nothing left out
     # What it holds is the pure fit of the device's minutes (its standardisation the model's).
@@ -50,7 +51,7 @@ def test_the_cycle_stores_the_fit_of_the_devices_due_from_their_own_day(fitted, 
         device_ids=[fitted[0].id],
         metrics=version.signals,
         start=FITTED - timedelta(days=2),
-        end=FITTED + timedelta(minutes=1),
+        end=FITTED,
     )
     fit = residuals.residual_fit(
         frame.to_numpy(),
@@ -67,7 +68,9 @@ def test_the_cycle_stores_the_fit_of_the_devices_due_from_their_own_day(fitted, 
     assert list(DeviceBaseline.objects.values_list("device_id", "fitted_at", "fit")) == before
 
 
-def test_a_metric_off_what_the_device_s_others_say_is_flagged_and_drives(fitted, tenant) -> None:
+def test_a_metric_off_what_the_device_s_others_say_is_flagged_and_drives(
+    fitted, tenant, api_as, viewer, other_admin
+) -> None:
     off, calm, _ = fitted
     spread = plant.METRICS["pressure"][1]
     # The load at its mean, pressure alone 2 spreads up: within the type's normal operation
@@ -105,6 +108,13 @@ def test_a_metric_off_what_the_device_s_others_say_is_flagged_and_drives(fitted,
     assert model.score(latest.droplevel("minute"))[0] < 1.0  # the type-wide model: normal
     assert not [f for f in scored[calm.id].flags if f["detector"] == "residual"]
     assert not scored[calm.id].flagged
+    # The device's prediction says the same, to its tenant only.
+    assert baselines.device_residual_flags(device=off, minute=M) == flags
+    scoring.scores_apply(tenant=tenant, minute=M)
+    url = f"/api/v1/devices/{off.id}/prediction"
+    body = api_as(viewer).get(url).json()
+    assert body["flags"] == scored[off.id].flags and body["flags"][0] == flags[0]
+    assert api_as(other_admin).get(url).status_code == 404
     # The type's threshold decides: far above the residual, no flag and no spell.
     device_type.residual_threshold = 50.0
     device_type.save()
