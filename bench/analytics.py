@@ -159,7 +159,8 @@ print(f"RESULT retrain {{retrain:.1f}} {{baseline_retrain:.1f}}", flush=True)
 anomaly = registry.active_model(tenant=tenant, device_type=pump, kind="anomaly")
 model = anomaly.artefact
 kept = baselines.baselines_refit(tenant=tenant, device_ids=ids[:1], signals=model.signals,
-                                 centre=model.mean, scale=model.scale, ignore={{}}, minute=minute)[0]
+                                 centre=model.mean, scale=model.scale, ignore={{}},
+                                 minute=minute)[0]
 DeviceBaseline.objects.bulk_create([
     DeviceBaseline(device_id=i, tenant=tenant, fitted_at=minute - timedelta(minutes=2),
                    rows=kept.rows, signals=kept.signals, fit=kept.fit) for i in ids])

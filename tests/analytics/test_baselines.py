@@ -43,9 +43,11 @@ def test_the_cycle_stores_the_fit_of_the_devices_due_from_their_own_day(fitted, 
     assert first.signals == version.signals
     assert first.rows == residuals.RESIDUAL_WINDOW  # the last day: nothing left out
     # What it holds is the pure fit of the device's minutes (its standardisation the model's).
-    model = scoring.registry.active_model(
+    active = scoring.registry.active_model(
         tenant=tenant, device_type=fitted[0].type, kind="anomaly"
-    ).artefact
+    )
+    assert active is not None
+    model = active.artefact
     frame = scoring.minute_means(
         tenant_id=tenant.id,
         device_ids=[fitted[0].id],
@@ -95,9 +97,9 @@ def test_a_metric_off_what_the_device_s_others_say_is_flagged_and_drives(
     assert result.detector == "residual" and result.flagged
     assert result.anomaly == pytest.approx(z / 2.0, rel=1e-3)
     assert result.drivers[0]["metric"] == "pressure" and result.drivers[0]["share"] > 0.4
-    model = scoring.registry.active_model(
-        tenant=tenant, device_type=device_type, kind="anomaly"
-    ).artefact
+    active = scoring.registry.active_model(tenant=tenant, device_type=device_type, kind="anomaly")
+    assert active is not None
+    model = active.artefact
     latest = scoring.minute_means(
         tenant_id=tenant.id,
         device_ids=[off.id],

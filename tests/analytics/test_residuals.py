@@ -1,3 +1,5 @@
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,7 +64,7 @@ def test_the_kept_fit_scores_the_next_readings_as_the_whole_history_does(cut: in
     frame = _faulty()
     values, times = frame.to_numpy(), frame.index
     centre, scale = values.mean(axis=0), values.std(axis=0)
-    options = {"window": 200, "block": 10, "min_rows": 60}
+    options: dict[str, Any] = {"window": 200, "block": 10, "min_rows": 60}
     whole = residual_scores(values, times, centre=centre, scale=scale, **options)
     fit = residual_fit(values[:cut], times[:cut], centre=centre, scale=scale, **options)
     assert fit is not None and fit.rows <= 200
