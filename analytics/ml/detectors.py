@@ -308,3 +308,26 @@ def latest_stuck(
             Flag(last_time.loc[unit], str(metric), "stuck", value, float(readings))
         )
     return out
+
+
+def spells(
+    score: ArrayLike, units: ArrayLike, *, open_level: float = 1.0, clear_level: float = 0.8
+) -> NDArray[np.bool_]:
+    """Which rows lie in an anomaly spell, as the apply cycle keeps them: a score above
+    ``open_level`` opens one (or extends it), a score below ``clear_level`` ends it, a score in
+    between leaves it as it is (hysteresis: a score wavering at the limit is one spell, not
+    many). Rows grouped by unit, in time order; NaN (not scored) leaves a spell as it is."""
+    s = np.asarray(score, dtype=float)
+    u = np.asarray(units)
+    out = np.zeros(len(s), dtype=bool)
+    starts = np.r_[True, u[1:] != u[:-1]] if len(u) else np.zeros(0, dtype=bool)
+    inside = False
+    for i, (value, new) in enumerate(zip(s.tolist(), starts.tolist(), strict=True)):
+        if new:
+            inside = False
+        if value > open_level:
+            inside = True
+        elif value < clear_level:
+            inside = False
+        out[i] = inside
+    return out

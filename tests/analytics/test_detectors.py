@@ -13,6 +13,7 @@ from analytics.ml.detectors import (
     quantile_bounds,
     quantile_flags,
     saturated_values,
+    spells,
     stuck_flags,
     stuck_runs,
     threshold_flags,
@@ -218,3 +219,13 @@ def test_latest_stuck_and_the_values_normal_operation_sticks_to() -> None:
     assert saturated_values(frame, share=0.1) == {"pressure": [0.0, 10.4]}
     assert saturated_values(frame, share=0.25) == {"pressure": [10.4]}  # 4 > 3.5, 3 is not
     assert saturated_values(frame, share=0.3) == {"pressure": []}
+
+
+def test_spells_open_above_the_limit_and_end_below_the_clear_level() -> None:
+    score = [0.5, 1.2, 0.9, 0.85, 0.7, 0.95, 1.1, np.nan, 0.3, 1.5, 0.9]
+    units = ["a"] * 9 + ["b"] * 2
+    assert spells(score, units).tolist() == [
+        False, True, True, True, False, False, True, True, False, True, True,
+    ]  # fmt: skip
+    assert spells(score, units, open_level=2.0).tolist() == [False] * 11
+    assert spells([], []).tolist() == []

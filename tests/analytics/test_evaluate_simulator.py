@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 
 from analytics.ml import frames
 from analytics.ml.anomaly import confusion
-from demo import fleet_history
+from demo import cycle_evaluation, fleet_history
 from demo.management.commands import evaluate_simulator as command
 from simulator.fleet import Rates, make_fleet
 from simulator.history import generate
@@ -74,6 +74,20 @@ def test_the_printed_figures_are_those_of_the_arrays(fleets: tuple[Path, Path]) 
     assert pump[6] == str(len(holdout.failures))  # every failure's life is measured
     assert "targets: anomaly F1 >= 0.9: " in text
     assert f"({expected['f1']:.2f})" in text
+
+    # As the apply cycle combines the detectors: the type's multivariate model, the residual
+    # over the threshold and stuck sensors, each minute inside a spell or not.
+    model = cycle_evaluation.multivariate(train, "pump", detector.metrics)
+    complete = x.notna().all(axis=1).to_numpy()
+    cycle = cycle_evaluation.by_threshold(
+        model, x[complete], detector.scores(x), complete, detector.threshold
+    )
+    after = text.split("as the platform's apply cycle combines them")[1]
+    line = next(line for line in after.splitlines() if line.startswith("pump"))
+    for name, flags in cycle.items():
+        r = confusion(flags, truth[complete])
+        assert f"F1 {r['f1']:.2f}, false {r['far']:.1%}, missed {r['mar']:.1%}" in line, name
+    assert cycle["threshold 6"].any() and not cycle["threshold 6"].all()
 
 
 def test_the_last_fifth_of_each_life_is_what_rul_is_measured_on(fleets: tuple[Path, Path]) -> None:

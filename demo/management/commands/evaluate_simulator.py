@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from analytics.ml import detectors, frames, residuals, rul, wear
 from analytics.ml.anomaly import confusion
 from analytics.ml.features import window_features
+from demo import cycle_evaluation
 from demo.fleet_history import Fleet, histories, load
 from simulator import anomalies
 
@@ -344,7 +345,9 @@ class Command(BaseCommand):
             holdout = load(holdout_dir, "held-out")
         self.describe(train, holdout)
         rows = []
-        pooled: dict[str, list[Any]] = {k: [] for k in ("flags", "truth", "hits")}
+        pooled: dict[str, list[Any]] = {
+            k: [] for k in ("flags", "truth", "hits", *cycle_evaluation.THRESHOLDS)
+        }
         lives: list[tuple[str, float, np.ndarray, np.ndarray]] = []
         types = [t for t in train.devices["type"].unique() if t in set(holdout.types())]
         for kind in types:
@@ -353,6 +356,8 @@ class Command(BaseCommand):
             pooled["flags"].append(flags)
             pooled["truth"].append(truth)
             pooled["hits"].append(hits)
+            for name in cycle_evaluation.THRESHOLDS:
+                pooled[name].append(row.pop(name))
             lives += kind_lives
         if not rows:
             raise CommandError("no device type has minutes in both fleets")
@@ -370,6 +375,8 @@ class Command(BaseCommand):
             }
         )
         self.table(rows)
+        for line in cycle_evaluation.table([r["type"] for r in rows[:-1]], pooled, truth):
+            self.stdout.write(line)
         by_kind = hits.groupby(level=0).mean()
         self.stdout.write(
             "labelled anomalies flagged at least once, by kind: "
@@ -415,8 +422,11 @@ class Command(BaseCommand):
         selected = holdout.types() == kind
         x = holdout.minutes[selected]
         complete = x[detector.metrics].notna().all(axis=1).to_numpy()
-        flags = detector.flags(x)[complete]  # each device's own fits on all its minutes
+        scores = detector.scores(x)  # each device's own fits on all its minutes
+        flags = detector.flags(x, scores)[complete]
         x = x[complete]
+        model = cycle_evaluation.multivariate(train, kind, detector.metrics)
+        cycle = cycle_evaluation.by_threshold(model, x, scores, complete, detector.threshold)
         labels = holdout.labels[holdout.labels["device"].isin(x.index.unique("device"))]
         truth = frames.labelled_minutes(labels, x.index, kinds=VALUE_KINDS).to_numpy()
         windows = frames.windows_flagged(
@@ -429,14 +439,14 @@ class Command(BaseCommand):
         coefficients = wear_fit(train, kind, detector.metrics)
         features = rul_features(train, kind, detector.metrics, coefficients)
         chosen, validation_share = rul_choose(train, kind, features, detector.metrics)
-        model = rul_model(train, kind, features, detector.metrics, chosen, every=TRAIN_EVERY)
+        predict = rul_model(train, kind, features, detector.metrics, chosen, every=TRAIN_EVERY)
         test = rul_features(holdout, kind, detector.metrics, coefficients)
         test_truth = holdout.rul[selected]
         life = last_of_lives(holdout, test_truth.index).to_numpy()
         lives = []
         in_end = life >= 0
         if in_end.any():
-            predicted = model(test[in_end])
+            predicted = predict(test[in_end])
             actual = test_truth["rul_seconds"].to_numpy()[in_end] / 3600
             for number in np.unique(life[in_end]):
                 own = life[in_end] == number
@@ -450,6 +460,7 @@ class Command(BaseCommand):
             f"{detector.hold} (val F1 {validation_f1:.2f}); RUL {chosen} (val "
             f"{_share(validation_share)})",
             **self.rul_summary(lives),
+            **cycle,
         }
         if self.verbosity >= 2:
             for _, number, p, a in lives:
