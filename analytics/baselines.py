@@ -13,9 +13,10 @@ device's own noise.
   ``residual_scores`` does over a whole history. Stuck runs are left out of the fit. The new
   fits are stored in the cycle's transaction, so a re-run of a minute writes nothing twice.
 
-The fits use the active anomaly model's signals and standardisation (normal operation of the
-type); a device whose fit has other signals, or that was silent longer than the residual gap
-since its fit, is not scored until its next refit.
+A fit takes the active anomaly model's signals and standardisation (the type's normal
+operation) when it is made and keeps them, so a new model version takes over at each device's
+next refit. A device silent for longer than the residual gap since its fit's last minute (a
+repair) is not scored until its next refit.
 """
 
 import itertools
