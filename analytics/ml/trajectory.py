@@ -178,7 +178,8 @@ def _project(
     weight = np.where(clear, np.abs(end), 0.0)  # lives, metrics
     # each life's elapsed share from each of its clear metrics, then their weighted mean
     ratio = np.clip(z[:, None, :] / np.where(end == 0, np.nan, end)[None], 1e-6, 2.0)
-    per_metric = ratio ** (1.0 / p[None])
+    with np.errstate(over="ignore"):  # a tiny exponent: inf, then not usable
+        per_metric = ratio ** (1.0 / p[None])
     usable = np.isfinite(per_metric) & (weight[None] > 0)
     total = np.where(usable, weight[None], 0.0).sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
