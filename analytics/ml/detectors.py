@@ -331,3 +331,16 @@ def spells(
             inside = False
         out[i] = inside
     return out
+
+
+def held(flags: np.ndarray, device: np.ndarray, minutes: int) -> np.ndarray:
+    """Each flag held for ``minutes`` rows of its device (1: unchanged); no look-ahead. Rows are
+    grouped by device (a device's rows together, in time order)."""
+    if minutes <= 1:
+        return flags
+    position = np.arange(len(flags))
+    starts = np.r_[True, device[1:] != device[:-1]]
+    first = np.maximum.accumulate(np.where(starts, position, 0))  # the device's first row
+    counts = np.r_[0, np.cumsum(flags.astype(np.int64))]
+    low = np.maximum(position - minutes + 1, first)
+    return np.asarray(counts[position + 1] - counts[low] > 0)

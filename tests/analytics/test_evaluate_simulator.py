@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
-from analytics.ml import frames
+from analytics.ml import detectors, frames
 from analytics.ml.anomaly import confusion
 from demo import cycle_evaluation, fleet_history
 from demo.management.commands import evaluate_simulator as command
@@ -184,5 +184,5 @@ def test_on_the_command_line_bad_input_exits_with_status_1(tmp_path: Path) -> No
 def test_a_held_flag_lasts_its_minutes_within_its_device() -> None:
     flags = np.array([1, 0, 0, 0, 1, 0, 0, 0], dtype=bool)
     device = np.array(list("aaaaabbb"))
-    assert command.held(flags, device, 3).astype(int).tolist() == [1, 1, 1, 0, 1, 0, 0, 0]
-    assert command.held(flags, device, 1).tolist() == flags.tolist()
+    assert detectors.held(flags, device, 3).astype(int).tolist() == [1, 1, 1, 0, 1, 0, 0, 0]
+    assert detectors.held(flags, device, 1).tolist() == flags.tolist()

@@ -1,6 +1,7 @@
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from analytics.ml.anomaly import confusion
 from analytics.ml.features import window_features
 from demo import cycle_evaluation
 from demo.fleet_history import Fleet, histories, load
+from demo.rul_trajectory import projected, trajectory_library, with_projection
 from simulator import anomalies
 
 # Devices are new at the start and wear out in about 30 days (Rates.mean_life_days, lognormal
@@ -39,19 +41,6 @@ LAST_SHARE = 0.2
 TOLERANCE = 0.15
 
 # --- anomaly -------------------------------------------------------------------------------
-
-
-def held(flags: np.ndarray, device: np.ndarray, minutes: int) -> np.ndarray:
-    """Each flag held for ``minutes`` rows of its device (1: unchanged); no look-ahead. Rows are
-    grouped by device (a device's rows together, in time order)."""
-    if minutes <= 1:
-        return flags
-    position = np.arange(len(flags))
-    starts = np.r_[True, device[1:] != device[:-1]]
-    first = np.maximum.accumulate(np.where(starts, position, 0))  # the device's first row
-    counts = np.r_[0, np.cumsum(flags.astype(np.int64))]
-    low = np.maximum(position - minutes + 1, first)
-    return np.asarray(counts[position + 1] - counts[low] > 0)
 
 
 @dataclass
@@ -100,7 +89,7 @@ class Detector:
     ) -> np.ndarray:
         z, runs = scores if scores is not None else self.scores(x)
         raw = (z > self.threshold) | (runs >= self.stuck)
-        return held(raw, x.index.get_level_values("device").to_numpy(), self.hold)
+        return detectors.held(raw, x.index.get_level_values("device").to_numpy(), self.hold)
 
 
 def _normal(fleet: Fleet, rows: np.ndarray) -> np.ndarray:
@@ -194,7 +183,10 @@ def rul_columns(features: pd.DataFrame, metrics: list[str]) -> list[str]:
     return [
         c
         for c in features.columns
-        if c not in ("minute", "age_h") and not c.endswith(("_exp", "_dhi")) and "_hi" not in c
+        if c not in ("minute", "age_h")
+        and not c.endswith(("_exp", "_dhi"))
+        and "_hi" not in c
+        and not c.startswith("proj_")
     ]
 
 
@@ -240,9 +232,9 @@ def last_of_lives(fleet: Fleet, rows: pd.MultiIndex) -> pd.Series:
 
 
 # The RUL candidates, chosen per type on the training fleet's last 30 %: the window features
-# fitted on hours, the health indicators alone or both, fitted on log(1 + hours) (a relative
-# error, as ±15 % is).
-RUL_SETS = ("window", "wear", "both")
+# on hours, the health indicators alone or both on log(1 + hours) (a relative error, as ±15 %
+# is); the trajectory projection (``demo.rul_trajectory``) alone or with the indicators.
+RUL_SETS = ("window", "wear", "both", "trajectory", "wear+trajectory")
 VALIDATION_EVERY = 30  # minutes: the candidates' fits on the first 70 % take every thirtieth
 
 
@@ -261,6 +253,9 @@ def rul_model(
     windowed = rul_columns(features, metrics)
     columns = {"window": windowed, "wear": wear_columns(features)}
     columns["both"] = windowed + columns["wear"]
+    columns["wear+trajectory"] = columns["wear"] + ["proj_rul", "proj_share", "proj_mismatch"]
+    if name == "trajectory":
+        return partial(projected, knee=KNEE_HOURS)
     target, known = rul_target(fleet.rul[fleet.types() == kind])
     keep = known & (np.arange(len(target)) % every == 0)
     keep &= features[windowed].notna().all(axis=1).to_numpy()  # indicators: NaN allowed
@@ -299,6 +294,8 @@ def rul_choose(
     if not end.any():
         return "both", np.nan
     actual = truth["rul_seconds"].to_numpy()[end] / 3600
+    library = trajectory_library(fleet, kind, features, metrics, early)
+    features = with_projection(fleet, kind, features, metrics, library, own=True)
     results = []
     for name in RUL_SETS:
         model = rul_model(fleet, kind, features, metrics, name, every=VALIDATION_EVERY, rows=early)
@@ -411,8 +408,10 @@ class Command(BaseCommand):
             "indicators (each metric's residual against new devices' fit on the others, its "
             f"rolling medians over {', '.join(str(w) for w in wear.WINDOWS)} min less its median "
             "over the life's first day, their change over a day, the life's age): the window "
-            "features on hours, or the indicators alone or with them on log(1 + hours), chosen "
-            f"per type on the training fleet's last 30 %; {RUL_PARAMS}."
+            "features on hours, the indicators alone or with them on log(1 + hours), or the "
+            "daily indicators' power-law path extrapolated to the closest training lives' failure "
+            "levels, alone or with the indicators, chosen per type on the training fleet's last "
+            f"30 %; {RUL_PARAMS}."
         )
 
     def evaluate(
@@ -439,8 +438,11 @@ class Command(BaseCommand):
         coefficients = wear_fit(train, kind, detector.metrics)
         features = rul_features(train, kind, detector.metrics, coefficients)
         chosen, validation_share = rul_choose(train, kind, features, detector.metrics)
+        library = trajectory_library(train, kind, features, detector.metrics)
+        features = with_projection(train, kind, features, detector.metrics, library, own=True)
         predict = rul_model(train, kind, features, detector.metrics, chosen, every=TRAIN_EVERY)
         test = rul_features(holdout, kind, detector.metrics, coefficients)
+        test = with_projection(holdout, kind, test, detector.metrics, library, own=False)
         test_truth = holdout.rul[selected]
         life = last_of_lives(holdout, test_truth.index).to_numpy()
         lives = []

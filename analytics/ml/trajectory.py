@@ -1,0 +1,207 @@
+"""Remaining useful life by degradation-trajectory extrapolation: where a device's health
+indicators stand now against the paths that training lives took to their failure.
+
+Wear grows with use, so each health indicator (``wear.health_indicators``: a metric's departure
+from its level at the start of the life, the load taken out) follows a path from 0 at the
+start of a life to the level it reached at the failure. Each failure mode moves its own metrics,
+to much the same levels at every failure, along a power law in the life's elapsed share:
+``h(t) = L * (t / T) ** p``. From each complete training life (its failure seen) ``trajectory_fit``
+keeps, per metric, the level at the failure ``L`` and the exponent ``p`` (a least-squares line in
+log-log over the life's later part); nothing of the generating process is assumed beyond a power
+law.
+
+At a row (``project``), for each library life: the share of its life the device has used,
+``f = (h / L) ** (1 / p)`` from each of the life's clear metrics (weighted by their size against
+the noise), the mismatch of the whole indicator vector against that life's path at ``f`` (a
+device on another failure mode's path matches badly), and the failure age ``t / f``. The closest
+lives' median failure age less the age is the projected RUL. The indicator is a rolling median
+over ``window`` readings: it stands for the age half a window back, which ``lag_h`` corrects.
+
+Needs only the current indicators and the life's age per row (state the platform keeps: the
+life's start, its first day's baseline, the last day's minutes). Pure: arrays in, arrays out.
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+SIGNIFICANT = 8.0  # an end level this many noise scales from 0: the metric moved in that life
+LATE = 0.3  # the exponent's fit: the life's part past this share (earlier, the path is noise)
+EARLY = 0.25  # the noise scale: the life's part before this share (wear barely begun)
+FLOOR = 0.02  # … and where the indicator is past this share of its end level
+NEIGHBOURS = 3  # the closest library lives whose failure ages are pooled (median)
+CLOSE = 2.0  # … of those, the ones within this factor of the best's mismatch (plus 1)
+CHUNK = 50_000
+
+
+@dataclass
+class Trajectories:
+    """The library: per training life (rows) and metric (columns), the indicator's level at the
+    failure and its power-law exponent in the life's elapsed share (NaN: no clear path), the
+    life's id (a row of the caller's can leave its own life out) and each metric's noise
+    scale."""
+
+    ends: NDArray[np.float64]
+    exponents: NDArray[np.float64]
+    ids: NDArray[np.int64]
+    scale: NDArray[np.float64]
+
+
+def _end_level(h: NDArray[np.float64], tail: int) -> NDArray[np.float64]:
+    """Per metric, the median of a life's last ``tail`` indicator values."""
+    return np.asarray(np.nanmedian(h[-tail:], axis=0), dtype=float)
+
+
+def trajectory_fit(
+    indicators: ArrayLike,
+    age_h: ArrayLike,
+    life: ArrayLike,
+    failure_age_h: ArrayLike,
+    *,
+    lag_h: float = 0.0,
+    tail: int = 60,
+) -> Trajectories:
+    """The library from the rows of training lives: ``indicators`` (rows, metrics), each row's
+    age in its life, its life's id and the age at which the life failed (NaN: censored, left
+    out). The end level is the median of a life's last ``tail`` rows; the noise scale of a
+    metric, the median over lives of its indicator's spread (median absolute deviation) over
+    the life's first part, where wear has barely begun, about a straight line."""
+    h = np.asarray(indicators, dtype=float)
+    age = np.asarray(age_h, dtype=float) - lag_h
+    ids = np.asarray(life)
+    failed = np.asarray(failure_age_h, dtype=float)
+    ends, spreads, exponents, kept = [], [], [], []
+    for k in np.unique(ids):
+        rows = ids == k
+        total = failed[rows][0]
+        if not np.isfinite(total) or rows.sum() < 2 * tail:
+            continue
+        own, share = h[rows], age[rows] / total
+        spreads.append(_noise(own[share < EARLY], age[rows][share < EARLY]))
+        exponent, level = _power_law(own, share, _end_level(own, tail))
+        ends.append(level)
+        exponents.append(exponent)
+        kept.append(k)
+    if not kept:
+        raise ValueError("no complete life to learn trajectories from")
+    scale = np.nanmedian(np.array(spreads), axis=0)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    end = np.array(ends)
+    exponent = np.array(exponents)
+    exponent[np.abs(end) < SIGNIFICANT * scale] = np.nan
+    return Trajectories(end, exponent, np.array(kept, dtype=np.int64), scale)
+
+
+def _noise(h: NDArray[np.float64], age: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per metric, the median absolute deviation of ``h`` from its least-squares line in age
+    (NaN: too few readings)."""
+    out = np.full(h.shape[1], np.nan)
+    for j in range(h.shape[1]):
+        keep = np.isfinite(h[:, j])
+        if keep.sum() >= 20:
+            line = np.polyval(np.polyfit(age[keep], h[keep, j], 1), age[keep])
+            out[j] = np.median(np.abs(h[keep, j] - line))
+    return out
+
+
+def _power_law(
+    h: NDArray[np.float64], share: NDArray[np.float64], end: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per metric, log|h| against log(share) over the life's later part, a least-squares line:
+    its slope is the exponent, its value at share 1 the level at the failure (the last rows'
+    median ``end`` lags it: a rolling median stands half a window back). NaN exponent and the
+    ``end`` level where the path is too short to fit."""
+    exponent = np.full(h.shape[1], np.nan)
+    level = end.copy()
+    for j in range(h.shape[1]):
+        ratio = h[:, j] / end[j] if end[j] != 0 else np.full(len(h), np.nan)
+        keep = (share > LATE) & (share < 1) & np.isfinite(ratio) & (ratio > FLOOR)
+        if keep.sum() >= 20:
+            slope, intercept = np.polyfit(np.log(share[keep]), np.log(ratio[keep]), 1)
+            exponent[j], level[j] = slope, end[j] * np.exp(intercept)
+    return exponent, level
+
+
+@dataclass
+class Projection:
+    """Per row: the projected failure age and RUL (hours), the closest life's mismatch (noise
+    scales per metric, root mean square) and the elapsed share of life."""
+
+    failure_age_h: NDArray[np.float64]
+    rul_h: NDArray[np.float64]
+    mismatch: NDArray[np.float64]
+    share: NDArray[np.float64]
+
+
+def project(
+    library: Trajectories,
+    indicators: ArrayLike,
+    age_h: ArrayLike,
+    *,
+    lag_h: float = 0.0,
+    own_life: ArrayLike | None = None,
+    neighbours: int = NEIGHBOURS,
+) -> Projection:
+    """Each row's projection against the library (see the module docstring); ``own_life``
+    (each row's life id) leaves a training row's own life out of its library. NaN where the
+    indicators are missing or no library life fits."""
+    h = np.asarray(indicators, dtype=float)
+    age = np.asarray(age_h, dtype=float)
+    own = np.asarray(own_life) if own_life is not None else np.full(len(h), -1)
+    parts = [
+        _project(
+            library, h[i : i + CHUNK], age[i : i + CHUNK], lag_h, own[i : i + CHUNK], neighbours
+        )
+        for i in range(0, len(h), CHUNK)
+    ]
+    if not parts:
+        empty = np.zeros(0)
+        return Projection(empty, empty, empty, empty)
+    failure, mismatch, share = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    return Projection(failure, failure - age, mismatch, share)
+
+
+def _project(
+    library: Trajectories,
+    h: NDArray[np.float64],
+    age: NDArray[np.float64],
+    lag_h: float,
+    own: NDArray[np.int64],
+    neighbours: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    z = h / library.scale  # rows, metrics
+    end = library.ends / library.scale  # lives, metrics
+    clear = np.isfinite(library.exponents)
+    p = np.where(clear, library.exponents, 1.0)
+    weight = np.where(clear, np.abs(end), 0.0)  # lives, metrics
+    # each life's elapsed share from each of its clear metrics, then their weighted mean
+    ratio = np.clip(z[:, None, :] / np.where(end == 0, np.nan, end)[None], 1e-6, 2.0)
+    with np.errstate(over="ignore"):  # a tiny exponent: inf, then not usable
+        per_metric = ratio ** (1.0 / p[None])
+    usable = np.isfinite(per_metric) & (weight[None] > 0)
+    total = np.where(usable, weight[None], 0.0).sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a row without indicators: NaN
+        f = np.where(usable, per_metric * weight[None], 0.0).sum(axis=2) / total  # rows, lives
+        # the path of every metric of the life at that share (no clear path: its end level)
+        path = np.where(
+            clear[None], end[None] * f[:, :, None] ** p[None], end[None] * f[:, :, None]
+        )
+        mismatch = np.sqrt(np.nanmean((z[:, None, :] - path) ** 2, axis=2))
+    mismatch[(total == 0) | ~np.isfinite(f) | (f <= 0) | (own[:, None] == library.ids[None])] = (
+        np.inf
+    )
+    order = np.argsort(mismatch, axis=1)[:, :neighbours]
+    rows = np.arange(len(h))[:, None]
+    best = mismatch[rows, order]
+    centre = np.maximum(age - lag_h, 1e-3)
+    failure = centre[:, None] / f[rows, order]
+    close = np.isfinite(best) & (best <= CLOSE * best[:, :1] + 1.0)  # not another mode's path
+    failure = np.where(close, failure, np.nan)
+    with warnings.catch_warnings():  # a row no life fits: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = np.nanmedian(failure, axis=1)
+        share = np.nanmedian(np.where(close, f[rows, order], np.nan), axis=1)
+    return out, np.where(np.isfinite(best[:, 0]), best[:, 0], np.nan), share

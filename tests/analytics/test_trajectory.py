@@ -1,0 +1,68 @@
+"""Trajectory extrapolation: power-law paths of the health indicators learned from complete
+lives, a new life's failure age read off where its indicators stand."""
+
+import numpy as np
+import pytest
+
+from analytics.ml import trajectory
+
+
+def _life(total_h: float, level: float, exponent: float, *, seed: int = 0) -> np.ndarray:
+    """Hourly rows of a life failing at ``total_h``: a metric on ``level * share ** exponent``
+    with a little noise, a second metric that does not move."""
+    rng = np.random.default_rng(seed)
+    age = np.arange(0.0, total_h, 1.0)
+    moving = level * (age / total_h) ** exponent + rng.normal(0, 0.01, len(age))
+    return np.c_[age, moving, rng.normal(0, 0.01, len(age))]
+
+
+def _library(lives: list[np.ndarray]) -> trajectory.Trajectories:
+    rows = np.concatenate(lives)
+    life = np.concatenate([np.full(len(x), k) for k, x in enumerate(lives)])
+    failed = np.concatenate([np.full(len(x), x[-1, 0] + 1.0) for x in lives])
+    return trajectory.trajectory_fit(rows[:, 1:], rows[:, 0], life, failed)
+
+
+def test_the_path_s_level_and_exponent_are_learned() -> None:
+    library = _library([_life(500.0, 10.0, 1.6, seed=1), _life(800.0, 10.0, 1.6, seed=2)])
+    assert library.exponents[:, 0] == pytest.approx([1.6, 1.6], abs=0.02)
+    assert library.ends[:, 0] == pytest.approx([10.0, 10.0], rel=0.01)
+    assert np.isnan(library.exponents[:, 1]).all()  # a metric that never moves has no path
+
+
+def test_a_new_life_s_failure_age_from_where_its_indicator_stands() -> None:
+    library = _library([_life(500.0, 10.0, 1.6, seed=1), _life(800.0, 10.0, 1.6, seed=2)])
+    # a life failing at 600 h: at 540 h its indicator stands at 10 x 0.9 ** 1.6
+    at = np.array([[10.0 * 0.9**1.6, 0.0]])
+    out = trajectory.project(library, at, np.array([540.0]))
+    assert out.share[0] == pytest.approx(0.9, abs=0.002)
+    assert out.failure_age_h[0] == pytest.approx(600.0, rel=0.003)
+    assert out.rul_h[0] == pytest.approx(60.0, abs=2.0)
+
+
+def test_the_lag_of_a_rolling_median_is_taken_out() -> None:
+    library = _library([_life(500.0, 10.0, 1.6, seed=1)])
+    # the indicator stands for the age 12 h back: share 0.9 of a 600 h life at 552 h
+    at = np.array([[10.0 * 0.9**1.6, 0.0]])
+    out = trajectory.project(library, at, np.array([552.0]), lag_h=12.0)
+    assert out.rul_h[0] == pytest.approx(48.0, abs=2.0)
+
+
+def test_the_closest_mode_s_lives_decide_and_a_life_can_leave_itself_out() -> None:
+    # two failure modes: one moves the first metric, the other the second (exponent 3)
+    first = [_life(500.0, 10.0, 1.6, seed=s) for s in (1, 2)]
+    other = _life(700.0, 10.0, 3.0, seed=3)[:, [0, 2, 1]]
+    library = _library([*first, other])
+    at = np.array([[0.0, 10.0 * 0.8**3.0]])  # on the second mode's path, share 0.8
+    out = trajectory.project(library, at, np.array([400.0]))
+    assert out.failure_age_h[0] == pytest.approx(500.0, rel=0.01)
+    left_out = trajectory.project(library, at, np.array([400.0]), own_life=np.array([2]))
+    assert left_out.mismatch[0] > 10 * out.mismatch[0]  # only the other mode's lives remain
+
+
+def test_no_complete_life_is_an_error() -> None:
+    rows = _life(100.0, 1.0, 1.6)
+    with pytest.raises(ValueError):
+        trajectory.trajectory_fit(
+            rows[:, 1:], rows[:, 0], np.zeros(len(rows)), np.full(100, np.nan)
+        )
