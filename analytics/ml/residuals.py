@@ -82,17 +82,25 @@ def _fits(
     p0 = np.where(ok[:, None], p, 0.0)
     wp = p0 * w[:, None]
 
-    def cumulative(a: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.concatenate([np.zeros((1, *a.shape[1:])), np.cumsum(a, axis=0)])
+    if len(starts) == 1:  # one window (the apply cycle's refit): its sums directly
+        rows = slice(int(low[0]), int(starts[0]))
+        s_pp = (wp[rows].T @ p0[rows])[None]
+        s_py = (wp[rows].T @ y0[rows])[None]
+        s_yy = np.array([np.dot(w[rows] * y0[rows], y0[rows])])
+        count = np.array([w[rows].sum()])
+    else:  # a window before each block: running sums, differenced
 
-    c_pp = cumulative(wp[:, :, None] * p0[:, None, :])
-    c_py = cumulative(wp * y0[:, None])
-    c_yy = cumulative(w * y0 * y0)
-    c_n = cumulative(w)
-    s_pp = c_pp[starts] - c_pp[low]
-    s_py = c_py[starts] - c_py[low]
-    s_yy = c_yy[starts] - c_yy[low]
-    count = c_n[starts] - c_n[low]
+        def cumulative(a: NDArray[np.float64]) -> NDArray[np.float64]:
+            return np.concatenate([np.zeros((1, *a.shape[1:])), np.cumsum(a, axis=0)])
+
+        c_pp = cumulative(wp[:, :, None] * p0[:, None, :])
+        c_py = cumulative(wp * y0[:, None])
+        c_yy = cumulative(w * y0 * y0)
+        c_n = cumulative(w)
+        s_pp = c_pp[starts] - c_pp[low]
+        s_py = c_py[starts] - c_py[low]
+        s_yy = c_yy[starts] - c_yy[low]
+        count = c_n[starts] - c_n[low]
     a = s_pp + RIDGE * np.maximum(count, 1.0)[:, None, None] * np.eye(k)
     beta = np.linalg.solve(a, s_py[:, :, None])[:, :, 0]
     rss = s_yy - 2 * (beta * s_py).sum(axis=1) + np.einsum("bi,bij,bj->b", beta, s_pp, beta)
