@@ -197,7 +197,8 @@ def _project(
     rows = np.arange(len(h))[:, None]
     best = mismatch[rows, order]
     centre = np.maximum(age - lag_h, 1e-3)
-    failure = centre[:, None] / f[rows, order]
+    with np.errstate(over="ignore", divide="ignore"):  # a share near 0: a far failure, unused
+        failure = centre[:, None] / f[rows, order]
     close = np.isfinite(best) & (best <= CLOSE * best[:, :1] + 1.0)  # not another mode's path
     failure = np.where(close, failure, np.nan)
     with warnings.catch_warnings():  # a row no life fits: NaN
