@@ -22,7 +22,7 @@ class DeviceResult:
     drivers: list[dict[str, Any]] = field(default_factory=list)
     anomaly_version: int | None = None
     detector: str = ""
-    flags: list[dict[str, Any]] = field(default_factory=list)  # threshold and z-score detectors
+    flags: list[dict[str, Any]] = field(default_factory=list)  # residual, stuck, threshold, z-score
     crossing: dict[str, Any] | None = None  # the soonest forecast crossing of a warning limit
     forecast: bool = False  # whether this minute forecast the device (a tenth of them do)
     baseline: DeviceBaseline | None = None  # its residual fit, renewed this minute (a 30th are)

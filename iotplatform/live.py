@@ -101,9 +101,9 @@ class DeviceScore(TypedDict):
     rul_hours: float | None
     rul_low: float | None
     rul_high: float | None
-    anomaly: float | None  # the multivariate score, 1.0 = the model's limit
+    anomaly: float | None  # the larger of the multivariate and residual scores (1.0: the limit)
     flagged: bool
-    # the threshold and rolling z-score detectors: [{detector, metric, value, score}]
+    # residual, stuck, threshold and rolling z-score flags: [{detector, metric, value, score}]
     flags: list[dict[str, Any]]
     # the soonest forecast crossing of a warning limit within 3 h, in the minutes the device is
     # forecast (every 10 minutes, staggered; absent in the others):
