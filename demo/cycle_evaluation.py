@@ -1,6 +1,7 @@
 """The simulator evaluation's anomaly detection as the platform's apply cycle combines it: each
 minute's score is the largest of the type's multivariate model (T²+Q or IsolationForest, chosen
-by backtest and trained on normal operation as ``analytics.training.anomaly_train`` does), the
+by backtest and trained on normal operation as ``analytics.training.anomaly_train`` does) over
+twice its limit (``scoring.MULTIVARIATE_LIMIT``), the
 device's residual against its own fit over the threshold, and a stuck sensor's fixed score; a
 minute counts as flagged while an anomaly spell is open (opened above 1.0, ended below 0.8:
 ``detectors.spells``). What an operator sees of a device's status, minute by minute."""
@@ -43,7 +44,8 @@ def cycle_flags(
     """The minutes of ``x`` (complete, device by device in time order) inside a spell when the
     residual threshold is ``threshold``; ``residual_z`` the largest |z| of each minute,
     ``stuck_runs`` its longest run of a repeated value."""
-    score = np.maximum(model.score(x[model.signals]), residual_z / threshold)
+    multivariate = model.score(x[model.signals]) / scoring.MULTIVARIATE_LIMIT
+    score = np.maximum(multivariate, residual_z / threshold)
     score = np.where(stuck_runs >= rules.STUCK_MINUTES, np.maximum(score, rules.STUCK_SCORE), score)
     return detectors.spells(
         score,
@@ -74,7 +76,8 @@ def table(types: Sequence[str], pooled: dict[str, list[Any]], truth: np.ndarray)
     flags array per type, ``pooled["truth"]`` their labels) and overall (``truth``)."""
     lines = [
         "as the platform's apply cycle combines them (the larger of the type's multivariate "
-        "model, the residual |z| over the threshold and a stuck sensor's 2.0; a minute "
+        f"model over {scoring.MULTIVARIATE_LIMIT:g}x its limit, the residual |z| over the "
+        "threshold and a stuck sensor's 2.0; a minute "
         "flagged while a spell is open: above 1.0, until below 0.8):",
         f"{'type':<15}" + "".join(f"{name:>34}" for name in THRESHOLDS),
     ]

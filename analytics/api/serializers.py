@@ -133,7 +133,9 @@ class PredictionOutput(serializers.Serializer):
     health = serializers.FloatField(allow_null=True, help_text="0-100")
     rul = Interval(help_text="remaining useful life in hours with its 80 % interval")
     anomaly_score = serializers.FloatField(
-        allow_null=True, help_text="the multivariate score; above 1.0 is beyond the model's limit"
+        allow_null=True,
+        help_text="the largest of the type's multivariate score over twice its limit, the "
+        "residual |z| over the type's threshold and a stuck sensor's 2.0; above 1.0 opens a spell",
     )
     anomaly = AnomalyEventOutput(allow_null=True, help_text="the open anomaly spell, if any")
     flags = FlagOutput(

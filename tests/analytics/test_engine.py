@@ -6,9 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from analytics import artefacts, rules, scoring, training, training_data
+from analytics import artefacts, registry, rules, scoring, training, training_data
 from analytics.failures import FailureFileError, failures_import
 from analytics.models import AnomalyEvent, Failure, ModelState, ModelVersion, ScoringCycle
 from devices.models import DeviceStatus, DeviceStatusChange
@@ -436,3 +437,30 @@ def test_failures_import_is_idempotent_and_refuses_bad_files(db: None, tenant, t
     with pytest.raises(FailureFileError, match="line 3: failed_at_ms 'soon' is not a number"):
         failures_import(tenant=tenant, path=bad)
     assert Failure.objects.count() == 2  # nothing half-written
+
+
+def test_the_type_model_opens_a_spell_only_past_twice_its_limit(trained, tenant) -> None:
+    """A minute all of whose metrics move together with the load (a heavy minute, nothing
+    wrong with the device) is beyond the type model's limit before it is beyond twice it: the
+    score is the model's over MULTIVARIATE_LIMIT, and only past that does a spell open."""
+    model = registry.active_model(tenant=tenant, device_type=trained[0].type, kind="anomaly")
+    assert model is not None
+
+    def heavy(load: float) -> dict[str, float]:
+        return {m: spec[0] + spec[1] * 0.8 * load for m, spec in plant.METRICS.items()}
+
+    loads = np.linspace(0.0, 20.0, 401)
+    raw = model.artefact.score(pd.DataFrame([heavy(x) for x in loads])[model.artefact.signals])
+    between = float(loads[np.argmax(raw > 1.3)])  # past the limit, not past twice it
+    beyond = float(loads[np.argmax(raw > 3.0)])
+    assert 1.3 < model.artefact.score(pd.DataFrame([heavy(between)]))[0] < 2.0
+    for device, load, flagged in ((trained[0], between, False), (trained[1], beyond, True)):
+        plant.store(plant.reading(device, M, **heavy(load)))
+        plant.seen([device], M + timedelta(seconds=30))
+        (result,) = scoring._score_type(
+            tenant=tenant, device_type=device.type, devices=[device], minute=M
+        )
+        expected = model.artefact.score(pd.DataFrame([heavy(load)]))[0]
+        assert result.detector == model.artefact.kind
+        assert result.anomaly == pytest.approx(expected / scoring.MULTIVARIATE_LIMIT)
+        assert result.flagged is flagged
