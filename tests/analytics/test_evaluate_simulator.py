@@ -106,15 +106,6 @@ def test_the_last_fifth_of_each_life_is_what_rul_is_measured_on(fleets: tuple[Pa
     assert minutes.min() - (failed - (failed - born) * 0.2) < pd.Timedelta(minutes=2)
 
 
-def test_the_capped_target_keeps_censored_rows_past_the_knee() -> None:
-    truth = pd.DataFrame(
-        {"rul_seconds": [3600.0, 400 * 3600.0, 3600.0, np.nan], "censored": [0, 1, 1, 0]}
-    )
-    hours, known = command.rul_target(truth.astype({"censored": bool}))
-    assert hours[:3].tolist() == [1.0, command.KNEE_HOURS, 1.0]
-    assert known.tolist() == [True, True, False, False]
-
-
 def _copy(source: Path, target: Path) -> None:
     target.mkdir()
     for path in source.iterdir():
