@@ -79,7 +79,7 @@ class Lives:
         return self.now_h - self.born_h
 
 
-def _hours(at: datetime) -> float:
+def hours_of(at: datetime) -> float:
     """A time as hours since the epoch, as ``wear.epoch_hours`` gives them."""
     return float(pd.Timestamp(at).value / 3.6e12)
 
@@ -102,7 +102,7 @@ def lives_of(
     life = np.full(n, -1, dtype=np.int64)
     born = np.full(n, np.nan)
     failed = np.full(n, np.nan)
-    floor = -np.inf if since is None else _hours(since)
+    floor = -np.inf if since is None else hours_of(since)
     by_device = (
         {d: rows for d, rows in failures.groupby("device", sort=False)} if len(failures) else {}
     )
@@ -111,7 +111,7 @@ def lives_of(
     for lo, hi in itertools.pairwise(int(b) for b in bounds):
         d = devices[lo]
         start = first.get(d) if first else None
-        start_h = _hours(start) if start is not None else now[lo]
+        start_h = hours_of(start) if start is not None else now[lo]
         own = by_device.get(d)
         fail_h = np.array([], dtype=float)
         repair_h = np.array([], dtype=float)
@@ -154,15 +154,16 @@ def life_features(
     *,
     base: ArrayLike | None = None,
 ) -> pd.DataFrame:
-    """Window features (``<s>``, ``<s>_m<w>``, ``<s>_sl<w>``, ``<s>_ewm``, per device) and
-    health indicators (per life; ``base``: the lives' frozen baselines where known, see
-    ``wear.health_indicators``) of ``values`` (index device, minute, sorted; a column per
-    metric), a row per minute in ``values``' order."""
+    """Window features (``<s>``, ``<s>_m<w>``, ``<s>_sl<w>``, ``<s>_ewm``) and health
+    indicators of ``values`` (index device, minute, sorted; a column per metric), both per
+    life: a repaired machine's windows start afresh. ``base``: the lives' frozen baselines
+    where known (``wear.health_indicators``). A row per minute, in ``values``' order."""
     metrics = list(values.columns)
     x = values.reset_index()
     x["minute"] = x["minute"].astype("int64")
+    x["_life"] = lives.life
     features = window_features(
-        x, unit="device", order="minute", signals=metrics, windows=WINDOWS, expanding=False
+        x, unit="_life", order="minute", signals=metrics, windows=WINDOWS, expanding=False
     )
     features = features.loc[x.index]
     indicators = wear.health_indicators(
@@ -360,14 +361,15 @@ def within(predicted: ArrayLike, actual: ArrayLike, life: ArrayLike) -> float:
 @dataclass
 class Choice:
     """The candidate chosen on held-out lives: its name, each candidate's share within ±15 %
-    and RMSE (hours) over the last 20 % of the held-out lives, how many lives those were, and
-    the chosen one's predictions at every held-out row of a failed life (``held``) for the
-    interval."""
+    and RMSE (hours) over the last 20 % of the held-out lives (the rows ``measured``), how
+    many lives those were, and the chosen one's predictions at every held-out row of a failed
+    life (``held``) for the interval."""
 
     name: str
     shares: dict[str, float]
     rmses: dict[str, float]
     lives: int
+    measured: NDArray[np.bool_]
     held: NDArray[np.bool_]
     point: NDArray[np.float64]
 
@@ -397,7 +399,7 @@ def lifetime_choose(
     end = last_of_life(lives) & ~early
     held = (lives.life >= 0) & np.isfinite(lives.failed_h) & ~early
     if not end.any():
-        return Choice(FALLBACK, {}, {}, 0, held & False, np.zeros(0))
+        return Choice(FALLBACK, {}, {}, 0, end, held & False, np.zeros(0))
     actual = lives.hours_left[end]
     library = library_fit(features, metrics, lives, early)
     features = with_projection(features, metrics, library, own_life=lives.life)
@@ -424,6 +426,55 @@ def lifetime_choose(
         {name: s for s, name in results},
         rmses,
         int(np.unique(lives.life[end]).size),
+        end,
         held,
         models[chosen].point(features[held]),
     )
+
+
+@dataclass
+class Trained:
+    """A type's trained lifetime model (its interval's bands set when lives were held out),
+    the choice that made it, and the training rows' features."""
+
+    model: LifetimeModel
+    choice: Choice
+    features: pd.DataFrame
+
+
+class NoHeldOutLife(ValueError):
+    """No life fails in the range's last share: nothing to choose on and measure."""
+
+
+def lifetime_train(
+    values: pd.DataFrame, lives: Lives, *, end_h: float, require_held_out: bool = True
+) -> Trained:
+    """The whole training, as the platform and the simulator evaluation run it: the new-device
+    fit (ValueError: too few new minutes), the features, the candidate chosen on held-out lives
+    (``NoHeldOutLife`` without one, unless not ``require_held_out``: then ``FALLBACK``), fitted
+    on every ``TRAIN_EVERY``-th minute of all of them, with split-conformal bands from the
+    held-out lives' errors (80 % of their minutes inside, by range of the prediction) against
+    the capped hours the model knows."""
+    metrics = list(values.columns)
+    coefficients = new_device_fit(values, lives)
+    features = life_features(values, lives, coefficients)
+    choice = lifetime_choose(features, metrics, coefficients, lives, end_h=end_h)
+    if require_held_out and not choice.lives:
+        raise NoHeldOutLife(
+            f"no run to failure ends in the last {VALIDATION_SHARE:.0%} of the range "
+            "to choose the model and measure it on"
+        )
+    model = lifetime_fit(
+        features,
+        metrics,
+        coefficients,
+        lives,
+        choice.name,
+        end_h=end_h,
+        every=TRAIN_EVERY,
+        library=library_fit(features, metrics, lives),
+    )
+    if choice.lives:
+        target, _ = lifetime_target(lives, end_h)
+        model.bands = rul.conformal_bands(choice.point, target[choice.held], edges=BAND_EDGES)
+    return Trained(model, choice, features)

@@ -177,3 +177,14 @@ def test_a_held_flag_lasts_its_minutes_within_its_device() -> None:
     device = np.array(list("aaaaabbb"))
     assert detectors.held(flags, device, 3).astype(int).tolist() == [1, 1, 1, 0, 1, 0, 0, 0]
     assert detectors.held(flags, device, 1).tolist() == flags.tolist()
+
+
+def test_what_the_cycle_shows_is_the_last_refresh_s_prediction(monkeypatch) -> None:
+    monkeypatch.setattr(command.lifetimes, "REFRESH_MINUTES", 3)
+    minutes = pd.date_range("2026-01-01 00:00", periods=5, freq="min", tz="UTC")  # slots 0..4 % 3
+    index = pd.MultiIndex.from_product([["a", "b"], minutes], names=["device", "minute"])
+    features = pd.DataFrame({"x": np.arange(10.0)}, index=index)
+    rows = np.ones(10, dtype=bool)
+    shown = command.as_shown(features, rows, lambda f: f["x"].to_numpy() * 10, knee=99.0)
+    # a (number 0) refreshes at minutes 0 and 3, b (number 1) at minute 1 and 4
+    assert shown.tolist() == [0, 0, 0, 30, 30, 99, 60, 60, 60, 90]
