@@ -50,6 +50,8 @@ PARAMS = rul.CANDIDATES[0]
 CANDIDATES = ("window", "wear", "both", "trajectory", "wear+trajectory")
 FALLBACK = "both"  # chosen when no held-out life ends in the range
 MIN_NEW_ROWS = 60  # complete minutes of new devices the coefficients need at least
+ROBUST_Z = 3.5  # robust standard deviations: a new device's minute further out is left out …
+ROBUST_PASSES = 2  # … of the fit, refitted this many times
 PROJECTION = ("proj_rul", "proj_share", "proj_mismatch")
 # The interval's bands by range of the predicted hours: near failure, mid-life, at the knee.
 BAND_EDGES = (100.0, 200.0)
@@ -136,7 +138,12 @@ def lives_of(
 
 def new_device_fit(values: pd.DataFrame, lives: Lives) -> list[NDArray[np.float64]]:
     """The new-device coefficients (``wear.new_fit``) from the complete rows of each life's
-    first two days; ValueError when there are too few of them."""
+    first two days, robustly: refitted ``ROBUST_PASSES`` times without the rows where a
+    metric's residual is more than ``ROBUST_Z`` robust standard deviations (1.4826 median
+    absolute deviations) from its median. Nobody labels a new device's spikes, level shifts,
+    drifts and stuck sensors; fitted on them, the coefficients carry their load into every
+    indicator (on the simulator, the edge gateways' trajectory fell from 57 % of minutes
+    within ±15 % to 8 %). ValueError when there are too few rows."""
     position = pd.Series(lives.life).groupby(lives.life).cumcount().to_numpy()
     rows = (lives.life >= 0) & (position < wear.NEW_READINGS)
     rows &= values.notna().all(axis=1).to_numpy()
@@ -144,7 +151,20 @@ def new_device_fit(values: pd.DataFrame, lives: Lives) -> list[NDArray[np.float6
         raise ValueError(
             f"{int(rows.sum())} complete minutes of new devices, {MIN_NEW_ROWS} needed"
         )
-    return wear.new_fit(values.to_numpy(dtype=float), values.index.get_level_values("minute"), rows)
+    x = values.to_numpy(dtype=float)
+    times = values.index.get_level_values("minute")
+    keep = rows
+    for _ in range(ROBUST_PASSES):
+        residual = wear.residuals_of(x, times, wear.new_fit(x, times, keep))
+        centre = np.median(residual[keep], axis=0)
+        spread = 1.4826 * np.median(np.abs(residual[keep] - centre), axis=0)
+        z = np.abs(residual - centre) / np.where(spread > 0, spread, np.inf)
+        with np.errstate(invalid="ignore"):  # incomplete rows: NaN, never inside
+            inside = rows & (z < ROBUST_Z).all(axis=1)
+        if inside.sum() < MIN_NEW_ROWS:
+            break
+        keep = inside
+    return wear.new_fit(x, times, keep)
 
 
 def life_features(

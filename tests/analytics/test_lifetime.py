@@ -82,3 +82,24 @@ def test_a_frozen_baseline_gives_a_long_life_s_last_days_their_full_history_valu
     # without the baseline, the tail's own first day would be the zero: not the same
     wrong = lifetime.life_features(tail, cut, coefficients)
     assert wrong.iloc[-1]["temperature_hi1440"] != pytest.approx(last["temperature_hi1440"])
+
+
+def test_a_new_device_s_unlabelled_anomalies_stay_out_of_its_fit() -> None:
+    rng = np.random.default_rng(1)
+    n = 2000
+    load = rng.uniform(0.2, 1.0, n)
+    values = pd.DataFrame(
+        {"current": 6 + 24 * load, "temperature": 20 + 30 * load + rng.normal(0, 0.1, n)},
+        index=pd.MultiIndex.from_arrays(
+            [["d"] * n, pd.date_range(T0, periods=n, freq="min")], names=["device", "minute"]
+        ),
+    )
+    values.iloc[100:300, 1] += 15.0  # a level shift nobody labelled, on a tenth of the minutes
+    lives = lifetime.lives_of(["d"] * n, values.index.get_level_values("minute"), _failures())
+    times = values.index.get_level_values("minute")
+    plain = wear.new_fit(values.to_numpy(), times, np.ones(n, dtype=bool))
+    robust = lifetime.new_device_fit(values, lives)
+    # temperature on current: 30 / 24 per unit, 20 - 6 x 30 / 24 = 12.5 at none
+    assert robust[1][0] == pytest.approx(30 / 24, rel=1e-2)
+    assert robust[1][-1] == pytest.approx(12.5, abs=0.1)
+    assert abs(plain[1][-1] - 12.5) > 1.0  # the shift pulled the plain fit
