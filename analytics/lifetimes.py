@@ -260,7 +260,9 @@ def _apply_chunk(
         np.full(len(values), np.nan),
         wear.epoch_hours(values.index.get_level_values("minute")),
     )
-    features = lifetime.life_features(values, life, model.coefficients, base=np.vstack(bases))
+    features = lifetime.life_features(
+        values, life, model.coefficients, base=np.vstack(bases), **model.parts
+    )
     features.index = values.index  # (device, minute): what each prediction is of
     ends = np.cumsum([len(p) for p in parts]) - 1
     predicted = model.predict(features.iloc[ends])

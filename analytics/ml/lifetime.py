@@ -22,7 +22,7 @@ Pure: frames and arrays in, arrays out.
 """
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -173,24 +173,34 @@ def life_features(
     coefficients: list[NDArray[np.float64]],
     *,
     base: ArrayLike | None = None,
+    window: bool = True,
+    windows: Sequence[int] = wear.WINDOWS,
 ) -> pd.DataFrame:
     """Window features (``<s>``, ``<s>_m<w>``, ``<s>_sl<w>``, ``<s>_ewm``) and health
     indicators of ``values`` (index device, minute, sorted; a column per metric), both per
     life: a repaired machine's windows start afresh. ``base``: the lives' frozen baselines
-    where known (``wear.health_indicators``). A row per minute, in ``values``' order."""
+    where known (``wear.health_indicators``). A row per minute, in ``values``' order. A model
+    that needs fewer (``LifetimeModel.parts``) leaves out the window features (``window``)
+    or some of the indicators' rolling medians (``windows``; none: no indicators)."""
     metrics = list(values.columns)
     x = values.reset_index()
     x["minute"] = x["minute"].astype("int64")
     x["_life"] = lives.life
-    features = window_features(
-        x, unit="_life", order="minute", signals=metrics, windows=WINDOWS, expanding=False
-    )
-    features = features.loc[x.index]
+    if window:
+        features = window_features(
+            x, unit="_life", order="minute", signals=metrics, windows=WINDOWS, expanding=False
+        )
+        features = features.loc[x.index]
+    else:
+        features = pd.DataFrame(index=x.index)
+    if not windows:
+        return features
     indicators = wear.health_indicators(
         values,
         values.index.get_level_values("device"),
         values.index.get_level_values("minute"),
         coefficients,
+        windows=windows,
         life=lives.life,
         born_h=lives.born_h,
         base=base,
@@ -302,6 +312,15 @@ class LifetimeModel:
         """The readings of its life a minute's features need before it, at most (the daily
         change reads the day-long median a day back; the rest a day)."""
         return 2 * wear.BASELINE if self.name in ("wear", "both", "wear+trajectory") else PROJECTED
+
+    @property
+    def parts(self) -> dict[str, Any]:
+        """The ``life_features`` its candidate reads: the window features or not, and the
+        indicators' rolling medians (the trajectory reads the day-long one alone)."""
+        return {
+            "window": self.name in ("window", "both"),
+            "windows": {"window": (), "trajectory": (PROJECTED,)}.get(self.name, wear.WINDOWS),
+        }
 
     def point(self, features: pd.DataFrame, own_life: ArrayLike | None = None) -> NDArray:
         """Hours left at each row of ``features`` (``life_features``)."""

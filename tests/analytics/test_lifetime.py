@@ -103,3 +103,28 @@ def test_a_new_device_s_unlabelled_anomalies_stay_out_of_its_fit() -> None:
     assert robust[1][0] == pytest.approx(30 / 24, rel=1e-2)
     assert robust[1][-1] == pytest.approx(12.5, abs=0.1)
     assert abs(plain[1][-1] - 12.5) > 1.0  # the shift pulled the plain fit
+
+
+@pytest.mark.parametrize("name", lifetime.CANDIDATES)
+def test_a_candidate_s_own_features_are_the_full_set_s(name: str) -> None:
+    rng = np.random.default_rng(2)
+    n = 3000
+    values = pd.DataFrame(
+        {"a": rng.normal(size=n), "b": rng.normal(size=n) + np.arange(n) / 1000},
+        index=pd.MultiIndex.from_arrays(
+            [["d"] * n, pd.date_range(T0, periods=n, freq="min")], names=["device", "minute"]
+        ),
+    )
+    lives = lifetime.lives_of(["d"] * n, values.index.get_level_values("minute"), _failures())
+    times = values.index.get_level_values("minute")
+    coefficients = wear.new_fit(values.to_numpy(), times, np.ones(n, dtype=bool))
+    full = lifetime.life_features(values, lives, coefficients)
+    model = lifetime.LifetimeModel(name, ["a", "b"], coefficients, None, None, log=True)
+    own = lifetime.life_features(values, lives, coefficients, **model.parts)
+    wanted = (
+        ["age_h", "a_hi1440", "b_hi1440"]
+        if name == "trajectory"
+        else [c for c in lifetime.candidate_columns(full, name) if not c.startswith("proj_")]
+    )
+    assert set(wanted) <= set(own.columns) <= set(full.columns)
+    assert own[wanted].equals(full[wanted])
