@@ -263,7 +263,6 @@ def _apply_chunk(
     features = lifetime.life_features(
         values, life, model.coefficients, base=np.vstack(bases), **model.parts
     )
-    features.index = values.index  # (device, minute): what each prediction is of
     ends = np.cumsum([len(p) for p in parts]) - 1
     predicted = model.predict(features.iloc[ends])
     for row, device_id in enumerate(last):

@@ -179,7 +179,7 @@ def life_features(
     """Window features (``<s>``, ``<s>_m<w>``, ``<s>_sl<w>``, ``<s>_ewm``) and health
     indicators of ``values`` (index device, minute, sorted; a column per metric), both per
     life: a repaired machine's windows start afresh. ``base``: the lives' frozen baselines
-    where known (``wear.health_indicators``). A row per minute, in ``values``' order. A model
+    where known (``wear.health_indicators``). Indexed like ``values``. A model
     that needs fewer (``LifetimeModel.parts``) leaves out the window features (``window``)
     or some of the indicators' rolling medians (``windows``; none: no indicators)."""
     metrics = list(values.columns)
@@ -193,6 +193,7 @@ def life_features(
         features = features.loc[x.index]
     else:
         features = pd.DataFrame(index=x.index)
+    features.index = values.index
     if not windows:
         return features
     indicators = wear.health_indicators(
@@ -205,7 +206,7 @@ def life_features(
         born_h=lives.born_h,
         base=base,
     )
-    return pd.concat([features, indicators.set_axis(features.index)], axis=1)
+    return pd.concat([features, indicators], axis=1)
 
 
 def window_columns(features: pd.DataFrame) -> list[str]:

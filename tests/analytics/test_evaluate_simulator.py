@@ -73,6 +73,7 @@ def test_the_printed_figures_are_those_of_the_arrays(fleets: tuple[Path, Path]) 
     assert f"by kind: spike {spikes.mean():.0%}, level_shift" in text
     assert pump[6] == str(len(holdout.failures))  # every failure's life is measured
     assert "targets: anomaly F1 >= 0.9: " in text
+    assert "RUL as the apply cycle shows it (each device refreshed every 60 minutes" in text
     assert f"({expected['f1']:.2f})" in text
 
     # As the apply cycle combines the detectors: the type's multivariate model, the residual
