@@ -111,23 +111,32 @@ def life_starts(
     return out
 
 
+def _end_of_first(started_at: datetime) -> datetime:
+    return started_at + timedelta(minutes=FIRST_DAY_MINUTES)
+
+
 def _first_day(
-    tenant: Tenant, device_id: int, started_at: datetime, model: lifetime.LifetimeModel
-) -> list[float] | None:
-    """A life's frozen baseline from its first day of readings; None: it has not had one."""
+    tenant: Tenant,
+    device_id: int,
+    started_at: datetime,
+    until: datetime,
+    model: lifetime.LifetimeModel,
+) -> list[float | None] | None:
+    """A life's frozen baseline from its first day of readings (before ``until``); None: it
+    has fewer there."""
     frame = minute_means(
         tenant_id=tenant.id,
         device_ids=[device_id],
         metrics=model.metrics,
         start=started_at,
-        end=started_at + timedelta(minutes=FIRST_DAY_MINUTES),
+        end=until,
     )
     if len(frame) < wear.BASELINE:
         return None
     base = wear.life_baseline(
         frame.to_numpy(dtype=float), frame.index.get_level_values("minute"), model.coefficients
     )
-    return [float(v) for v in base]
+    return _json(base)
 
 
 def _json(values: Iterable[float]) -> list[float | None]:
@@ -236,9 +245,13 @@ def _apply_chunk(
                 )
                 state.baseline = _json(base)
             elif not whole:
-                state.baseline = _first_day(tenant, device_id, started_at, model)
-                if state.baseline is None:
-                    continue  # an old life without a first day of readings: nothing to zero
+                # Once per life and version. A life with fewer readings in its first days
+                # (a device reporting seldom) keeps no zero (NaN, not read again): its rows
+                # read then give theirs, an approximation.
+                first = _first_day(
+                    tenant, device_id, started_at, min(since, _end_of_first(started_at)), model
+                )
+                state.baseline = first or [None] * len(model.metrics)
             renewed = renewed or state.baseline is not None
         if renewed:
             state.updated_at = minute
