@@ -111,25 +111,20 @@ def life_starts(
     return out
 
 
-def _end_of_first(started_at: datetime) -> datetime:
-    return started_at + timedelta(minutes=FIRST_DAY_MINUTES)
-
-
 def _first_day(
     tenant: Tenant,
     device_id: int,
     started_at: datetime,
-    until: datetime,
     model: lifetime.LifetimeModel,
 ) -> list[float | None] | None:
-    """A life's frozen baseline from its first day of readings (before ``until``); None: it
-    has fewer there."""
+    """A life's frozen baseline from its first day of readings (the first BASELINE within
+    FIRST_DAY_MINUTES of its start); None: it has fewer there."""
     frame = minute_means(
         tenant_id=tenant.id,
         device_ids=[device_id],
         metrics=model.metrics,
         start=started_at,
-        end=until,
+        end=started_at + timedelta(minutes=FIRST_DAY_MINUTES),
     )
     if len(frame) < wear.BASELINE:
         return None
@@ -248,9 +243,7 @@ def _apply_chunk(
                 # Once per life and version. A life with fewer readings in its first days
                 # (a device reporting seldom) keeps no zero (NaN, not read again): its rows
                 # read then give theirs, an approximation.
-                first = _first_day(
-                    tenant, device_id, started_at, min(since, _end_of_first(started_at)), model
-                )
+                first = _first_day(tenant, device_id, started_at, model)
                 state.baseline = first or [None] * len(model.metrics)
             renewed = renewed or state.baseline is not None
         if renewed:
