@@ -130,13 +130,16 @@ def health_indicators(
     residual = residuals_of(x, times, coefficients)
     for j, metric in enumerate(values.columns):
         r = pd.Series(residual[:, j])
-        by = r.groupby(life, sort=False)
-        so_far = by.expanding(min_periods=1).median().reset_index(level=0, drop=True)
-        so_far = so_far.sort_index().to_numpy()
-        settled = pd.Series(np.where(position == baseline - 1, so_far, np.nan))
-        frozen = settled.groupby(life).transform("max").to_numpy()
-        base_j = np.where(position < baseline, so_far, frozen)
-        base_j = np.where(np.isfinite(given[:, j]), given[:, j], base_j)
+        if np.isfinite(given[:, j]).all():  # every row's zero given: nothing to find
+            base_j = given[:, j]
+        else:
+            by = r.groupby(life, sort=False)
+            so_far = by.expanding(min_periods=1).median().reset_index(level=0, drop=True)
+            so_far = so_far.sort_index().to_numpy()
+            settled = pd.Series(np.where(position == baseline - 1, so_far, np.nan))
+            frozen = settled.groupby(life).transform("max").to_numpy()
+            base_j = np.where(position < baseline, so_far, frozen)
+            base_j = np.where(np.isfinite(given[:, j]), given[:, j], base_j)
         for w in windows:
             out[f"{metric}_hi{w}"] = _rolling_median(r, life, w) - base_j
         longest = pd.Series(out[f"{metric}_hi{max(windows)}"])
