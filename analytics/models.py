@@ -233,3 +233,27 @@ class DeviceBaseline(models.Model):
 
     def __str__(self) -> str:
         return f"baseline of {self.device_id} to {self.fitted_at.isoformat()}"
+
+
+class DeviceLife(models.Model):
+    """A device's current life, for its RUL in the apply cycle (``analytics.lifetimes``): when
+    it began (the last repair, or the first reading), the RUL version whose new-device fit the
+    indicators are measured against, and each metric's median residual over the life's first
+    day (the indicators' zero; null until the life has a day of readings). Plain numbers."""
+
+    device = models.OneToOneField(
+        Device, primary_key=True, on_delete=models.CASCADE, related_name="life"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    started_at = models.DateTimeField(help_text="the last repair, or the first reading")
+    version = models.ForeignKey(
+        ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    signals = models.JSONField(help_text="the metrics of the baseline, in order")
+    baseline = models.JSONField(
+        null=True, blank=True, help_text="the first day's median residual per metric"
+    )
+    updated_at = models.DateTimeField(help_text="the minute that last renewed the row")
+
+    def __str__(self) -> str:
+        return f"life of {self.device_id} from {self.started_at.isoformat()}"

@@ -5,7 +5,7 @@ the spells and the live events read it."""
 from dataclasses import dataclass, field
 from typing import Any
 
-from .models import DeviceBaseline
+from .models import DeviceBaseline, DeviceLife
 
 TOP_DRIVERS = 3  # the metrics named as an anomaly's drivers
 
@@ -26,6 +26,7 @@ class DeviceResult:
     crossing: dict[str, Any] | None = None  # the soonest forecast crossing of a warning limit
     forecast: bool = False  # whether this minute forecast the device (a tenth of them do)
     baseline: DeviceBaseline | None = None  # its residual fit, renewed this minute (a 30th are)
+    life: DeviceLife | None = None  # its current life's state, renewed this minute
 
     @property
     def flagged(self) -> bool:

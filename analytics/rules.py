@@ -31,7 +31,7 @@ ZSCORE_MIN_SHARE = 0.75
 STUCK_MINUTES = 3
 STUCK_SCORE = 2.0
 # Forecasts of every metric with a warning limit: the next FORECAST_HOURS from the last
-# FORECAST_HISTORY_MINUTES, for the devices due for RUL (each every RUL_EVERY_MINUTES).
+# FORECAST_HISTORY_MINUTES, for the devices due (each every FORECAST_EVERY_MINUTES).
 FORECAST_HOURS = 3.0
 FORECAST_HISTORY_MINUTES = 180
 

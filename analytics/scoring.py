@@ -28,9 +28,8 @@ from iotplatform.tenancy.models import Tenant
 from telemetry.ingest.writer import Row, write_sync
 from telemetry.windows import minute_means
 
-from . import baselines, registry, rules
+from . import baselines, lifetimes, registry, rules
 from .ml import health as health_model
-from .ml.features import window_features
 from .models import AnomalyEvent, ModelKind, ScoringCycle
 from .results import TOP_DRIVERS, DeviceResult
 
@@ -52,11 +51,9 @@ CLEAR_LEVEL = 0.8  # an anomaly spell ends when the score falls below this (hyst
 # fit yet). On the simulator's validation split the cycle's F1 was 0.63 at 1x, 0.88 at 1.5x,
 # 0.89 at 2x, 3x and 5x and without the type-wide model (evaluate_simulator, the cycle rows).
 MULTIVARIATE_LIMIT = 2.0
-RUL_CONTEXT_MINUTES = 90  # the recent window RUL features are computed on (longest: 60)
-# Remaining life changes over hours, and its features are the cycle's costliest part (rolling
-# windows over the last hour and a half of every device): each device's RUL is refreshed every
-# RUL_EVERY_MINUTES, a tenth of the fleet a minute; anomaly and health every minute.
-RUL_EVERY_MINUTES = 10
+# A forecast looks hours ahead: each device's is renewed every FORECAST_EVERY_MINUTES, a tenth of
+# the fleet a minute; anomaly and health every minute; RUL every lifetimes.REFRESH_MINUTES.
+FORECAST_EVERY_MINUTES = 10
 CHUNK_DEVICES = 2000  # devices read and scored at a time
 EVENT_DEVICES = 1000  # devices per live scores event
 
@@ -111,11 +108,7 @@ def _score_type(
     """Score one device type's devices that reported in ``minute``."""
     anomaly = registry.active_model(tenant=tenant, device_type=device_type, kind=ModelKind.ANOMALY)
     rul = registry.active_model(tenant=tenant, device_type=device_type, kind=ModelKind.RUL)
-    metrics = sorted(
-        set(device_type.metrics)
-        | set(anomaly.artefact.signals if anomaly else [])
-        | set(rul.artefact["signals"] if rul else [])
-    )
+    metrics = sorted(set(device_type.metrics) | set(anomaly.artefact.signals if anomaly else []))
     by_id = {d.id: d for d in devices}
     limits = rules.limits(devices)
     context = rules.context_minutes(device_type)
@@ -172,7 +165,7 @@ def _score_type(
     for device_id, baseline in refitted.items():
         if device_id in by_device:
             by_device[device_id].baseline = baseline
-    due = [i for i in by_device if rul_due(i, minute)]
+    due = [i for i in by_device if forecast_due(i, minute)]
     for ids in _chunks(due, CHUNK_DEVICES):
         found = rules.crossings(
             tenant_id=tenant.id, device_limits={i: limits.get(i, {}) for i in ids}, minute=minute
@@ -182,51 +175,21 @@ def _score_type(
         for device_id, crossing in found.items():
             by_device[device_id].crossing = crossing
     if rul is not None:
-        # The devices due for RUL this minute (a tenth of them), CHUNK_DEVICES at a time: one
-        # feature pass and one prediction per model for up to ten chunks' worth (the trees'
-        # per-call cost dominated when each chunk predicted its own couple of hundred rows).
-        for ids in _chunks(due, CHUNK_DEVICES):
-            recent = minute_means(
-                tenant_id=tenant.id,
-                device_ids=ids,
-                metrics=rul.artefact["signals"],
-                start=minute - timedelta(minutes=RUL_CONTEXT_MINUTES - 1),
-                end=minute + timedelta(minutes=1),
-            )
-            _apply_rul(rul.artefact, recent, minute, by_device)
+        lifetimes.lifetimes_apply(
+            tenant=tenant,
+            version_id=rul.version.id,
+            model=rul.artefact,
+            minute=minute,
+            results=by_device,
+        )
     return results
 
 
-def rul_due(device_id: int, minute: datetime) -> bool:
-    """Whether a device's RUL is scored in this minute: every RUL_EVERY_MINUTES, staggered by
+def forecast_due(device_id: int, minute: datetime) -> bool:
+    """Whether a device is forecast in this minute: every FORECAST_EVERY_MINUTES, staggered by
     device so each minute does its share."""
-    slot = int(minute.timestamp() // 60) % RUL_EVERY_MINUTES
-    return device_id % RUL_EVERY_MINUTES == slot
-
-
-def _apply_rul(
-    artefact: dict[str, Any], frame: pd.DataFrame, minute: datetime, chunk: dict[int, DeviceResult]
-) -> None:
-    signals = artefact["signals"]
-    data = frame[signals].reset_index()
-    data["order"] = (data["minute"] - minute) // pd.Timedelta(minutes=1)
-    features = window_features(
-        data, unit="device", order="order", signals=signals, **artefact.get("feature_options", {})
-    )
-    last = data.loc[features.index, "minute"] == minute
-    rows = features[last.to_numpy()]
-    if rows.empty:
-        return
-    devices = data.loc[rows.index, "device"].to_numpy()
-    predicted = artefact["model"].predict(rows)
-    scale = float(artefact.get("to_hours", 1.0))
-    for i, device_id in enumerate(devices):
-        result = chunk.get(int(device_id))
-        if result is None:
-            continue
-        result.rul = round(float(predicted.point[i]) * scale, 2)
-        result.rul_low = round(float(predicted.low[i]) * scale, 2)
-        result.rul_high = round(float(predicted.high[i]) * scale, 2)
+    slot = int(minute.timestamp() // 60) % FORECAST_EVERY_MINUTES
+    return device_id % FORECAST_EVERY_MINUTES == slot
 
 
 def _apply_stuck(
@@ -435,6 +398,7 @@ def scores_apply(*, tenant: Tenant, minute: datetime) -> CycleResult:
             scores={r.device_id: (r.health, r.rul) for r in results if r.health is not None},
         )
         baselines.baselines_save([r.baseline for r in results if r.baseline is not None])
+        lifetimes.lives_save([r.life for r in results if r.life is not None])
         opened, ended = _spells(tenant, minute, results)
         flagged = [r.device_id for r in results if r.flagged]
         cleared = [

@@ -3,9 +3,8 @@
 - **anomaly**: the multivariate detector (PCA T²+Q or IsolationForest, chosen by backtest,
   ``analytics.ml.anomaly.anomaly_choose``) on normal operation — minutes with every signal,
   outside the day before each recorded failure and its repair;
-- **rul**: gradient boosting on window features of every run to a recorded failure
-  (``Failure`` rows), the target in hours capped at :data:`RUL_KNEE_HOURS`; held-out lives
-  measure it;
+- **rul**: the lifetime model on every run to a recorded failure read whole
+  (``analytics.rul_training``);
 - **cluster**: DBSCAN behaviour clusters over the devices' recent windows; each device's
   ``cluster`` is its latest window's.
 
@@ -16,7 +15,6 @@ records its progress (``TrainingRun``) and announces it live.
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,24 +31,22 @@ from iotplatform.tenancy.models import Tenant
 from telemetry.windows import minute_means
 
 from . import registry
-from .artefacts import artefact_load, artefact_save
+from .artefacts import artefact_load
 from .ml import anomaly as anomaly_ml
 from .ml import clusters as cluster_ml
 from .ml import detectors
-from .ml import rul as rul_ml
-from .ml.features import window_features, window_only_columns
-from .models import AnomalyEvent, ModelKind, ModelVersion, TrainingRun
+from .models import AnomalyEvent, ModelKind, TrainingRun
+from .rul_training import rul_train
 from .training_data import (
     Frames,
     NotEnoughData,
     failures_of,
     outside_failures,
-    runs_to_failure,
     sample,
     type_devices,
-    usable_signals,
     window,
 )
+from .versions import Outcome, version_store
 
 logger = logging.getLogger(__name__)
 
@@ -60,74 +56,8 @@ CLUSTER_WINDOW_MINUTES = 30
 CHUNK_DEVICES = 2000  # devices per read of the clusters' latest windows
 HOLDOUT_SHARE = 0.2
 MIN_ANOMALY_ROWS = 200
-MIN_LIVES = 3  # runs to failure needed for a RUL model (some held out to measure it)
-# Early in a life nothing says how long is left: the target is capped (a piecewise-linear
-# knee, as on C-MAPSS). The simulator's devices live about 30 days and show wear in the last
-# third or so.
-RUL_KNEE_HOURS = 240.0
-RUL_PARAMS = {"learning_rate": 0.05, "max_leaf_nodes": 20, "max_iter": 300}
-# The interval's bands by range of the predicted hours: near failure, mid-life, at the knee
-# (C-MAPSS's 40 and 80 cycles of a 125-cycle knee, scaled to 240 h).
-RUL_BAND_EDGES = (80.0, 160.0)
-# Window-only features (the apply cycle sees the last RUL_CONTEXT_MINUTES of a device, not its
-# whole life): means, slopes and spreads over up to an hour of minutes.
-RUL_FEATURES: dict[str, Any] = {"windows": (5, 15, 30, 60), "stds": (15, 60), "expanding": False}
-# Neighbouring minutes of a life say nearly the same: the RUL models fit on every fifth (a
-# month of a dozen devices is half a million minutes; boosting on all of them took minutes).
-RUL_FIT_EVERY = 5
 SEED = 0
 STALE_RUN = timedelta(hours=1)
-
-
-@dataclass
-class Outcome:
-    version: ModelVersion | None
-    activated: bool
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version.pk if self.version else None,
-            "activated": self.activated,
-            "message": self.message,
-        }
-
-
-def _version_name(tenant: Tenant, device_type: DeviceType, kind: str) -> str:
-    stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
-    return f"{tenant.id}/{device_type.id}/{kind}-{stamp}.joblib"
-
-
-def _store(
-    *,
-    tenant: Tenant,
-    device_type: DeviceType,
-    kind: ModelKind,
-    obj: Any,
-    algorithm: str,
-    window: tuple[datetime, datetime],
-    rows: int,
-    devices: int,
-    signals: list[str],
-    params: dict[str, Any],
-    metrics: dict[str, Any],
-    requested_by: Any,
-) -> ModelVersion:
-    stored = artefact_save(obj, name=_version_name(tenant, device_type, kind))
-    return registry.model_version_create(
-        tenant=tenant,
-        device_type=device_type,
-        kind=kind,
-        algorithm=algorithm,
-        stored=stored,
-        window=window,
-        rows=rows,
-        devices=devices,
-        signals=signals,
-        params=params,
-        metrics=metrics,
-        requested_by=requested_by,
-    )
 
 
 def anomaly_train(
@@ -153,7 +83,7 @@ def anomaly_train(
     model, info = anomaly_ml.anomaly_choose(normal, holdout_share=HOLDOUT_SHARE, seed=SEED)
     chosen = info["chosen"]
     metrics = {"backtest": info["backtest"], "chosen": chosen, **info["backtest"][chosen]}
-    version = _store(
+    version = version_store(
         tenant=tenant,
         device_type=device_type,
         kind=ModelKind.ANOMALY,
@@ -183,93 +113,6 @@ def anomaly_train(
         version=version, metric="f1", candidate_score=metrics["f1"], active_score=active_score
     )
     return Outcome(version, activated, f"{chosen}, backtest F1 {metrics['f1']:.3f}")
-
-
-def rul_train(
-    *,
-    tenant: Tenant,
-    device_type: DeviceType,
-    end: datetime,
-    requested_by: Any = None,
-    frames: Frames | None = None,
-) -> Outcome:
-    start = end - timedelta(days=TRAIN_DAYS)
-    devices = type_devices(tenant, device_type)
-    failures = failures_of(tenant, devices)
-    failures = failures[(failures["failed_at"] > start) & (failures["failed_at"] <= end)]
-    if len(failures) < MIN_LIVES:
-        raise NotEnoughData(
-            f"{len(failures)} recorded failures in the window, at least {MIN_LIVES} needed"
-        )
-    failed = sorted(int(d) for d in set(failures["device"]))
-    failed = sample(tenant, device_type, failed, start, end)
-    failures = failures[failures["device"].isin(failed)]
-    frame = (frames or Frames()).minutes(tenant, device_type, failed, start, end)
-    signals = usable_signals(frame) if len(frame) else []
-    lives = runs_to_failure(frame[signals], failures) if signals else pd.DataFrame()
-    if lives.empty or lives["life"].nunique() < MIN_LIVES:
-        raise NotEnoughData("fewer than three runs to failure with readings before them")
-    lives["order"] = lives.groupby("life").cumcount()
-    features = window_features(lives, unit="life", order="order", signals=signals, **RUL_FEATURES)
-    columns = window_only_columns(list(features.columns), signals)
-    target = np.minimum(lives.loc[features.index, "hours_left"], RUL_KNEE_HOURS)
-    life_ids = lives.loc[features.index, "life"]
-    held_out = rul_ml.validation_split(life_ids.tolist(), share=HOLDOUT_SHARE, seed=SEED)
-    test = life_ids.isin(held_out).to_numpy()
-    fit = (lives.loc[features.index, "order"].to_numpy() % RUL_FIT_EVERY) == 0
-    probe = rul_ml.rul_fit(
-        features[~test & fit], target[~test & fit], RUL_PARAMS, columns=columns, interval=False
-    )
-    held = probe.predict(features[test]).point
-    score = rul_ml.rmse(held, target[test])
-    # The interval: split-conformal bands from the held-out lives' errors (80 % of their
-    # minutes inside, by range of the prediction), not two quantile models, which cost three
-    # times the point model's fit and are not calibrated on unseen lives.
-    bands = rul_ml.conformal_bands(held, target[test], edges=RUL_BAND_EDGES)
-    model = rul_ml.rul_fit(features[fit], target[fit], RUL_PARAMS, columns=columns, bands=bands)
-    artefact = {
-        "model": model,
-        "signals": signals,
-        "knee_hours": RUL_KNEE_HOURS,
-        "feature_options": RUL_FEATURES,
-    }
-    version = _store(
-        tenant=tenant,
-        device_type=device_type,
-        kind=ModelKind.RUL,
-        obj=artefact,
-        algorithm="hgb",
-        window=(start, end),
-        rows=len(features),
-        devices=int(lives["device"].nunique()),
-        signals=signals,
-        params={
-            **RUL_PARAMS,
-            "knee_hours": RUL_KNEE_HOURS,
-            "lives": int(life_ids.nunique()),
-            "fit_every_minutes": RUL_FIT_EVERY,
-        },
-        metrics={
-            "rmse": score,
-            "held_out_lives": len(held_out),
-            "interval_bands": {
-                "edges": list(bands.edges),
-                "low": list(bands.low),
-                "high": list(bands.high),
-            },
-        },
-        requested_by=requested_by,
-    )
-    active_score = None
-    active = registry.active_version(tenant=tenant, device_type=device_type, kind="rul")
-    if active is not None:
-        old = artefact_load(name=active.artefact, checksum=active.checksum)
-        if set(old["model"].columns) <= set(features.columns):
-            active_score = rul_ml.rmse(old["model"].predict(features[test]).point, target[test])
-    activated = registry.model_version_promote(
-        version=version, metric="rmse", candidate_score=score, active_score=active_score
-    )
-    return Outcome(version, activated, f"held-out RMSE {score:.1f} h")
 
 
 def _latest_windows(
@@ -351,7 +194,7 @@ def cluster_train(
     assignment = {int(unit): int(result.labels[positions[(unit, t)]]) for unit, t in latest.index}
     artefact = {"index": stats.index, "result": result, "signals": signals}
     counts = {str(k): int(v) for k, v in result.counts.items()}
-    version = _store(
+    version = version_store(
         tenant=tenant,
         device_type=device_type,
         kind=ModelKind.CLUSTER,

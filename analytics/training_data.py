@@ -145,29 +145,3 @@ def outside_failures(frame: pd.DataFrame, failures: pd.DataFrame) -> np.ndarray:
         end = repaired if repaired is not None and not pd.isna(repaired) else failed
         keep &= ~((devices == device) & (minutes >= failed - PRE_FAILURE) & (minutes <= end))
     return keep
-
-
-def runs_to_failure(frame: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
-    """Each minute before a recorded failure, with its life's id and hours left; minutes after
-    a device's last failure are left out (how long is left there is unknown)."""
-    parts = []
-    life = 0
-    for device, rows in frame.groupby(level="device", sort=True):
-        minutes = rows.index.get_level_values("minute")
-        previous_end = None
-        for failed, repaired in failures.loc[
-            failures["device"] == device, ["failed_at", "repaired_at"]
-        ].itertuples(index=False):
-            inside = minutes < failed
-            if previous_end is not None:
-                inside &= minutes > previous_end
-            segment = rows[inside].reset_index()
-            if len(segment) > 30:
-                life += 1
-                segment["life"] = life
-                segment["hours_left"] = (failed - segment["minute"]).dt.total_seconds() / 3600.0
-                parts.append(segment)
-            previous_end = repaired if repaired is not None and not pd.isna(repaired) else failed
-    if not parts:
-        return pd.DataFrame()
-    return pd.concat(parts, ignore_index=True)

@@ -6,20 +6,22 @@ arrays (the ratio is the platform's overhead: reading the rollups, storing, publ
                                         [--profile]  (the top of a cProfile of each, to stderr)
 
 1. A scratch database (``iot_bench_analytics``) gets a tenant with ``--devices`` pumps, each
-   with the last hour of one-minute readings of four metrics (the window the apply cycle reads
-   for RUL features), and ``--train-devices`` of them with ``--days`` of one-minute history:
-   normal operation with a wear creep before each of several recorded failures (so the RUL
-   trainer has runs to failure), and the thirtieth of the fleet whose residual fits are renewed
-   in the timed minute with the two days that refit reads. Written through the real ingest
-   writer (rollups included). After training, every device gets a kept residual fit.
+   with the last hour of one-minute readings of four metrics (the forecasts' and rules'
+   window), and ``--train-devices`` of them with ``--days`` of one-minute history: normal
+   operation with a wear creep before each of several recorded failures (so the RUL trainer
+   has runs to failure); the thirtieth of the fleet whose residual fits are renewed in the
+   timed minute with the two days that refit reads, and the sixtieth whose RUL is refreshed
+   with the two days and a tenth a refresh reads at most (a life begun four days before, its
+   first-day zero kept). Written through the real ingest writer (rollups included). After
+   training, every device gets a kept residual fit.
 2. Retrain (anomaly, RUL, clusters) of the pump type, timed, then the same model fitting on the
    in-memory frame the trainers read (baseline).
 3. One apply cycle over the fleet (``scoring.scores_apply``), timed (its peak memory measured
    on the minute before, under tracemalloc, which would slow the timed one), then
    the baseline: the same scoring calls (anomaly score and its drivers, each device's residual
    against its kept fit, health, the rule detectors, for the tenth of the fleet due the
-   forecasts of limited metrics and window features + RUL prediction, for the thirtieth due
-   the residual refits) on in-memory arrays of the same shape.
+   forecasts of limited metrics, for the sixtieth due the lifetime features + RUL prediction,
+   for the thirtieth due the residual refits) on in-memory arrays of the same shape.
 """
 
 import argparse
@@ -36,13 +38,14 @@ import django, cProfile, pstats, resource, sys, time, tracemalloc; django.setup(
 from datetime import UTC, datetime, timedelta
 import numpy as np, pandas as pd
 from django.db import connection
-from analytics import baselines, forecasting, registry, rules, scoring, training
+from analytics import baselines, forecasting, lifetimes, registry, rul_training, rules, scoring
+from analytics import training
 from django.conf import settings
 from threadpoolctl import threadpool_limits
-from analytics.ml import anomaly as anomaly_ml, rul as rul_ml, health as health_ml
-from analytics.ml import clusters as clusters_ml, detectors as detectors_ml, residuals
-from analytics.ml.features import window_features, window_only_columns
-from analytics.models import DeviceBaseline, Failure
+from analytics.ml import anomaly as anomaly_ml, health as health_ml
+from analytics.ml import clusters as clusters_ml, detectors as detectors_ml, lifetime, residuals
+from analytics.ml import lifetime_choice, wear as wear_ml
+from analytics.models import DeviceBaseline, DeviceLife, Failure
 from devices.models import Device, DeviceStatus
 from devices.services import device_types_install_catalog
 from iotplatform.tenancy.services import tenant_create
@@ -100,11 +103,19 @@ for k, device in enumerate(ids[:TRAIN]):
         failures.append(Failure(tenant=tenant, device_id=device, failed_at=at, repaired_at=at))
 Failure.objects.bulk_create(failures)
 # The fleet's last hour (the apply cycle's window); two days for the devices whose residual
-# fits are renewed in the timed minute.
+# fits are renewed in the timed minute, and the minutes a RUL refresh reads (at most: a wear
+# candidate's two days and a tenth) for those whose RUL is, their lives begun four days ago.
 refit = [i for i in ids if baselines.refit_due(i, minute)]
+rul_due = [i for i in ids[TRAIN:] if lifetimes.refresh_due(i, minute)]
+RUL_SPAN = int(2 * wear_ml.BASELINE * lifetimes.READ_SLACK) + 1
+repaired = minute - timedelta(days=4)
+Failure.objects.bulk_create([
+    Failure(tenant=tenant, device_id=i, failed_at=repaired - timedelta(hours=1),
+            repaired_at=repaired) for i in rul_due])
 batch = []
 for device in ids[TRAIN:]:
     n = baselines.REFIT_HISTORY_MINUTES + 1 if baselines.refit_due(device, minute) else 60
+    n = max(n, RUL_SPAN if device in rul_due else 0)
     load = rng.normal(size=n)
     for metric, (mean, spread) in METRICS.items():
         values = mean + spread * (0.8 * load + 0.6 * rng.normal(size=n))
@@ -137,18 +148,23 @@ frame = minute_means(tenant_id=tenant.id, device_ids=ids[:TRAIN], metrics=sorted
                      start=end - timedelta(days=DAYS), end=end)
 week = minute_means(tenant_id=tenant.id, device_ids=ids, metrics=sorted(METRICS),
                     start=end - timedelta(days=training.CLUSTER_DAYS), end=end)
+rul_frame = minute_means(tenant_id=tenant.id, device_ids=ids[:TRAIN], metrics=sorted(METRICS),
+                         start=end - timedelta(days=rul_training.RUL_TRAIN_DAYS), end=end)
 t0 = time.perf_counter()
 normal = frame.dropna().sort_index(level="minute", kind="stable")
 anomaly_ml.anomaly_choose(normal, holdout_share=training.HOLDOUT_SHARE, seed=0)
-data = frame.dropna().reset_index()
-data["order"] = data.groupby("device").cumcount()
-features = window_features(data, unit="device", order="order", signals=sorted(METRICS),
-                           **training.RUL_FEATURES)
-columns = window_only_columns(list(features.columns), sorted(METRICS))
-target = pd.Series(rng.uniform(0, 240, len(features)), index=features.index)
-fit = (data.loc[features.index, "order"].to_numpy() % training.RUL_FIT_EVERY) == 0
-rul_ml.rul_fit(features[fit], target[fit], training.RUL_PARAMS, columns=columns, interval=False)
-rul_ml.rul_fit(features[fit], target[fit], training.RUL_PARAMS, columns=columns)
+signals = sorted(METRICS)
+known = pd.DataFrame([(f.device_id, f.failed_at, f.repaired_at) for f in failures],
+                     columns=["device", "failed_at", "repaired_at"])
+lives = lifetime.lives_of(rul_frame.index.get_level_values("device"),
+                          rul_frame.index.get_level_values("minute"), known)
+coefficients = lifetime.new_device_fit(rul_frame, lives)
+features = lifetime.life_features(rul_frame, lives, coefficients)
+end_h = lifetime.hours_of(end)
+choice = lifetime_choice.lifetime_choose(features, signals, coefficients, lives, end_h=end_h)
+lifetime.lifetime_fit(features, signals, coefficients, lives, choice.name, end_h=end_h,
+                      every=lifetime.TRAIN_EVERY,
+                      library=lifetime.library_fit(features, signals, lives))
 stats = clusters_ml.window_stats(week.dropna().reset_index(), unit="device", time="minute",
                                  signals=sorted(METRICS), rows=training.CLUSTER_WINDOW_MINUTES)
 clusters_ml.behaviour_clusters(stats)
@@ -164,6 +180,13 @@ kept = baselines.baselines_refit(tenant=tenant, device_ids=ids[:1], signals=mode
 DeviceBaseline.objects.bulk_create([
     DeviceBaseline(device_id=i, tenant=tenant, fitted_at=minute - timedelta(minutes=2),
                    rows=kept.rows, signals=kept.signals, fit=kept.fit) for i in ids])
+# The RUL-due devices' lives as the cycle keeps them (their first day's zero found long ago).
+rul = registry.active_model(tenant=tenant, device_type=pump, kind="rul")
+if rul is not None:
+    DeviceLife.objects.bulk_create([
+        DeviceLife(device_id=i, tenant=tenant, started_at=repaired, version=rul.version,
+                   signals=rul.artefact.metrics, baseline=[0.0] * len(rul.artefact.metrics),
+                   updated_at=minute - timedelta(hours=1)) for i in rul_due])
 
 # --- apply ---
 # The minute before first, under tracemalloc for the peak memory (it slows allocation, so that
@@ -178,11 +201,15 @@ apply_s = time.perf_counter() - scoring_began
 print(f"  apply {{apply_s:.1f}} s for {{result.devices}} devices", flush=True)
 
 # Baseline: the same calls on in-memory arrays of the fleet's shape.
-rul = registry.active_model(tenant=tenant, device_type=pump, kind="rul")
 window = minute_means(tenant_id=tenant.id, device_ids=ids, metrics=sorted(METRICS),
                       start=minute - timedelta(minutes=rules.FORECAST_HISTORY_MINUTES - 1),
                       end=minute + timedelta(minutes=1))
-due = [i for i in ids if scoring.rul_due(int(i), minute)]  # as the cycle does
+due = [i for i in ids if scoring.forecast_due(int(i), minute)]  # as the cycle does
+if rul is not None:
+    span = timedelta(minutes=int(rul.artefact.history_readings * lifetimes.READ_SLACK))
+    rul_history = minute_means(tenant_id=tenant.id, device_ids=rul_due,
+                               metrics=rul.artefact.metrics, start=minute - span,
+                               end=minute + timedelta(minutes=1))
 limits = rules.limits(list(Device.objects.filter(id__in=due).select_related("type")))
 history = minute_means(tenant_id=tenant.id, device_ids=refit, metrics=model.signals,
                        start=minute - timedelta(minutes=baselines.REFIT_HISTORY_MINUTES),
@@ -206,13 +233,14 @@ forecasting.crossings(window[window.index.get_level_values("device").isin(due)],
                       minute=minute, history_minutes=rules.FORECAST_HISTORY_MINUTES,
                       hours=rules.FORECAST_HOURS)
 if rul is not None:
-    since = minute - timedelta(minutes=scoring.RUL_CONTEXT_MINUTES - 1)
-    w = window[window.index.get_level_values("device").isin(due)
-               & (window.index.get_level_values("minute") >= since)].reset_index()
-    w["order"] = (w["minute"] - minute) // pd.Timedelta(minutes=1)
-    f = window_features(w, unit="device", order="order", signals=rul.artefact["signals"],
-                        **rul.artefact["feature_options"])
-    rul.artefact["model"].predict(f[(w.loc[f.index, "minute"] == minute).to_numpy()])
+    model_rul = rul.artefact
+    codes = pd.factorize(rul_history.index.get_level_values("device"))[0]
+    born = np.full(len(codes), lifetime.hours_of(repaired))
+    rul_lives = lifetime.Lives(codes.astype(np.int64), born, np.full(len(codes), np.nan),
+                               wear_ml.epoch_hours(rul_history.index.get_level_values("minute")))
+    f = lifetime.life_features(rul_history, rul_lives, model_rul.coefficients,
+                               base=np.zeros((len(codes), len(model_rul.metrics))))
+    model_rul.predict(f[np.r_[codes[1:] != codes[:-1], True]])
 health_ml.health_rules(latest, {{i: {{}} for i in latest.index}}, battery_drop=None)
 recent = window[window.index.get_level_values("minute")
                 >= minute - timedelta(minutes=rules.context_minutes(pump))]

@@ -11,6 +11,7 @@ the life has gone, the age how fast it goes. A silence longer than ``GAP`` (a re
 new life. Pure: arrays and frames in, a frame out; each row sees its own past only.
 """
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -52,6 +53,42 @@ def new_fit(values: ArrayLike, times: ArrayLike, rows: ArrayLike) -> list[NDArra
     return out
 
 
+def epoch_hours(times: ArrayLike) -> NDArray[np.float64]:
+    """Times as hours since the epoch (UTC; NaT: NaN)."""
+    ns = pd.DatetimeIndex(times)
+    if ns.tz is not None:
+        ns = ns.tz_convert("UTC").tz_localize(None)
+    hours = ns.as_unit("ns").asi8 / 3.6e12
+    return np.where(ns.isna(), np.nan, hours).astype(float)
+
+
+def residuals_of(
+    values: ArrayLike, times: ArrayLike, coefficients: Sequence[NDArray[np.float64]]
+) -> NDArray[np.float64]:
+    """Each metric's residual against the new-device fit (rows x metrics)."""
+    x = np.asarray(values, dtype=float)
+    return np.column_stack(
+        [x[:, j] - _design(x, times, j) @ coefficients[j] for j in range(x.shape[1])]
+    )
+
+
+def life_baseline(
+    values: ArrayLike,
+    times: ArrayLike,
+    coefficients: Sequence[NDArray[np.float64]],
+    baseline: int = BASELINE,
+) -> NDArray[np.float64]:
+    """The indicators' zero of a life from its first rows (``values``, in time order): each
+    metric's median residual over the first ``baseline`` rows (NaN skipped), as
+    ``health_indicators`` freezes it; NaN where the rows are fewer."""
+    r = residuals_of(values, times, coefficients)[:baseline]
+    if len(r) < baseline:
+        return np.full(r.shape[1], np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a metric never reported: NaN
+        return np.asarray(np.nanmedian(r, axis=0), dtype=float)
+
+
 def _rolling_median(r: pd.Series, life: NDArray[np.int64], w: int) -> NDArray[np.float64]:
     rolled = r.groupby(life, sort=False).rolling(w, min_periods=min(MIN_READINGS, w)).median()
     return rolled.reset_index(level=0, drop=True).sort_index().to_numpy()
@@ -66,30 +103,45 @@ def health_indicators(
     windows: Sequence[int] = WINDOWS,
     baseline: int = BASELINE,
     gap: np.timedelta64 = GAP,
+    life: ArrayLike | None = None,
+    born_h: ArrayLike | None = None,
+    base: ArrayLike | None = None,
 ) -> pd.DataFrame:
     """``age_h`` and, for each metric *m* (``values``' columns, rows sorted by unit then time),
     ``<m>_hi<w>`` for each of ``windows`` and ``<m>_dhi`` (see the module docstring); the
     baseline is the median of the life's first ``baseline`` residuals, of those so far while
-    it has fewer (no look-ahead). Indexed like ``values``."""
+    it has fewer (no look-ahead). Indexed like ``values``.
+
+    A caller that knows the lives passes them: ``life`` (each row's life id, instead of the
+    silences longer than ``gap``), ``born_h`` (each row's life start in hours since the epoch,
+    instead of its life's first row) and ``base`` (rows x metrics: the life's frozen baseline
+    where finite, for rows whose life began before the rows given: the apply cycle's last
+    days of a long life)."""
     x = values.to_numpy(dtype=float)
-    life = lives(units, times, gap)
+    life = lives(units, times, gap) if life is None else np.asarray(life)
     position = pd.Series(np.ones(len(x))).groupby(life).cumsum().to_numpy() - 1
-    ns = pd.DatetimeIndex(times)
-    if ns.tz is not None:
-        ns = ns.tz_convert("UTC").tz_localize(None)
-    hours = ns.as_unit("ns").asi8 / 3.6e12
-    born = pd.Series(hours).groupby(life).transform("min").to_numpy()
+    hours = epoch_hours(times)
+    if born_h is None:
+        born = pd.Series(hours).groupby(life).transform("min").to_numpy()
+    else:
+        born = np.asarray(born_h, dtype=float)
+    given = np.full(x.shape, np.nan) if base is None else np.asarray(base, dtype=float)
     out: dict[str, NDArray[np.float64]] = {"age_h": hours - born}
+    residual = residuals_of(x, times, coefficients)
     for j, metric in enumerate(values.columns):
-        r = pd.Series(x[:, j] - _design(x, times, j) @ coefficients[j])
-        by = r.groupby(life, sort=False)
-        so_far = by.expanding(min_periods=1).median().reset_index(level=0, drop=True)
-        so_far = so_far.sort_index().to_numpy()
-        settled = pd.Series(np.where(position == baseline - 1, so_far, np.nan))
-        frozen = settled.groupby(life).transform("max").to_numpy()
-        base = np.where(position < baseline, so_far, frozen)
+        r = pd.Series(residual[:, j])
+        if np.isfinite(given[:, j]).all():  # every row's zero given: nothing to find
+            base_j = given[:, j]
+        else:
+            by = r.groupby(life, sort=False)
+            so_far = by.expanding(min_periods=1).median().reset_index(level=0, drop=True)
+            so_far = so_far.sort_index().to_numpy()
+            settled = pd.Series(np.where(position == baseline - 1, so_far, np.nan))
+            frozen = settled.groupby(life).transform("max").to_numpy()
+            base_j = np.where(position < baseline, so_far, frozen)
+            base_j = np.where(np.isfinite(given[:, j]), given[:, j], base_j)
         for w in windows:
-            out[f"{metric}_hi{w}"] = _rolling_median(r, life, w) - base
+            out[f"{metric}_hi{w}"] = _rolling_median(r, life, w) - base_j
         longest = pd.Series(out[f"{metric}_hi{max(windows)}"])
         out[f"{metric}_dhi"] = (longest - longest.groupby(life).shift(baseline)).to_numpy()
     return pd.DataFrame(out, index=values.index)

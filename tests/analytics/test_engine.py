@@ -286,7 +286,7 @@ def test_devices_due_are_forecast_and_the_soonest_crossing_published(
         rows += plant.reading(steady, at)
     plant.store(rows)
     plant.seen([rising, steady], M + timedelta(seconds=30))
-    monkeypatch.setattr(scoring, "RUL_EVERY_MINUTES", 1)  # every device forecast this minute
+    monkeypatch.setattr(scoring, "FORECAST_EVERY_MINUTES", 1)  # every device forecast now
     with django_capture_on_commit_callbacks(execute=True):
         scoring.scores_apply(tenant=tenant, minute=M)
     (scores,) = [m["data"] for m in published if m["event"] == live.Event.DEVICE_SCORES]
@@ -302,7 +302,7 @@ def test_devices_due_are_forecast_and_the_soonest_crossing_published(
     body = api_as(viewer).get(f"/api/v1/devices/{rising.id}/prediction").json()
     assert body["crossing"] == crossing
     # A minute the devices are not due: no crossing key (not "none forecast").
-    monkeypatch.setattr(scoring, "rul_due", lambda device_id, minute: False)
+    monkeypatch.setattr(scoring, "forecast_due", lambda device_id, minute: False)
     published.clear()
     nxt = M + timedelta(minutes=1)
     plant.store(plant.reading(rising, nxt, temperature=70.0) + plant.reading(steady, nxt))
@@ -334,79 +334,10 @@ def test_one_tenants_models_never_score_anothers_devices(trained, tenant, other_
     assert not Reading.objects.filter(tenant=tenant, device__in=[d.id for d in theirs]).exists()
 
 
-def test_each_device_s_rul_is_due_once_in_ten_minutes() -> None:
-    minutes = [M + timedelta(minutes=i) for i in range(scoring.RUL_EVERY_MINUTES)]
+def test_each_device_is_forecast_once_in_ten_minutes() -> None:
+    minutes = [M + timedelta(minutes=i) for i in range(scoring.FORECAST_EVERY_MINUTES)]
     for device_id in range(1, 40):
-        assert sum(scoring.rul_due(device_id, m) for m in minutes) == 1
-
-
-def test_rul_is_trained_on_runs_to_failure_and_applied(
-    db: None, tenant, tmp_path, monkeypatch
-) -> None:
-    monkeypatch.setattr(scoring, "RUL_EVERY_MINUTES", 1)  # every device due every minute
-    devices = plant.pumps(tenant, 4)
-    rows = []
-    rng = np.random.default_rng(3)
-    life_minutes = 600
-    for k, device in enumerate(devices):
-        # Two lives each: the temperature creeps up over the last 300 minutes before a failure.
-        for life in range(2):
-            failed = M - timedelta(minutes=(1 - life) * (life_minutes + 120) + 30 + k)
-            start = failed - timedelta(minutes=life_minutes)
-            for i in range(life_minutes):
-                left = life_minutes - i
-                wear = max(0.0, (300 - left) / 300) * 20
-                at = start + timedelta(minutes=i)
-                rows += plant.reading(
-                    device,
-                    at,
-                    temperature=60 + wear + rng.normal(0, 0.5),
-                    vibration=2 + wear / 10 + rng.normal(0, 0.05),
-                    pressure=50 + rng.normal(0, 1),
-                    current=12 + rng.normal(0, 0.3),
-                )
-            Failure.objects.create(
-                tenant=tenant,
-                device=device,
-                failed_at=failed,
-                repaired_at=failed + timedelta(hours=1),
-            )
-    plant.store(rows)
-    outcome = training.rul_train(tenant=tenant, device_type=devices[0].type, end=M)
-    assert outcome.activated
-    version = outcome.version
-    assert version is not None
-    assert version.kind == "rul" and version.params["lives"] == 8
-    assert version.metrics["rmse"] < 2.0  # hours; lives are 10 h long
-    # The interval: conformal bands from the held-out lives' errors, widest where predictions sit
-    bands = version.metrics["interval_bands"]
-    assert bands["edges"] == list(training.RUL_BAND_EDGES)
-    assert bands["low"][0] < 0.0 < bands["high"][0]  # lives of 10 h: all below 80 h
-    assert artefacts.artefact_load(name=version.artefact, checksum=version.checksum)[
-        "model"
-    ].bands.low == tuple(bands["low"])
-
-    # Applied: a device 60 minutes from the end of a worn life reads about an hour left.
-    device = devices[0]
-    minute = M + timedelta(hours=3)
-    recent = []
-    for i in range(60):
-        left = 60 + (59 - i)
-        wear = max(0.0, (300 - left) / 300) * 20
-        recent += plant.reading(
-            device,
-            minute - timedelta(minutes=59 - i),
-            temperature=60 + wear,
-            vibration=2 + wear / 10,
-        )
-    plant.store(recent)
-    plant.seen([device], minute + timedelta(seconds=10))
-    scoring.scores_apply(tenant=tenant, minute=minute)
-    device.refresh_from_db()
-    assert device.rul_hours is not None and 0.0 <= device.rul_hours < 3.0
-    low = Reading.objects.get(device=device, time=minute, metric=scoring.RUL_LOW_KEY).value
-    high = Reading.objects.get(device=device, time=minute, metric=scoring.RUL_HIGH_KEY).value
-    assert low <= device.rul_hours <= high
+        assert sum(scoring.forecast_due(device_id, m) for m in minutes) == 1
 
 
 def test_failures_import_is_idempotent_and_refuses_bad_files(db: None, tenant, tmp_path) -> None:

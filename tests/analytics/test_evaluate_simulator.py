@@ -73,6 +73,7 @@ def test_the_printed_figures_are_those_of_the_arrays(fleets: tuple[Path, Path]) 
     assert f"by kind: spike {spikes.mean():.0%}, level_shift" in text
     assert pump[6] == str(len(holdout.failures))  # every failure's life is measured
     assert "targets: anomaly F1 >= 0.9: " in text
+    assert "RUL as the apply cycle shows it (each device refreshed every 60 minutes" in text
     assert f"({expected['f1']:.2f})" in text
 
     # As the apply cycle combines the detectors: the type's multivariate model, the residual
@@ -104,15 +105,6 @@ def test_the_last_fifth_of_each_life_is_what_rul_is_measured_on(fleets: tuple[Pa
     assert minutes.max() < failed
     assert minutes.min() >= failed - (failed - born) * 0.2
     assert minutes.min() - (failed - (failed - born) * 0.2) < pd.Timedelta(minutes=2)
-
-
-def test_the_capped_target_keeps_censored_rows_past_the_knee() -> None:
-    truth = pd.DataFrame(
-        {"rul_seconds": [3600.0, 400 * 3600.0, 3600.0, np.nan], "censored": [0, 1, 1, 0]}
-    )
-    hours, known = command.rul_target(truth.astype({"censored": bool}))
-    assert hours[:3].tolist() == [1.0, command.KNEE_HOURS, 1.0]
-    assert known.tolist() == [True, True, False, False]
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -186,3 +178,14 @@ def test_a_held_flag_lasts_its_minutes_within_its_device() -> None:
     device = np.array(list("aaaaabbb"))
     assert detectors.held(flags, device, 3).astype(int).tolist() == [1, 1, 1, 0, 1, 0, 0, 0]
     assert detectors.held(flags, device, 1).tolist() == flags.tolist()
+
+
+def test_what_the_cycle_shows_is_the_last_refresh_s_prediction(monkeypatch) -> None:
+    monkeypatch.setattr(command.lifetimes, "REFRESH_MINUTES", 3)
+    minutes = pd.date_range("2026-01-01 00:00", periods=5, freq="min", tz="UTC")  # slots 0..4 % 3
+    index = pd.MultiIndex.from_product([["a", "b"], minutes], names=["device", "minute"])
+    features = pd.DataFrame({"x": np.arange(10.0)}, index=index)
+    rows = np.ones(10, dtype=bool)
+    shown = command.as_shown(features, rows, lambda f: f["x"].to_numpy() * 10, knee=99.0)
+    # a (number 0) refreshes at minutes 0 and 3, b (number 1) at minute 1 and 4
+    assert shown.tolist() == [0, 0, 0, 30, 30, 99, 60, 60, 60, 90]

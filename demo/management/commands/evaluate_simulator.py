@@ -1,7 +1,6 @@
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -9,12 +8,11 @@ import numpy as np
 import pandas as pd
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from analytics.ml import detectors, frames, residuals, rul, wear
+from analytics import lifetimes
+from analytics.ml import detectors, frames, lifetime, lifetime_choice, residuals, rul, wear
 from analytics.ml.anomaly import confusion
-from analytics.ml.features import window_features
 from demo import cycle_evaluation
 from demo.fleet_history import Fleet, histories, load
-from demo.rul_trajectory import projected, trajectory_library, with_projection
 from simulator import anomalies
 
 # Devices are new at the start and wear out in about 30 days (Rates.mean_life_days, lognormal
@@ -30,15 +28,10 @@ HOLDS = (1, 2, 3)  # a flag held this many minutes (1: as detected)
 SATURATED = 0.001  # a value repeated in more of normal operation's minutes is a range's end
 VALIDATION_SHARE = 0.3  # the last 30 % of the training fleet's range chooses the parameters
 
-# RUL, hours. Lives are about 720 h (the longest about twice that): the last 20 % of a life is
-# under 300 h for nearly all of them, and 300 h before failure wear is about 0.6^1.6 = 44 % of its
-# final size, so the metrics still say something. Earlier, nothing does: capped.
-KNEE_HOURS = 300.0
-WINDOWS = (60, 360, 1440)  # minutes: an hour, a shift, a day (the load's cycle)
-TRAIN_EVERY = 10  # minutes: neighbouring minutes say nearly the same, every tenth trains
-RUL_PARAMS = rul.CANDIDATES[0]
-LAST_SHARE = 0.2
-TOLERANCE = 0.15
+TOLERANCE = lifetime.TOLERANCE
+# A failure's RUL figures: its type, its number, each minute's prediction, the truth, and what
+# the apply cycle shows at that minute.
+Life = tuple[str, float, np.ndarray, np.ndarray, np.ndarray]
 
 # --- anomaly -------------------------------------------------------------------------------
 
@@ -141,66 +134,33 @@ def detector_fit(fleet: Fleet, kind: str) -> tuple[Detector, float]:
     return _detector(x, normal, threshold, stuck, hold), f1
 
 
-# --- remaining useful life -----------------------------------------------------------------
+# --- remaining useful life ------------------------------------------------------------------
+# The platform's code path (``analytics.ml.lifetime``): lives from the recorded failures, the
+# new-device fit, features, the candidates chosen on the training fleet's last 30 %.
 
 
-def wear_fit(fleet: Fleet, kind: str, metrics: list[str]) -> list[np.ndarray]:
-    """The type's fit of each metric on the others and the time of day for new devices: the
-    normal minutes of each life's first two days (``wear.new_fit``)."""
-    x = fleet.minutes.loc[fleet.types() == kind, metrics]
-    device = x.index.get_level_values("device")
-    minute = x.index.get_level_values("minute")
-    life = wear.lives(device, minute)
-    position = pd.Series(life).groupby(life).cumcount().to_numpy()
-    sub = Fleet(fleet.name, fleet.devices, fleet.labels, fleet.failures, x, fleet.rul)
-    rows = _normal(sub, x.notna().all(axis=1).to_numpy()) & (position < wear.NEW_READINGS)
-    return wear.new_fit(x.to_numpy(dtype=float), minute, rows)
-
-
-def rul_features(
-    fleet: Fleet, kind: str, metrics: list[str], coefficients: list[np.ndarray]
-) -> pd.DataFrame:
-    """Window features and health indicators (``wear.health_indicators``) of one type's
-    devices, a row per minute (the minutes frame's order)."""
-    x = fleet.minutes.loc[fleet.types() == kind, metrics].reset_index()
-    x["minute"] = x["minute"].astype("int64")
-    features = window_features(x, unit="device", order="minute", signals=metrics, windows=WINDOWS)
-    features = features.loc[x.index]
-    own = fleet.minutes.loc[fleet.types() == kind, metrics]
-    indicators = wear.health_indicators(
-        own,
-        own.index.get_level_values("device"),
-        own.index.get_level_values("minute"),
-        coefficients,
+def fleet_failures(fleet: Fleet) -> pd.DataFrame:
+    """The fleet's failures as the platform records them (``Failure``: device, failed_at,
+    repaired_at; NaT: not repaired)."""
+    f = fleet.failures
+    repaired = pd.to_numeric(f["repaired_at_ms"], errors="coerce")
+    return pd.DataFrame(
+        {
+            "device": f["device"].astype(str).to_numpy(),
+            "failed_at": pd.to_datetime(f["failed_at_ms"].astype("int64"), unit="ms", utc=True),
+            "repaired_at": pd.to_datetime(repaired, unit="ms", utc=True),
+        }
     )
-    return pd.concat([features, indicators.set_axis(features.index)], axis=1)
 
 
-def rul_columns(features: pd.DataFrame, metrics: list[str]) -> list[str]:
-    """The signals and their window features; not the whole-life means (``_exp``): the
-    platform scores a recent window, it does not keep each device's whole life. The health
-    indicators (``age_h``, ``_hi<w>``, ``_dhi``) are not among them."""
-    return [
-        c
-        for c in features.columns
-        if c not in ("minute", "age_h")
-        and not c.endswith(("_exp", "_dhi"))
-        and "_hi" not in c
-        and not c.startswith("proj_")
-    ]
-
-
-def wear_columns(features: pd.DataFrame) -> list[str]:
-    """The health indicators: the life's age and each metric's departure from its start."""
-    return [c for c in features.columns if c == "age_h" or c.endswith("_dhi") or "_hi" in c]
-
-
-def rul_target(truth: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Hours left capped at the knee, and which rows know it: a censored figure is a lower
-    bound, exact once capped only when it is already past the knee."""
-    hours = truth["rul_seconds"].to_numpy() / 3600
-    known = np.isfinite(hours) & (~truth["censored"].to_numpy() | (hours >= KNEE_HOURS))
-    return np.minimum(hours, KNEE_HOURS), known
+def type_lives(fleet: Fleet, kind: str, metrics: list[str]) -> tuple[pd.DataFrame, lifetime.Lives]:
+    """One type's minutes and their lives (each device's first minute, then each repair)."""
+    x = fleet.minutes.loc[fleet.types() == kind, metrics]
+    index = x.index
+    lives = lifetime.lives_of(
+        index.get_level_values("device"), index.get_level_values("minute"), fleet_failures(fleet)
+    )
+    return x, lives
 
 
 def last_of_lives(fleet: Fleet, rows: pd.MultiIndex) -> pd.Series:
@@ -226,82 +186,44 @@ def last_of_lives(fleet: Fleet, rows: pd.MultiIndex) -> pd.Series:
             previous[serial] = pd.Timestamp(int(float(row["repaired_at_ms"])), unit="ms", tz="UTC")
         if start is None:
             continue
-        begin = failed - (failed - start) * LAST_SHARE
+        begin = failed - (failed - start) * lifetime.LAST_SHARE
         out[(device == serial) & np.asarray(minute >= begin) & np.asarray(minute < failed)] = number
     return pd.Series(out, index=rows)
 
 
-# The RUL candidates, chosen per type on the training fleet's last 30 %: the window features
-# on hours, the health indicators alone or both on log(1 + hours) (a relative error, as ±15 %
-# is); the trajectory projection (``demo.rul_trajectory``) alone or with the indicators.
-RUL_SETS = ("window", "wear", "both", "trajectory", "wear+trajectory")
-VALIDATION_EVERY = 30  # minutes: the candidates' fits on the first 70 % take every thirtieth
+def rul_train(fleet: Fleet, kind: str, metrics: list[str]) -> tuple[lifetime.LifetimeModel, Any]:
+    """The type's RUL model as the platform trains it (``analytics.training.rul_train`` on the
+    same pure functions): the new-device fit, the features, the candidate chosen on the last
+    30 %, then fitted on all of it. Returns the model and the choice."""
+    x, lives = type_lives(fleet, kind, metrics)
+    end_h = float(np.nanmax(lives.now_h))
+    trained = lifetime_choice.lifetime_train(x, lives, end_h=end_h, require_held_out=False)
+    model, choice = trained.model, trained.choice
+    return model, choice
 
 
-def rul_model(
-    fleet: Fleet,
-    kind: str,
+def as_shown(
     features: pd.DataFrame,
-    metrics: list[str],
-    name: str,
-    *,
-    every: int,
-    rows: np.ndarray | None = None,
-) -> Callable[[pd.DataFrame], np.ndarray]:
-    """The RUL model of candidate ``name`` fitted on every ``every``-th known minute (of
-    ``rows``), as a function from features to hours."""
-    windowed = rul_columns(features, metrics)
-    columns = {"window": windowed, "wear": wear_columns(features)}
-    columns["both"] = windowed + columns["wear"]
-    columns["wear+trajectory"] = columns["wear"] + ["proj_rul", "proj_share", "proj_mismatch"]
-    if name == "trajectory":
-        return partial(projected, knee=KNEE_HOURS)
-    target, known = rul_target(fleet.rul[fleet.types() == kind])
-    keep = known & (np.arange(len(target)) % every == 0)
-    keep &= features[windowed].notna().all(axis=1).to_numpy()  # indicators: NaN allowed
-    if rows is not None:
-        keep &= rows
-    log = name != "window"
-    y = np.log1p(target[keep]) if log else target[keep]
-    model = rul.rul_fit(
-        features[keep], pd.Series(y), RUL_PARAMS, columns=columns[name], interval=False
-    )
-
-    def predict(x: pd.DataFrame) -> np.ndarray:
-        point = model.predict(x).point
-        return np.expm1(point) if log else point
-
-    return predict
-
-
-def within(predicted: np.ndarray, actual: np.ndarray, life: np.ndarray) -> float:
-    """The share of minutes within ±15 %, averaged over the failures (``life``: their numbers)."""
-    good = np.abs(predicted - actual) <= TOLERANCE * actual
-    return float(np.mean([np.mean(good[life == k]) for k in np.unique(life)]))
-
-
-def rul_choose(
-    fleet: Fleet, kind: str, features: pd.DataFrame, metrics: list[str]
-) -> tuple[str, float]:
-    """The candidate best within ±15 % over the last 20 % of the lives in the training fleet's
-    last 30 %, fitted on the first 70 %; "both" when no life ends there."""
-    truth = fleet.rul[fleet.types() == kind]
-    minute = truth.index.get_level_values("minute")
-    cut = minute.min() + (minute.max() - minute.min()) * (1 - VALIDATION_SHARE)
-    early = np.asarray(minute < cut)
-    life = last_of_lives(fleet, truth.index).to_numpy()
-    end = (life >= 0) & ~early
-    if not end.any():
-        return "both", np.nan
-    actual = truth["rul_seconds"].to_numpy()[end] / 3600
-    library = trajectory_library(fleet, kind, features, metrics, early)
-    features = with_projection(fleet, kind, features, metrics, library, own=True)
-    results = []
-    for name in RUL_SETS:
-        model = rul_model(fleet, kind, features, metrics, name, every=VALIDATION_EVERY, rows=early)
-        results.append((within(model(features[end]), actual, life[end]), name))
-    share, name = max(results)
-    return name, share
+    rows: np.ndarray,
+    predict: Callable[[pd.DataFrame], np.ndarray],
+    knee: float,
+) -> np.ndarray:
+    """At each of ``rows`` (a mask over ``features``, index device, minute), what the apply cycle
+    shows: the prediction at the device's last refresh (``lifetimes.refresh_due``, the devices
+    numbered in order), kept until the next; the knee before the first."""
+    index = features.index
+    codes = pd.factorize(index.get_level_values("device"))[0]
+    minutes = index.get_level_values("minute").as_unit("ns").asi8 // 60_000_000_000
+    every = lifetimes.REFRESH_MINUTES
+    due = minutes % every == codes % every
+    last = pd.Series(np.where(due, np.arange(len(index)), np.nan)).groupby(codes).ffill()
+    source = last.to_numpy()[rows]
+    out = np.full(len(source), knee)
+    known = np.isfinite(source)
+    wanted = np.unique(source[known]).astype(np.int64)
+    predicted = pd.Series(predict(features.iloc[wanted]), index=wanted)
+    out[known] = predicted.loc[source[known].astype(np.int64)].to_numpy()
+    return out
 
 
 # --- the command ---------------------------------------------------------------------------
@@ -345,7 +267,7 @@ class Command(BaseCommand):
         pooled: dict[str, list[Any]] = {
             k: [] for k in ("flags", "truth", "hits", *cycle_evaluation.THRESHOLDS)
         }
-        lives: list[tuple[str, float, np.ndarray, np.ndarray]] = []
+        lives: list[Life] = []
         types = [t for t in train.devices["type"].unique() if t in set(holdout.types())]
         for kind in types:
             row, flags, truth, hits, kind_lives = self.evaluate(train, holdout, kind)
@@ -372,6 +294,16 @@ class Command(BaseCommand):
             }
         )
         self.table(rows)
+        shown = self.rul_summary(lives, shown=True)
+        self.stdout.write(
+            f"RUL as the apply cycle shows it (each device refreshed every "
+            f"{lifetimes.REFRESH_MINUTES} minutes, staggered, the value kept in between): "
+            f"{_share(shown['within'])} within ±15 %, RMSE {_figure(shown['rmse'], '{:.1f}')} h; "
+            + ", ".join(
+                f"{r['type']} {_share(r['shown_within'])} / {_figure(r['shown_rmse'], '{:.1f}')} h"
+                for r in rows[:-1]
+            )
+        )
         for line in cycle_evaluation.table([r["type"] for r in rows[:-1]], pooled, truth):
             self.stdout.write(line)
         by_kind = hits.groupby(level=0).mean()
@@ -404,19 +336,21 @@ class Command(BaseCommand):
             f"{residuals.RESIDUAL_WINDOW} minutes (renewed every {residuals.RESIDUAL_BLOCK}); "
             "|z| threshold, stuck run and hold chosen per type on the training fleet's last 30 %. "
             "RUL: capped at "
-            f"{KNEE_HOURS:.0f} h, windows {', '.join(str(w) for w in WINDOWS)} min, with health "
+            f"{lifetime.KNEE_HOURS:.0f} h, windows "
+            f"{', '.join(str(w) for w in lifetime.WINDOWS)} min, with health "
             "indicators (each metric's residual against new devices' fit on the others, its "
             f"rolling medians over {', '.join(str(w) for w in wear.WINDOWS)} min less its median "
             "over the life's first day, their change over a day, the life's age): the window "
             "features on hours, the indicators alone or with them on log(1 + hours), or the "
             "daily indicators' power-law path extrapolated to the closest training lives' failure "
             "levels, alone or with the indicators, chosen per type on the training fleet's last "
-            f"30 %; {RUL_PARAMS}."
+            f"30 %; lives from the recorded failures, as the platform trains and applies it "
+            f"(analytics/ml/lifetime.py); {lifetime.PARAMS}."
         )
 
     def evaluate(
         self, train: Fleet, holdout: Fleet, kind: str
-    ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, pd.Series, list[Any]]:
+    ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, pd.Series, list[Life]]:
         detector, validation_f1 = detector_fit(train, kind)
         selected = holdout.types() == kind
         x = holdout.minutes[selected]
@@ -435,24 +369,22 @@ class Command(BaseCommand):
         hits = pd.Series(windows.to_numpy(dtype=bool), index=labels.loc[windows.index, "kind"])
         result = confusion(flags, truth)
 
-        coefficients = wear_fit(train, kind, detector.metrics)
-        features = rul_features(train, kind, detector.metrics, coefficients)
-        chosen, validation_share = rul_choose(train, kind, features, detector.metrics)
-        library = trajectory_library(train, kind, features, detector.metrics)
-        features = with_projection(train, kind, features, detector.metrics, library, own=True)
-        predict = rul_model(train, kind, features, detector.metrics, chosen, every=TRAIN_EVERY)
-        test = rul_features(holdout, kind, detector.metrics, coefficients)
-        test = with_projection(holdout, kind, test, detector.metrics, library, own=False)
+        rul_model, choice = rul_train(train, kind, detector.metrics)
+        chosen, validation_share = choice.name, choice.share
+        test_x, test_lives = type_lives(holdout, kind, detector.metrics)
+        test = lifetime.life_features(test_x, test_lives, rul_model.coefficients)
+        predict = rul_model.point
         test_truth = holdout.rul[selected]
         life = last_of_lives(holdout, test_truth.index).to_numpy()
         lives = []
         in_end = life >= 0
         if in_end.any():
             predicted = predict(test[in_end])
+            shown = as_shown(test, in_end, predict, rul_model.knee)
             actual = test_truth["rul_seconds"].to_numpy()[in_end] / 3600
             for number in np.unique(life[in_end]):
                 own = life[in_end] == number
-                lives.append((kind, float(number), predicted[own], actual[own]))
+                lives.append((kind, float(number), predicted[own], actual[own], shown[own]))
         row = {
             "type": kind,
             "devices": int(x.index.unique("device").size),
@@ -462,10 +394,11 @@ class Command(BaseCommand):
             f"{detector.hold} (val F1 {validation_f1:.2f}); RUL {chosen} (val "
             f"{_share(validation_share)})",
             **self.rul_summary(lives),
+            **{f"shown_{k}": v for k, v in self.rul_summary(lives, shown=True).items()},
             **cycle,
         }
         if self.verbosity >= 2:
-            for _, number, p, a in lives:
+            for _, number, p, a, _ in lives:
                 failure = holdout.failures.loc[int(number)]
                 failed = pd.Timestamp(int(failure["failed_at_ms"]), unit="ms", tz="UTC")
                 self.stdout.write(
@@ -475,12 +408,16 @@ class Command(BaseCommand):
                 )
         return row, flags, truth, hits, lives
 
-    def rul_summary(self, lives: list[tuple[str, float, np.ndarray, np.ndarray]]) -> dict[str, Any]:
+    def rul_summary(self, lives: list[Life], *, shown: bool = False) -> dict[str, Any]:
+        """The share within ±15 % averaged over the failures and the RMSE: of each minute's
+        prediction, or (``shown``) of what the apply cycle shows then."""
         if not lives:
             return {"failures": 0, "within": np.nan, "rmse": np.nan}
-        shares = [float(np.mean(np.abs(p - a) <= TOLERANCE * a)) for _, _, p, a in lives]
-        p = np.concatenate([life[2] for life in lives])
-        a = np.concatenate([life[3] for life in lives])
+        column = 4 if shown else 2
+        pairs = [(life[column], life[3]) for life in lives]
+        shares = [float(np.mean(np.abs(p - a) <= TOLERANCE * a)) for p, a in pairs]
+        p = np.concatenate([p for p, _ in pairs])
+        a = np.concatenate([a for _, a in pairs])
         return {"failures": len(lives), "within": float(np.mean(shares)), "rmse": rul.rmse(p, a)}
 
     def table(self, rows: list[dict[str, Any]]) -> None:

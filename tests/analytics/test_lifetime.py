@@ -1,0 +1,130 @@
+"""The lifetime RUL's pure pieces: lives from recorded failures, the capped target, the frozen
+baseline a long life's last days are measured against."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.ml import lifetime, wear
+
+T0 = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def _failures(*rows: tuple[str, str, str | None]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "device": [r[0] for r in rows],
+            "failed_at": pd.to_datetime([r[1] for r in rows], utc=True),
+            "repaired_at": pd.to_datetime([r[2] for r in rows], utc=True),
+        }
+    )
+
+
+def test_lives_run_from_the_first_reading_or_a_repair_to_the_next_failure() -> None:
+    hours = [0, 5, 10, 11, 12, 20, 30, 40]
+    minute = [T0 + pd.Timedelta(hours=h) for h in hours]
+    device = ["a"] * 6 + ["b"] * 2
+    failures = _failures(
+        ("a", "2026-01-01 10:00", "2026-01-01 12:00"),  # down 10:00-12:00
+        ("b", "2026-01-01 23:00", None),  # b fails before its rows, never repaired
+    )
+    lives = lifetime.lives_of(device, minute, failures)
+    assert lives.life.tolist() == [0, 0, -1, -1, 1, 1, -1, -1]
+    assert lives.failed_h[0] - lives.born_h[0] == pytest.approx(10.0)  # a's first life: 10 h
+    assert lives.hours_left[1] == pytest.approx(5.0)
+    assert np.isnan(lives.failed_h[4])  # the life after the repair has not failed yet
+    assert lives.age_h[5] == pytest.approx(8.0)  # from the repair at 12:00
+    # a first reading earlier than the rows read: the age counts from it
+    known = lifetime.lives_of(device, minute, failures, first={"a": T0 - pd.Timedelta(hours=2)})
+    assert known.age_h[0] == pytest.approx(2.0)
+    # a life that began before the rows read (its first day unseen) is left out
+    late = lifetime.lives_of(
+        device, minute, failures, first={"a": T0}, since=T0 + pd.Timedelta(1, "h")
+    )
+    assert late.life[:2].tolist() == [-1, -1] and late.life[4] >= 0
+
+
+def test_the_capped_target_keeps_a_censored_life_only_past_the_knee() -> None:
+    minute = [T0 + pd.Timedelta(hours=h) for h in (0, 100, 500)]
+    lives = lifetime.lives_of(["a"] * 3, minute, _failures())
+    end_h = lives.now_h[-1] + 10.0  # the rows read end 10 h after the last
+    hours, known = lifetime.lifetime_target(lives, end_h)
+    assert hours.tolist() == [lifetime.KNEE_HOURS, lifetime.KNEE_HOURS, 10.0]
+    assert known.tolist() == [True, True, False]  # 410 h and more left; 10 h or more: unknown
+
+
+def test_a_frozen_baseline_gives_a_long_life_s_last_days_their_full_history_value() -> None:
+    rng = np.random.default_rng(0)
+    n = 4000
+    load = rng.uniform(0.2, 1.0, n)
+    values = pd.DataFrame(
+        {
+            "current": 6 + 24 * load + rng.normal(0, 0.1, n),
+            "temperature": 20 + 30 * load + 0.002 * np.arange(n) + rng.normal(0, 0.1, n),
+        },
+        index=pd.MultiIndex.from_arrays(
+            [["d"] * n, pd.date_range(T0, periods=n, freq="min")], names=["device", "minute"]
+        ),
+    )
+    times = values.index.get_level_values("minute")
+    coefficients = wear.new_fit(values.to_numpy(), times, np.arange(n) < 2000)
+    whole = lifetime.lives_of(["d"] * n, times, _failures())
+    full = lifetime.life_features(values, whole, coefficients)
+    # the last 2,880 minutes alone, the life's start and first-day baseline given
+    tail = values.iloc[-2880:]
+    cut = lifetime.lives_of(
+        ["d"] * 2880, tail.index.get_level_values("minute"), _failures(), first={"d": T0}
+    )
+    base = wear.life_baseline(values.to_numpy(), times, coefficients)
+    part = lifetime.life_features(tail, cut, coefficients, base=np.tile(base, (2880, 1)))
+    last = full.iloc[-1]
+    assert part.iloc[-1][list(full.columns)].to_numpy() == pytest.approx(last.to_numpy(), rel=1e-9)
+    # without the baseline, the tail's own first day would be the zero: not the same
+    wrong = lifetime.life_features(tail, cut, coefficients)
+    assert wrong.iloc[-1]["temperature_hi1440"] != pytest.approx(last["temperature_hi1440"])
+
+
+def test_a_new_device_s_unlabelled_anomalies_stay_out_of_its_fit() -> None:
+    rng = np.random.default_rng(1)
+    n = 2000
+    load = rng.uniform(0.2, 1.0, n)
+    values = pd.DataFrame(
+        {"current": 6 + 24 * load, "temperature": 20 + 30 * load + rng.normal(0, 0.1, n)},
+        index=pd.MultiIndex.from_arrays(
+            [["d"] * n, pd.date_range(T0, periods=n, freq="min")], names=["device", "minute"]
+        ),
+    )
+    values.iloc[100:300, 1] += 15.0  # a level shift nobody labelled, on a tenth of the minutes
+    lives = lifetime.lives_of(["d"] * n, values.index.get_level_values("minute"), _failures())
+    times = values.index.get_level_values("minute")
+    plain = wear.new_fit(values.to_numpy(), times, np.ones(n, dtype=bool))
+    robust = lifetime.new_device_fit(values, lives)
+    # temperature on current: 30 / 24 per unit, 20 - 6 x 30 / 24 = 12.5 at none
+    assert robust[1][0] == pytest.approx(30 / 24, rel=1e-2)
+    assert robust[1][-1] == pytest.approx(12.5, abs=0.1)
+    assert abs(plain[1][-1] - 12.5) > 1.0  # the shift pulled the plain fit
+
+
+@pytest.mark.parametrize("name", lifetime.CANDIDATES)
+def test_a_candidate_s_own_features_are_the_full_set_s(name: str) -> None:
+    rng = np.random.default_rng(2)
+    n = 3000
+    values = pd.DataFrame(
+        {"a": rng.normal(size=n), "b": rng.normal(size=n) + np.arange(n) / 1000},
+        index=pd.MultiIndex.from_arrays(
+            [["d"] * n, pd.date_range(T0, periods=n, freq="min")], names=["device", "minute"]
+        ),
+    )
+    lives = lifetime.lives_of(["d"] * n, values.index.get_level_values("minute"), _failures())
+    times = values.index.get_level_values("minute")
+    coefficients = wear.new_fit(values.to_numpy(), times, np.ones(n, dtype=bool))
+    full = lifetime.life_features(values, lives, coefficients)
+    model = lifetime.LifetimeModel(name, ["a", "b"], coefficients, None, None, log=True)
+    own = lifetime.life_features(values, lives, coefficients, **model.parts)
+    wanted = (
+        ["age_h", "a_hi1440", "b_hi1440"]
+        if name == "trajectory"
+        else [c for c in lifetime.candidate_columns(full, name) if not c.startswith("proj_")]
+    )
+    assert set(wanted) <= set(own.columns) <= set(full.columns)
+    assert own[wanted].equals(full[wanted])
