@@ -31,7 +31,7 @@ import pandas as pd
 from django.db import connection
 
 from iotplatform.tenancy.models import Tenant
-from telemetry.windows import minute_means
+from telemetry.windows import minute_means, minute_means_spans
 
 from .ml import lifetime, wear
 from .models import DeviceLife, Failure
@@ -111,27 +111,28 @@ def life_starts(
     return out
 
 
-def _first_day(
-    tenant: Tenant,
-    device_id: int,
-    started_at: datetime,
-    model: lifetime.LifetimeModel,
-) -> list[float | None] | None:
-    """A life's frozen baseline from its first day of readings (the first BASELINE within
-    FIRST_DAY_MINUTES of its start); None: it has fewer there."""
-    frame = minute_means(
+def _first_days(
+    tenant: Tenant, starts: Mapping[int, datetime], model: lifetime.LifetimeModel
+) -> dict[int, list[float | None] | None]:
+    """The lives' frozen baselines from their first day of readings (the first BASELINE within
+    FIRST_DAY_MINUTES of each start; ``starts``: device → its life's start), read in one
+    query; None: a life with fewer there."""
+    span = timedelta(minutes=FIRST_DAY_MINUTES)
+    frame = minute_means_spans(
         tenant_id=tenant.id,
-        device_ids=[device_id],
+        spans={d: (at, at + span) for d, at in starts.items()},
         metrics=model.metrics,
-        start=started_at,
-        end=started_at + timedelta(minutes=FIRST_DAY_MINUTES),
     )
-    if len(frame) < wear.BASELINE:
-        return None
-    base = wear.life_baseline(
-        frame.to_numpy(dtype=float), frame.index.get_level_values("minute"), model.coefficients
-    )
-    return _json(base)
+    out: dict[int, list[float | None] | None] = dict.fromkeys(starts)
+    for device_id, own in frame.groupby(level="device", sort=False):
+        if len(own) >= wear.BASELINE:
+            base = wear.life_baseline(
+                own.to_numpy(dtype=float),
+                own.index.get_level_values("minute"),
+                model.coefficients,
+            )
+            out[int(device_id)] = _json(base)
+    return out
 
 
 def _json(values: Iterable[float]) -> list[float | None]:
@@ -211,10 +212,7 @@ def _apply_chunk(
     devices = frame.index.get_level_values("device").to_numpy()
     times = frame.index.get_level_values("minute")
     bounds = np.flatnonzero(np.r_[True, devices[1:] != devices[:-1], True])
-    parts: list[pd.DataFrame] = []
-    lives: list[tuple[np.ndarray, np.ndarray]] = []
-    bases: list[np.ndarray] = []
-    last: list[int] = []
+    found = []
     for lo, hi in itertools.pairwise(int(b) for b in bounds):
         device_id = int(devices[lo])
         started_at = starts[device_id]
@@ -230,7 +228,25 @@ def _apply_chunk(
             model=model,
             minute=minute,
         )
-        whole = started_at >= since  # the rows read hold the life from its start
+        found.append((device_id, own, state, renewed, started_at >= since))
+    # Once per life and version, for the lives older than the rows read (``whole``: the rows
+    # hold the life from its start). A life with fewer readings in its first days (a device
+    # reporting seldom) keeps no zero (NaN, not read again): its rows read then give theirs,
+    # an approximation.
+    first = _first_days(
+        tenant,
+        {
+            d: state.started_at
+            for d, _, state, _, whole in found
+            if state.baseline is None and not whole
+        },
+        model,
+    )
+    parts: list[pd.DataFrame] = []
+    lives: list[tuple[np.ndarray, np.ndarray]] = []
+    bases: list[np.ndarray] = []
+    last: list[int] = []
+    for device_id, own, state, renewed, whole in found:
         if state.baseline is None:
             if whole and len(own) >= wear.BASELINE:
                 base = wear.life_baseline(
@@ -240,11 +256,7 @@ def _apply_chunk(
                 )
                 state.baseline = _json(base)
             elif not whole:
-                # Once per life and version. A life with fewer readings in its first days
-                # (a device reporting seldom) keeps no zero (NaN, not read again): its rows
-                # read then give theirs, an approximation.
-                first = _first_day(tenant, device_id, started_at, model)
-                state.baseline = first or [None] * len(model.metrics)
+                state.baseline = first.get(device_id) or [None] * len(model.metrics)
             renewed = renewed or state.baseline is not None
         if renewed:
             state.updated_at = minute
@@ -254,7 +266,7 @@ def _apply_chunk(
             given[:] = [np.nan if v is None else v for v in state.baseline or []]
         parts.append(own)
         bases.append(given)
-        born = lifetime.hours_of(started_at)
+        born = lifetime.hours_of(state.started_at)
         lives.append((np.full(len(own), len(last)), np.full(len(own), born)))
         last.append(device_id)
     if not parts:

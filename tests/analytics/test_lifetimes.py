@@ -195,6 +195,29 @@ def test_trained_on_runs_to_failure_the_cycle_predicts_as_the_pure_functions_do(
     )
     assert state.baseline == pytest.approx(list(zero), rel=1e-12)
 
+    # Lives of several devices, each from its own start, read in one query: each zero is the
+    # one its own first day gives.
+    assert first.repaired_at is not None
+    starts = {device.id: first.repaired_at}
+    for other in Device.objects.filter(tenant=tenant).exclude(id=device.id):
+        starts[other.id] = (
+            Failure.objects.filter(device=other).order_by("failed_at").first() or first
+        ).repaired_at or first.repaired_at
+    zeros = lifetimes._first_days(tenant, starts, model)
+    assert set(zeros) == set(starts) and len(set(starts.values())) > 1
+    for device_id, start in starts.items():
+        rows = minute_means(
+            tenant_id=tenant.id,
+            device_ids=[device_id],
+            metrics=model.metrics,
+            start=start,
+            end=start + timedelta(minutes=lifetimes.FIRST_DAY_MINUTES),
+        ).iloc[: wear.BASELINE]
+        own = wear.life_baseline(
+            rows.to_numpy(), rows.index.get_level_values("minute"), model.coefficients
+        )
+        assert zeros[device_id] == pytest.approx(list(own), rel=1e-12)
+
     # After the repair, a day and a bit into the next life: a new life, a new zero.
     assert first.repaired_at is not None
     young = _at(frame, first.repaired_at + timedelta(minutes=1500))
