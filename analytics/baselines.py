@@ -29,7 +29,7 @@ import pandas as pd
 
 from devices.models import Device, DeviceType
 from iotplatform.tenancy.models import Tenant
-from telemetry.windows import minute_means
+from telemetry.windows import Held, minute_means
 
 from . import rules
 from .ml import detectors, residuals
@@ -93,6 +93,11 @@ def residuals_latest(
     return out
 
 
+def refit_start(minute: datetime) -> datetime:
+    """The first minute a fit renewed after ``minute`` reads."""
+    return minute - timedelta(minutes=REFIT_HISTORY_MINUTES)
+
+
 def baselines_refit(
     *,
     tenant: Tenant,
@@ -102,6 +107,7 @@ def baselines_refit(
     scale: np.ndarray,
     ignore: Mapping[str, Sequence[float]],
     minute: datetime,
+    held: Held | None = None,
 ) -> list[DeviceBaseline]:
     """New fits of the devices from their REFIT_HISTORY_MINUTES before ``minute`` (unsaved:
     the cycle stores them with its minute); ``ignore``: per metric, values a healthy sensor
@@ -112,8 +118,9 @@ def baselines_refit(
         tenant_id=tenant.id,
         device_ids=device_ids,
         metrics=list(signals),
-        start=minute - timedelta(minutes=REFIT_HISTORY_MINUTES),
+        start=refit_start(minute),
         end=minute,
+        held=held,
     )
     if frame.empty:
         return []
@@ -206,8 +213,10 @@ def baselines_refit_due(
     anomaly: Any,
     minute: datetime,
     device_ids: Iterable[int],
+    held: Held | None = None,
 ) -> dict[int, DeviceBaseline]:
-    """The renewed fits of the devices due this minute (``refit_due``), unsaved."""
+    """The renewed fits of the devices due this minute (``refit_due``), unsaved; ``held``:
+    minutes some of them already read."""
     model = anomaly.artefact
     due = [i for i in device_ids if refit_due(i, minute)]
     out = {}
@@ -220,6 +229,7 @@ def baselines_refit_due(
             scale=model.scale,
             ignore=rules.stuck_ignored(device_type, anomaly) or {},
             minute=minute,
+            held=held,
         ):
             out[baseline.device_id] = baseline
     return out

@@ -31,7 +31,7 @@ import pandas as pd
 from django.db import connection
 
 from iotplatform.tenancy.models import Tenant
-from telemetry.windows import minute_means, minute_means_spans
+from telemetry.windows import Held, minute_means, minute_means_spans
 
 from .ml import lifetime, wear
 from .models import DeviceLife, Failure
@@ -50,6 +50,39 @@ def refresh_due(device_id: int, minute: datetime) -> bool:
     """Whether a device's RUL is refreshed in this minute: every REFRESH_MINUTES, staggered."""
     slot = int(minute.timestamp() // 60) % REFRESH_MINUTES
     return device_id % REFRESH_MINUTES == slot
+
+
+def history_start(model: lifetime.LifetimeModel, minute: datetime) -> datetime:
+    """The first minute a refresh at ``minute`` reads."""
+    return minute - timedelta(minutes=int(model.history_readings * READ_SLACK))
+
+
+def held_history(
+    *,
+    tenant: Tenant,
+    model: Any,
+    minute: datetime,
+    device_ids: Iterable[int],
+    metrics: Sequence[str],
+    since: datetime | None = None,
+) -> Held | None:
+    """The minutes of the devices whose RUL is refreshed this minute, read once for the cycle:
+    the refresh reads them, and so does anything else of the cycle over the same devices
+    (``metrics`` and from ``since``; their residual fits are renewed in the same minute, as
+    REFRESH_MINUTES is a multiple of REFIT_MINUTES). None: no lifetime model, or more devices
+    due than a chunk."""
+    if not isinstance(model, lifetime.LifetimeModel):
+        return None
+    due = sorted(i for i in device_ids if refresh_due(i, minute))
+    if not due or len(due) > CHUNK_DEVICES:
+        return None
+    start = history_start(model, minute)
+    if since is not None:
+        start = min(start, since)
+    end = minute + timedelta(minutes=1)
+    columns = list(dict.fromkeys([*model.metrics, *metrics]))
+    frame = minute_means(tenant_id=tenant.id, device_ids=due, metrics=columns, start=start, end=end)
+    return Held(frame, start, end)
 
 
 def _chunks(items: Sequence[int], size: int = CHUNK_DEVICES) -> Iterable[Sequence[int]]:
@@ -176,15 +209,17 @@ def lifetimes_apply(
     model: Any,
     minute: datetime,
     results: Mapping[int, DeviceResult],
+    held: Held | None = None,
 ) -> None:
     """The RUL and interval of the devices due this minute (``refresh_due``) among
     ``results`` (those that reported in it), set on their results with their renewed life
-    rows (unsaved). A model of another kind (an older version's format) predicts nothing."""
+    rows (unsaved). A model of another kind (an older version's format) predicts nothing.
+    ``held``: their minutes, already read (``held_history``)."""
     if not isinstance(model, lifetime.LifetimeModel):
         return
     due = sorted(i for i in results if refresh_due(i, minute))
     for ids in _chunks(due):
-        _apply_chunk(tenant, version_id, model, minute, ids, results)
+        _apply_chunk(tenant, version_id, model, minute, ids, results, held)
 
 
 def _apply_chunk(
@@ -194,18 +229,20 @@ def _apply_chunk(
     minute: datetime,
     ids: Sequence[int],
     results: Mapping[int, DeviceResult],
+    held: Held | None,
 ) -> None:
     kept = {s.device_id: s for s in DeviceLife.objects.filter(tenant=tenant, device_id__in=ids)}
     starts = life_starts(
         tenant=tenant, device_ids=ids, minute=minute, kept=kept, metrics=model.metrics
     )
-    since = minute - timedelta(minutes=int(model.history_readings * READ_SLACK))
+    since = history_start(model, minute)
     frame = minute_means(
         tenant_id=tenant.id,
         device_ids=sorted(starts),
         metrics=model.metrics,
         start=since,
         end=minute + timedelta(minutes=1),
+        held=held,
     )
     if frame.empty:
         return

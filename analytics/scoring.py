@@ -114,11 +114,24 @@ def _score_type(
     context = rules.context_minutes(device_type)
     # The residual fits due are renewed first, from the minutes before this one: the minute is
     # scored by the fit of the day before it, as a device's prediction recomputes it.
+    held = lifetimes.held_history(
+        tenant=tenant,
+        model=None if rul is None else rul.artefact,
+        minute=minute,
+        device_ids=by_id,
+        metrics=metrics,
+        since=None if anomaly is None else baselines.refit_start(minute),
+    )
     refitted = (
         {}
         if anomaly is None
         else baselines.baselines_refit_due(
-            tenant=tenant, device_type=device_type, anomaly=anomaly, minute=minute, device_ids=by_id
+            tenant=tenant,
+            device_type=device_type,
+            anomaly=anomaly,
+            minute=minute,
+            device_ids=by_id,
+            held=held,
         )
     )
     results: list[DeviceResult] = []
@@ -181,6 +194,7 @@ def _score_type(
             model=rul.artefact,
             minute=minute,
             results=by_device,
+            held=held,
         )
     return results
 

@@ -6,6 +6,7 @@ Minutes in which a metric did not report are NaN.
 """
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,30 @@ ORDER BY r.device_id, r.bucket
 """
 
 
+@dataclass
+class Held:
+    """Minute means already read (``minute_means`` over ``start``, ``end``), which later reads of
+    some of its devices within its span and columns take instead of reading them again."""
+
+    frame: pd.DataFrame
+    start: datetime
+    end: datetime
+
+    def serves(self, metrics: Sequence[str], start: datetime, end: datetime) -> bool:
+        return self.start <= start and end <= self.end and set(metrics) <= set(self.frame)
+
+    def take(
+        self, device_ids: Sequence[int], metrics: Sequence[str], start: datetime, end: datetime
+    ) -> pd.DataFrame:
+        """The rows ``minute_means`` would read: those with a reading of one of ``metrics``."""
+        index = self.frame.index
+        minute = index.get_level_values("minute")
+        rows = (
+            index.get_level_values("device").isin(device_ids) & (minute >= start) & (minute < end)
+        )
+        return self.frame.loc[rows, list(metrics)].dropna(how="all")
+
+
 def minute_means(
     *,
     tenant_id: int,
@@ -46,11 +71,22 @@ def minute_means(
     metrics: Sequence[str],
     start: datetime,
     end: datetime,
+    held: Held | None = None,
 ) -> pd.DataFrame:
     """Minute means of the devices' metrics over [start, end): index (device, minute) sorted,
-    columns ``metrics`` in the order given (float; NaN where a metric has no reading)."""
+    columns ``metrics`` in the order given (float; NaN where a metric has no reading).
+    ``held``: minutes already read, taken from it for its devices where it spans the read."""
     if not device_ids or not metrics:
         return _frame([], metrics)
+    if held is not None and held.serves(metrics, start, end):
+        have = set(held.frame.index.get_level_values("device"))
+        taken = [d for d in device_ids if d in have]
+        if taken:
+            rest = [d for d in device_ids if d not in have]
+            read = minute_means(
+                tenant_id=tenant_id, device_ids=rest, metrics=metrics, start=start, end=end
+            )
+            return pd.concat([held.take(taken, metrics, start, end), read]).sort_index()
     params: dict[str, Any] = {
         "tenant": tenant_id,
         "devices": list(device_ids),
