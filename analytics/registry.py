@@ -113,10 +113,14 @@ def model_version_promote(
     metric: str | None,
     candidate_score: float | None = None,
     active_score: float | None = None,
+    on: str = "the same held-out data",
+    unmeasured: str | None = None,
 ) -> bool:
     """Make ``version`` active if it is not worse than the active one on ``metric`` (both
-    scored on the same held-out data by the caller); ``metric=None`` promotes unconditionally
-    (kinds without a backtest). Returns whether it became active; the reason is recorded."""
+    scored on the same held-out data by the caller, described by ``on``); ``metric=None``
+    promotes unconditionally (kinds without a backtest). ``unmeasured``: why the two could not
+    be compared — then an active version stays, the candidate kept with that reason. Returns
+    whether it became active; the reason is recorded."""
     now = timezone.now()
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)
     active = (
@@ -130,6 +134,9 @@ def model_version_promote(
         .exclude(pk=version.pk)
         .first()
     )
+    if active is not None and unmeasured is not None:
+        _record(version, version.state, f"kept as candidate: {unmeasured}", now)
+        return False
     if active is not None and metric is not None:
         assert candidate_score is not None
         if active_score is not None and not _not_worse(candidate_score, active_score, metric):
@@ -137,7 +144,7 @@ def model_version_promote(
                 version,
                 version.state,
                 f"kept as candidate: backtest {metric} {candidate_score:.4g} is worse than "
-                f"active v{active.pk}'s {active_score:.4g} on the same held-out data",
+                f"active v{active.pk}'s {active_score:.4g} on {on}",
                 now,
             )
             return False
@@ -156,6 +163,7 @@ def model_version_promote(
         reason = (
             f"activated: backtest {metric} {candidate_score:.4g} not worse than "
             f"v{active.pk}'s {active_score if active_score is not None else float('nan'):.4g}"
+            f"{'' if active_score is None else ' on ' + on}"
         )
     _record(version, previous, reason, now)
     return True

@@ -1,9 +1,11 @@
 """The RUL trainer: the lifetime model (``analytics.ml.lifetime``, what the simulator
 evaluation measures) on a device type's runs to a recorded failure (``Failure`` rows), each
 read whole from its start (the first reading or the repair that began it): the candidate
-chosen on the lives failing in the window's last 30 %, which also measure it (the backtest
-that decides promotion) and give its interval (split-conformal bands)."""
+chosen by cross-validation over those lives, whose out-of-sample errors give its interval
+(split-conformal bands) and its backtest against the active version on the lives that failed
+since that one was trained (``_backtest``)."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -114,9 +116,14 @@ def rul_train(
         },
         requested_by=requested_by,
     )
-    active_score = _active_rul_score(tenant, device_type, x, lives, choice)
+    backtest = _backtest(tenant, device_type, x, lives, choice)
     activated = registry.model_version_promote(
-        version=version, metric="rmse", candidate_score=choice.rmse, active_score=active_score
+        version=version,
+        metric="rmse",
+        candidate_score=backtest.candidate,
+        active_score=backtest.active,
+        on=backtest.on,
+        unmeasured=backtest.unmeasured,
     )
     return Outcome(
         version,
@@ -126,21 +133,50 @@ def rul_train(
     )
 
 
-def _active_rul_score(
+@dataclass
+class Backtest:
+    """The candidate's and the active version's RMSE on the same lives (``on``); the active's
+    None: none to compare with (the candidate replaces it); ``unmeasured``: why the two cannot
+    be compared fairly (the active stays)."""
+
+    candidate: float
+    active: float | None = None
+    on: str = ""
+    unmeasured: str | None = None
+
+
+def _backtest(
     tenant: Tenant,
     device_type: DeviceType,
     x: pd.DataFrame,
     lives: lifetime.Lives,
     choice: lifetime_choice.Choice,
-) -> float | None:
-    """The active version's RMSE on the rows the candidate was measured on (its own new-device
-    fit and library); None without one, or one of an older format or other metrics (then the
-    candidate replaces it)."""
+) -> Backtest:
+    """The candidate against the active version on the runs to failure that ended after the
+    active was trained — lives it never saw, and the candidate's cross-validated predictions
+    never saw them either. Without such a life the active stays: its own training lives would
+    flatter it (measured in sample) against the candidate's out-of-sample figure. An active
+    version of an older format or other metrics is replaced."""
     active = registry.active_version(tenant=tenant, device_type=device_type, kind="rul")
     if active is None:
-        return None
+        return Backtest(choice.rmse)
     old = artefact_load(name=active.artefact, checksum=active.checksum)
     if not isinstance(old, lifetime.LifetimeModel) or not set(old.metrics) <= set(x.columns):
-        return None
-    features = lifetime.life_features(x[old.metrics], lives, old.coefficients)
-    return rul_ml.rmse(old.point(features[choice.measured]), lives.hours_left[choice.measured])
+        return Backtest(choice.rmse)
+    with np.errstate(invalid="ignore"):
+        unseen = choice.measured & (lives.failed_h > lifetime.hours_of(active.window_end))
+    count = int(np.unique(lives.life[unseen]).size)
+    if not count:
+        return Backtest(
+            choice.rmse,
+            unmeasured=f"no run to failure ended since active v{active.pk} was trained "
+            f"(its window ends {active.window_end:%Y-%m-%d %H:%M}): nothing it did not see "
+            "to compare the two on",
+        )
+    actual = lives.hours_left[unseen]
+    features = lifetime.life_features(x[old.metrics], lives, old.coefficients, **old.parts)
+    return Backtest(
+        rul_ml.rmse(choice.measured_point[unseen[choice.measured]], actual),
+        rul_ml.rmse(old.point(features[unseen]), actual),
+        on=f"the last 20 % of the {count} runs to failure ended since v{active.pk} was trained",
+    )

@@ -95,10 +95,11 @@ def simulate(
         i0 = back
 
     wear = physics.Wear.of(spec.failure_mode, np.clip(degradation, 0, 1))
-    drops = np.cumsum(rng.random(n) < interval / (3 * physics.DAY)) * rng.uniform(1, 4)
+    sags = (rng.random(n) < interval * physics.SAGS_PER_DAY / physics.DAY) * rng.uniform(1, 4, n)
+    sag = lfilter([1.0], [1, -float(np.exp(-interval / physics.SAG_RECOVERY))], sags)
     elapsed = t - t[life_start_index]
     battery = physics.battery_level(
-        elapsed, fade=wear.battery_fade, drain_per_day=spec.drain_per_day, drops=drops
+        elapsed, fade=wear.battery_fade, drain_per_day=spec.drain_per_day, sag=sag
     )
     values = physics.metrics(
         spec.kind, load=load, temp_air=physics.ambient(t), wear=wear, battery=battery, noise=rng

@@ -42,7 +42,7 @@ class LiveDevice:
     life_use: float = 0.0
     wander: float = 0.0
     failed_at: float | None = None
-    battery_drops: float = 0.0
+    battery_sag: float = 0.0  # points, recovering (physics.SAG_RECOVERY)
     born: float = 0.0
     interval: float | None = None  # set_config: its own reporting interval
     last_sent: float = 0.0
@@ -195,14 +195,16 @@ class LiveRunner:
                     for m in ("bearing", "overheating", "seal_leak", "battery_fade")
                 ]
             )
+            recovery = float(np.exp(-dt / physics.SAG_RECOVERY))
             for d in group:
-                if self.rng.random() < dt / (3 * physics.DAY):
-                    d.battery_drops += self.rng.uniform(1, 4)
+                d.battery_sag *= recovery
+                if self.rng.random() < dt * physics.SAGS_PER_DAY / physics.DAY:
+                    d.battery_sag += self.rng.uniform(1, 4)
             battery = physics.battery_level(
                 np.array([(now - d.born) * self.time_scale for d in group]),
                 fade=wear.battery_fade,
-                drain_per_day=float(np.mean([d.spec.drain_per_day for d in group])),
-                drops=np.array([d.battery_drops for d in group]),
+                drain_per_day=np.array([d.spec.drain_per_day for d in group]),
+                sag=np.array([d.battery_sag for d in group]),
             )
             values = physics.metrics(
                 kind,

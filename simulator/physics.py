@@ -9,8 +9,8 @@ plus a slow random wander; ``ambient`` follows the day. Wear: each failure mode 
 
 - load and speed drive current and temperature; pressure raises compressor temperature;
 - bearing wear raises vibration (quadratically: it shows late, as real bearings do);
-- overheating raises temperature; a seal leak drops pressure and flow; battery fade drains
-  the battery faster and makes it drop.
+- overheating raises temperature; a seal leak drops pressure and flow; battery fade shrinks
+  the battery's usable charge until it runs flat.
 """
 
 from dataclasses import dataclass
@@ -144,10 +144,16 @@ def metrics(
 
 
 def battery_level(
-    elapsed: Array, *, fade: Array, drain_per_day: float, drops: Array | float = 0.0
+    elapsed: Array, *, fade: Array, drain_per_day: float | Array, sag: Array | float = 0.0
 ) -> Array:
-    """Battery charge after ``elapsed`` seconds: a steady drain, faster as the cell fades, lost
-    capacity as the fade nears its end (the battery runs flat: that failure), and sudden drops
-    (cold nights, radio bursts) given as their cumulative size."""
+    """Battery charge after ``elapsed`` seconds of a life: a steady drain, the usable share of
+    the charge shrinking as the cell fades (nothing left at the end: the battery runs flat, that
+    failure; the fall steepens as the fade nears it), and transient sags (cold nights, radio
+    bursts) that recover within hours. A device whose cell does not fade keeps its charge less
+    the drain."""
     days = elapsed / DAY
-    return np.clip(100 - drain_per_day * days * (1 + 3 * fade) - 75 * fade**2 - drops, 0, 100)
+    return np.clip((100 - drain_per_day * days - sag) * (1 - fade), 0, 100)
+
+
+SAG_RECOVERY = 6 * 3600.0  # seconds: a sag's time constant
+SAGS_PER_DAY = 1 / 3  # sags per device a day, each 1-4 points

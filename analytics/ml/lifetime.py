@@ -43,7 +43,7 @@ PROJECTED = 1440  # readings: the rolling median the trajectory reads (a day: th
 LAG_H = PROJECTED / 120  # hours: a rolling median stands for the age half its window back
 TRAIN_EVERY = 10  # minutes: neighbouring minutes say nearly the same, every tenth trains
 VALIDATION_EVERY = 30  # minutes: the candidates' fits on the first 70 % take every thirtieth
-VALIDATION_SHARE = 0.3  # the last 30 % of the range chooses the candidate
+FOLDS = 3  # groups of failed lives the candidates are cross-validated over
 LAST_SHARE = 0.2  # the share of each life's end that is measured
 TOLERANCE = 0.15
 PARAMS = rul.CANDIDATES[0]
@@ -206,6 +206,9 @@ def life_features(
         born_h=lives.born_h,
         base=base,
     )
+    # The hour of the week (Monday 00:00 UTC = 0): a plant's calendar (quieter nights and
+    # weekends) sets how fast its use, so its wear, runs in the hours ahead.
+    indicators["week_h"] = (lives.now_h - 96.0) % 168.0
     return pd.concat([features, indicators], axis=1)
 
 
@@ -214,7 +217,7 @@ def window_columns(features: pd.DataFrame) -> list[str]:
     return [
         c
         for c in features.columns
-        if c not in ("minute", "age_h")
+        if c not in ("minute", "age_h", "week_h")
         and not c.endswith(("_exp", "_dhi"))
         and "_hi" not in c
         and not c.startswith("proj_")
@@ -223,7 +226,9 @@ def window_columns(features: pd.DataFrame) -> list[str]:
 
 def wear_columns(features: pd.DataFrame) -> list[str]:
     """The health indicators: the life's age and each metric's departure from its start."""
-    return [c for c in features.columns if c == "age_h" or c.endswith("_dhi") or "_hi" in c]
+    return [
+        c for c in features.columns if c in ("age_h", "week_h") or c.endswith("_dhi") or "_hi" in c
+    ]
 
 
 def candidate_columns(features: pd.DataFrame, name: str) -> list[str]:
@@ -372,13 +377,10 @@ def lifetime_fit(
         keep &= np.asarray(rows, dtype=bool)
     log = name != "window"
     y = np.log1p(target[keep]) if log else target[keep]
-    regressor = rul.rul_fit(
-        features[keep],
-        pd.Series(y),
-        PARAMS,
-        columns=candidate_columns(features, name),
-        interval=False,
-    )
+    # A column with no value in the rows fitted (the daily change, where no life lasted a
+    # day) says nothing and is left out.
+    columns = [c for c in candidate_columns(features, name) if features.loc[keep, c].notna().any()]
+    regressor = rul.rul_fit(features[keep], pd.Series(y), PARAMS, columns=columns, interval=False)
     return LifetimeModel(
         name, metrics, coefficients, library if needs_library else None, regressor, log=log
     )

@@ -1,7 +1,8 @@
-"""The lifetime model's choice and training (``lifetime.py``'s candidates): each candidate fitted
-on the range's earlier part and measured within ±15 % over the last 20 % of the lives failing in
-its last share (``lifetime_choose``), then the chosen one fitted on all of it with its interval
-(``lifetime_train``) — as the platform trains it and the simulator evaluation measures it.
+"""The lifetime model's choice and training (``lifetime.py``'s candidates): each candidate
+cross-validated over groups of the failed lives, measured within ±15 % over the last 20 % of
+each life by models fitted without it (``lifetime_choose``), then the chosen one fitted on all
+of them with its interval (``lifetime_train``) — as the platform trains it and the simulator
+evaluation measures it.
 Pure: frames and arrays in, a model out."""
 
 from dataclasses import dataclass
@@ -15,11 +16,11 @@ from .lifetime import (
     BAND_EDGES,
     CANDIDATES,
     FALLBACK,
+    FOLDS,
     LAST_SHARE,
     TOLERANCE,
     TRAIN_EVERY,
     VALIDATION_EVERY,
-    VALIDATION_SHARE,
     LifetimeModel,
     Lives,
     library_fit,
@@ -49,8 +50,9 @@ def within(predicted: ArrayLike, actual: ArrayLike, life: ArrayLike) -> float:
 class Choice:
     """The candidate chosen on held-out lives: its name, each candidate's share within ±15 %
     and RMSE (hours) over the last 20 % of the held-out lives (the rows ``measured``), how
-    many lives those were, and the chosen one's predictions at every held-out row of a failed
-    life (``held``) for the interval."""
+    many lives those were, the chosen one's predictions there (``measured_point``) and at
+    every ``TRAIN_EVERY``-th row of the held-out lives (``held``, ``point``) for the
+    interval — each by a model fitted without that life."""
 
     name: str
     shares: dict[str, float]
@@ -59,6 +61,7 @@ class Choice:
     measured: NDArray[np.bool_]
     held: NDArray[np.bool_]
     point: NDArray[np.float64]
+    measured_point: NDArray[np.float64]
 
     @property
     def share(self) -> float:
@@ -69,6 +72,10 @@ class Choice:
         return self.rmses.get(self.name, np.nan)
 
 
+def _subset(lives: Lives, rows: NDArray[np.bool_]) -> Lives:
+    return Lives(lives.life[rows], lives.born_h[rows], lives.failed_h[rows], lives.now_h[rows])
+
+
 def lifetime_choose(
     features: pd.DataFrame,
     metrics: list[str],
@@ -76,46 +83,61 @@ def lifetime_choose(
     lives: Lives,
     *,
     end_h: float,
-    validation_share: float = VALIDATION_SHARE,
+    folds: int = FOLDS,
 ) -> Choice:
-    """Each candidate fitted on the rows before the range's last ``validation_share`` (by
-    time), measured within ±15 % over the last 20 % of the lives that fail after it: the best
-    (ties: the later name) is chosen; ``FALLBACK`` when no life fails there."""
-    start, stop = np.nanmin(lives.now_h), np.nanmax(lives.now_h)
-    early = lives.now_h < start + (stop - start) * (1 - validation_share)
-    end = last_of_life(lives) & ~early
-    held = (lives.life >= 0) & np.isfinite(lives.failed_h) & ~early
-    if not end.any():
-        return Choice(FALLBACK, {}, {}, 0, end, held & False, np.zeros(0))
+    """Cross-validated over the failed lives, ``folds`` groups of them in turn: each candidate
+    fitted (on every ``VALIDATION_EVERY``-th minute) without a group's lives, its trajectory
+    library without them too, and measured on them — within ±15 % over the last 20 % of each
+    life, pooled over all of them, so every run to failure is measured once by models that
+    never saw it. The best (ties: the later name) is chosen; ``FALLBACK`` with fewer than two
+    failed lives (nothing to measure on)."""
+    n = len(lives.life)
+    failed = np.unique(lives.life[(lives.life >= 0) & np.isfinite(lives.failed_h)])
+    end = last_of_life(lives)
+    held = (lives.life >= 0) & np.isfinite(lives.failed_h) & (np.arange(n) % TRAIN_EVERY == 0)
+    k = min(folds, len(failed))
+    if k < 2:
+        none = np.zeros(n, dtype=bool)
+        return Choice(FALLBACK, {}, {}, 0, none, none, np.zeros(0), np.zeros(0))
+    group = np.full(n, -1)
+    inside = np.isin(lives.life, failed)
+    group[inside] = np.searchsorted(failed, lives.life[inside]) % k
+    sampled = np.arange(n) % VALIDATION_EVERY == 0
+    predicted = {name: np.full(n, np.nan) for name in CANDIDATES}
+    for g in range(k):
+        out = group == g
+        train = ~out & sampled
+        rows = train | (out & (end | held))
+        library = library_fit(features, metrics, lives, ~out)  # every minute of the others
+        sub_lives = _subset(lives, rows)
+        sub = with_projection(features[rows], metrics, library, own_life=sub_lives.life)
+        test = out[rows] & (end | held)[rows]
+        for name in CANDIDATES:
+            model = lifetime_fit(
+                sub,
+                metrics,
+                coefficients,
+                sub_lives,
+                name,
+                end_h=end_h,
+                every=1,
+                rows=train[rows],
+                library=library,
+            )
+            predicted[name][np.flatnonzero(rows)[test]] = model.point(sub[test])
     actual = lives.hours_left[end]
-    library = library_fit(features, metrics, lives, early)
-    features = with_projection(features, metrics, library, own_life=lives.life)
-    models, results, rmses = {}, [], {}
-    for name in CANDIDATES:
-        model = lifetime_fit(
-            features,
-            metrics,
-            coefficients,
-            lives,
-            name,
-            end_h=end_h,
-            every=VALIDATION_EVERY,
-            rows=early,
-            library=library,
-        )
-        predicted = model.point(features[end])
-        models[name] = model
-        results.append((within(predicted, actual, lives.life[end]), name))
-        rmses[name] = rul.rmse(predicted, actual)
-    _, chosen = max(results)
+    shares = {name: within(p[end], actual, lives.life[end]) for name, p in predicted.items()}
+    rmses = {name: rul.rmse(p[end], actual) for name, p in predicted.items()}
+    chosen = max(CANDIDATES, key=lambda name: (shares[name], name))
     return Choice(
         chosen,
-        {name: s for s, name in results},
+        shares,
         rmses,
-        int(np.unique(lives.life[end]).size),
+        len(failed),
         end,
         held,
-        models[chosen].point(features[held]),
+        predicted[chosen][held],
+        predicted[chosen][end],
     )
 
 
@@ -130,7 +152,7 @@ class Trained:
 
 
 class NoHeldOutLife(ValueError):
-    """No life fails in the range's last share: nothing to choose on and measure."""
+    """Fewer than two failed lives: none to measure on that the others did not see."""
 
 
 def lifetime_train(
@@ -148,8 +170,9 @@ def lifetime_train(
     choice = lifetime_choose(features, metrics, coefficients, lives, end_h=end_h)
     if require_held_out and not choice.lives:
         raise NoHeldOutLife(
-            f"no run to failure ends in the last {VALIDATION_SHARE:.0%} of the range "
-            "to choose the model and measure it on"
+            f"{len(np.unique(lives.life[np.isfinite(lives.failed_h)]))} runs to failure, "
+            "at least two needed to choose the model and measure it on one the others did "
+            "not see"
         )
     model = lifetime_fit(
         features,

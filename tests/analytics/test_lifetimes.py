@@ -315,3 +315,32 @@ def test_too_few_runs_read_whole_is_a_clear_message(db: None, tenant: Tenant) ->
     with pytest.raises(training.NotEnoughData, match=r"^1 runs to failure read whole"):
         training.rul_train(tenant=tenant, device_type=device.type, end=END)
     assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_retrain_is_compared_on_the_runs_to_failure_the_active_never_saw(
+    tenant: Tenant, fleet_dirs: tuple[Path, Path]
+) -> None:
+    pump = _import(tenant, fleet_dirs[0])
+    earlier = END - timedelta(days=3)
+    first = training.rul_train(tenant=tenant, device_type=pump, end=earlier)
+    assert first.activated and first.version is not None
+    # The same window again: no life ended since the active was trained, so nothing the
+    # active did not see to compare on — it stays, however the candidate scores.
+    again = training.rul_train(tenant=tenant, device_type=pump, end=earlier)
+    assert again.version is not None and not again.activated
+    change = again.version.changes.latest("at")
+    assert change.reason.startswith(
+        f"kept as candidate: no run to failure ended since active v{first.version.pk}"
+    )
+    active = ModelVersion.objects.get(tenant=tenant, kind="rul", state=ModelState.ACTIVE)
+    assert active.pk == first.version.pk
+    # Three days later some have: both are measured on those lives' last 20 % alone.
+    since = Failure.objects.filter(tenant=tenant, failed_at__gt=earlier, failed_at__lte=END)
+    assert since.exists()
+    later = training.rul_train(tenant=tenant, device_type=pump, end=END)
+    assert later.version is not None
+    reason = later.version.changes.latest("at").reason
+    assert f"on the last 20 % of the {since.count()} runs to failure ended since " in reason
+    assert reason.startswith("activated: backtest rmse" if later.activated else "kept")

@@ -16,10 +16,11 @@ from demo.fleet_history import Fleet, histories, load
 from simulator import anomalies
 
 # Devices are new at the start and wear out in about 30 days (Rates.mean_life_days, lognormal
-# spread 0.35, use rate about 1 a second): 90 days hold two or three failures a device, and 25
-# devices give every type several (the rarest, 10 % of the fleet, about five).
+# spread 0.35, use rate about 1 a second): 90 days hold two or three failures a device, and 50
+# devices give every type several (the rarest, 10 % of the fleet, about five) and every failure
+# mode some lives: 25 held one seal-leak pump.
 DAYS = 90.0
-DEVICES = 25
+DEVICES = 50
 
 VALUE_KINDS = anomalies.KINDS  # outages and clock skews leave every value right
 THRESHOLDS = (4.0, 5.0, 6.0, 8.0, 10.0)  # |z| of a residual against the device's own fit
@@ -246,7 +247,7 @@ class Command(BaseCommand):
         "F1 and false/missed-alarm rates over minutes, the share of labelled anomalies flagged "
         "at least once; for each failure, the share of its last 20 % of life predicted within "
         "±15 % of the true RUL, and the RMSE. manage.py evaluate_simulator [--days 90 "
-        "--devices 25 --seed 1 --holdout-seed 2 | --train DIR --holdout DIR]"
+        "--devices 50 --seed 1 --holdout-seed 2 | --train DIR --holdout DIR]"
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -340,11 +341,12 @@ class Command(BaseCommand):
             f"{', '.join(str(w) for w in lifetime.WINDOWS)} min, with health "
             "indicators (each metric's residual against new devices' fit on the others, its "
             f"rolling medians over {', '.join(str(w) for w in wear.WINDOWS)} min less its median "
-            "over the life's first day, their change over a day, the life's age): the window "
-            "features on hours, the indicators alone or with them on log(1 + hours), or the "
-            "daily indicators' power-law path extrapolated to the closest training lives' failure "
-            "levels, alone or with the indicators, chosen per type on the training fleet's last "
-            f"30 %; lives from the recorded failures, as the platform trains and applies it "
+            "over the life's first day, their change over a day, the life's age, the hour of the "
+            "week): the window features on hours, the indicators alone or with them on "
+            "log(1 + hours), or the daily indicators' power-law path extrapolated to the closest "
+            "training lives' failure levels, alone or with the indicators, chosen per type by "
+            f"cross-validation over {lifetime.FOLDS} groups of the training fleet's failed lives; "
+            "lives from the recorded failures, as the platform trains and applies it "
             f"(analytics/ml/lifetime.py); {lifetime.PARAMS}."
         )
 
@@ -371,6 +373,14 @@ class Command(BaseCommand):
 
         rul_model, choice = rul_train(train, kind, detector.metrics)
         chosen, validation_share = choice.name, choice.share
+        if self.verbosity >= 2:
+            self.stdout.write(
+                f"  {kind} RUL candidates, cross-validated over {choice.lives} training lives: "
+                + ", ".join(
+                    f"{name} {_share(share)} / {_figure(choice.rmses[name], '{:.1f}')} h"
+                    for name, share in choice.shares.items()
+                )
+            )
         test_x, test_lives = type_lives(holdout, kind, detector.metrics)
         test = lifetime.life_features(test_x, test_lives, rul_model.coefficients)
         predict = rul_model.point
