@@ -1,2 +1,3 @@
-"""Alert rules, the alert lifecycle, notification channels and deliveries, and scheduled CSV
-report emails (see DESIGN.md). Filled by the alerting capability."""
+"""Alert rules and the alarm lifecycle (``models.py``, ``rules.py``, ``alarms.py``,
+``selectors.py``, ``api/``); the rule evaluation on ingested batches, notifications (email, SMS,
+webhook) and scheduled CSV report emails come with the next parts of the alerting capability."""

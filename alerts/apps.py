@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class AlertsConfig(AppConfig):
     name = "alerts"
     verbose_name = "Alerts and reports"
+
+    def ready(self) -> None:
+        from . import receivers  # noqa: F401  (connects the tenant_created receiver)

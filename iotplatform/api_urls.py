@@ -7,5 +7,6 @@ urlpatterns = [
     path("", include("devices.api.urls")),
     path("", include("telemetry.api.urls")),
     path("", include("analytics.api.urls")),
+    path("", include("alerts.api.urls")),
     path("", include("frontend.api.urls")),
 ]

@@ -52,6 +52,7 @@ class Event(StrEnum):
     DEVICE_SCORES = "device.scores"  # DeviceScoresData: a scoring minute's health, RUL, anomaly
     ANOMALY = "anomaly.spell"  # AnomalyData: an anomaly spell opened or ended
     TRAINING = "training"  # TrainingData: a retrain's progress and outcome
+    ALARM = "alarm"  # AlarmData: an alarm opened, repeated, acknowledged, cleared or closed
 
 
 class CloseCode(IntEnum):
@@ -133,6 +134,20 @@ class TrainingData(TypedDict):
     progress: float  # 0 to 1
     step: str
     results: dict[str, Any]
+
+
+class AlarmData(TypedDict):
+    alarm: int
+    device: int
+    device_name: str
+    rule: int
+    rule_name: str
+    severity: str
+    status: str  # open, acknowledged, cleared, closed
+    action: str  # what just happened: opened, repeated, reopened, acknowledged, cleared, …
+    occurrences: int
+    value: float | None  # the last value
+    at: str  # ISO-8601, when it happened
 
 
 class Message(TypedDict):

@@ -1,8 +1,6 @@
 """The analytics API: model versions, retraining with progress, anomaly spells, a device's
 prediction. Viewers read; admins retrain."""
 
-from typing import Any
-
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -35,12 +33,6 @@ from .serializers import (
 )
 
 
-def _query(serializer: type[Any], request: Request) -> dict[str, Any]:
-    params = serializer(data=request.query_params)
-    params.is_valid(raise_exception=True)
-    return dict(params.validated_data)
-
-
 class ModelVersionListView(TenantAPIView):
     """The tenant's trained models, newest first, with their backtests and history."""
 
@@ -48,7 +40,7 @@ class ModelVersionListView(TenantAPIView):
 
     def tenant_queryset(self) -> QuerySet[ModelVersion]:
         return selectors.model_version_list(
-            tenant=self.tenant, filters=_query(ModelVersionFilter, self.request)
+            tenant=self.tenant, filters=self.query(ModelVersionFilter)
         )
 
     @extend_schema(parameters=[ModelVersionFilter], responses=ModelVersionOutput(many=True))
@@ -124,7 +116,7 @@ class AnomalyListView(TenantAPIView):
     serializer_class = AnomalyEventOutput
 
     def tenant_queryset(self) -> QuerySet[AnomalyEvent]:
-        data = _query(AnomalyFilter, self.request)
+        data = self.query(AnomalyFilter)
         device = None
         if data.get("device"):
             device = device_list(tenant=self.tenant).filter(pk=data["device"]).first()
@@ -200,7 +192,7 @@ class DeviceScoresView(DeviceScopedView):
     @extend_schema(parameters=[ScoresInput], responses=SeriesOutput)
     def get(self, request: Request, pk: int) -> Response:
         device = self.get_object()
-        data = _query(ScoresInput, request)
+        data = self.query(ScoresInput)
         width = queries.bucket_for(data["start"], data["end"], data["points"])
         series = queries.device_series(
             tenant_id=self.tenant.id,
@@ -231,7 +223,7 @@ class DeviceForecastView(DeviceScopedView):
     @extend_schema(parameters=[ForecastInput], responses=ForecastOutput)
     def get(self, request: Request, pk: int) -> Response:
         device = self.get_object()
-        data = _query(ForecastInput, request)
+        data = self.query(ForecastInput)
         try:
             result = forecasting.device_forecast(
                 device=device,
@@ -257,7 +249,7 @@ class ClustersView(TenantAPIView):
 
     @extend_schema(parameters=[ClustersInput], responses=ClustersOutput)
     def get(self, request: Request) -> Response:
-        data = _query(ClustersInput, request)
+        data = self.query(ClustersInput)
         device_type = device_type_or_400(tenant=self.tenant, name=data["type"])
         body = selectors.clusters_view(tenant=self.tenant, device_type=device_type)
         if body is None:

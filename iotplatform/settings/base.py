@@ -258,6 +258,8 @@ SPECTACULAR_SETTINGS = {
         "ModelKindEnum": "analytics.models.ModelKind.choices",
         "TrainingStatusEnum": "analytics.models.TrainingStatus.choices",
         "DeviceStatusEnum": "devices.models.DeviceStatus.choices",
+        "AlarmStatusEnum": "alerts.models.AlarmStatus.choices",
+        "ConditionKindEnum": "alerts.models.ConditionKind.choices",
     },
     "TITLE": "IoT Platform API",
     "DESCRIPTION": "Multi-tenant telemetry, devices, alerts and predictive maintenance.",

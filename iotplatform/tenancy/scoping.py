@@ -102,6 +102,12 @@ class TenantAPIView(GenericAPIView):
     def tenant_queryset(self) -> QuerySet[Any]:
         raise NotImplementedError(f"{type(self).__name__} must define tenant_queryset()")
 
+    def query(self, serializer: type[Any]) -> dict[str, Any]:
+        """The query string as ``serializer`` checks it (a 400 naming the parameter otherwise)."""
+        params = serializer(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        return dict(params.validated_data)
+
     def get_queryset(self) -> QuerySet[Any]:
         return self.tenant_queryset().filter(tenant=self.tenant)
 

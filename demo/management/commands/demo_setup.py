@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
+from alerts.rules import rules_install_defaults
 from analytics.tasks import training_run_execute
 from analytics.training import training_runs_nightly
 from devices.models import SimulatedFleet
@@ -106,6 +107,7 @@ class Command(BaseCommand):
             rows.append((username, f"{role} of {tenants[slug].name}"))
         for tenant in tenants.values():
             device_types_install_catalog(tenant=tenant)
+            rules_install_defaults(tenant=tenant)
         staff, created = User.objects.get_or_create(
             username="platform", defaults={"is_staff": True, "is_superuser": True}
         )

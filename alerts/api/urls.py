@@ -1,0 +1,26 @@
+from django.urls import path
+
+from .views import (
+    AlarmCommentView,
+    AlarmDetailView,
+    AlarmListView,
+    AlarmStepView,
+    RuleDetailView,
+    RuleListView,
+)
+
+urlpatterns = [
+    path("alerts/rules", RuleListView.as_view(), name="api-rule-list"),
+    path("alerts/rules/<int:pk>", RuleDetailView.as_view(), name="api-rule-detail"),
+    path("alerts/alarms", AlarmListView.as_view(), name="api-alarm-list"),
+    path("alerts/alarms/<int:pk>", AlarmDetailView.as_view(), name="api-alarm-detail"),
+    *[
+        path(
+            f"alerts/alarms/<int:pk>/{step}",
+            AlarmStepView.as_view(step=step),
+            name=f"api-alarm-{step}",
+        )
+        for step in ("acknowledge", "clear", "close")
+    ],
+    path("alerts/alarms/<int:pk>/comments", AlarmCommentView.as_view(), name="api-alarm-comment"),
+]

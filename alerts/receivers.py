@@ -1,0 +1,20 @@
+"""Alerts' answers to what the floors below announce."""
+
+from typing import Any
+
+from django.dispatch import receiver
+
+from devices.services import device_types_install_catalog
+from iotplatform.tenancy.models import Tenant
+from iotplatform.tenancy.signals import tenant_created
+
+from .rules import rules_install_defaults
+
+
+@receiver(tenant_created)
+def install_default_rules(sender: Any, *, tenant: Tenant, **kwargs: Any) -> None:
+    """A new tenant starts with the default alert rules of the catalogue's device types (the
+    devices app installs those types on the same signal; installing is idempotent, so the
+    order the receivers run in does not matter)."""
+    device_types_install_catalog(tenant=tenant)
+    rules_install_defaults(tenant=tenant)
