@@ -80,6 +80,20 @@ def alarm_raise(
     return raised
 
 
+def alarm_touch(
+    *, rule: AlertRule, device: Device, value: float | None, at: datetime
+) -> Alarm | None:
+    """The active alarm of (device, rule) still holds: its last value and time (not a new
+    occurrence: those count openings). None: no active alarm (nothing to touch)."""
+    with transaction.atomic():
+        active = Alarm.objects.filter(device=device, rule=rule, status__in=ACTIVE)
+        if not active.filter(last_seen_at__lt=at).update(last_value=value, last_seen_at=at):
+            return None
+        alarm = active.get()
+        _announce(alarm, "updated", at, device=device, rule=rule)
+    return alarm
+
+
 def _reopen(
     rule: AlertRule, device: Device, value: float | None, at: datetime, message: str
 ) -> Alarm | None:

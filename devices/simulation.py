@@ -15,13 +15,13 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from iotplatform.live import Event, publish_on_commit
+from iotplatform.stopping import StopRequested
 from iotplatform.tenancy.models import Tenant
 
 from .credentials import revocation_announce
@@ -182,14 +182,7 @@ class Supervisor:
         SimulatedFleet.objects.filter(status=State.RUNNING).update(status=State.STOPPED, pid=None)
 
     def run(self, every: float = 2.0) -> None:
-        stopping = False
-
-        def stop(*_: Any) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        stopping = StopRequested()
         try:
             while not stopping:
                 try:

@@ -58,6 +58,7 @@ start web "$BIN/python" -m iotplatform.server --host "$HOST" --port "$PORT" \
 start worker "$BIN/celery" -A iotplatform worker --loglevel INFO \
   --concurrency "${CELERY_CONCURRENCY:-2}" --hostname "worker@%h"
 start beat "$BIN/celery" -A iotplatform beat --loglevel INFO
+start alerts "$BIN/python" manage.py alerts_evaluate
 
 URL="http://$HOST:$PORT/"
 for _ in $(seq 1 150); do
@@ -74,7 +75,7 @@ cat <<BANNER
  IoT Platform is up at $URL  (simulated fleet: ${SIM_DEVICES:-24} devices of Acme Plant)
  Admin: ${URL}admin/   API docs: ${URL}api/docs/   Health: ${URL}healthz
 $LOGINS
- Logs: $LOG_DIR/ (web.log, worker.log, beat.log, simulator.log); warnings and errors show here.
+ Logs: $LOG_DIR/ (web.log, worker.log, beat.log, alerts.log, simulator.log); warnings and errors show here.
  Ctrl-C stops everything.
 ================================================================
 

@@ -148,7 +148,16 @@ INGEST_SEEN_INTERVAL = env.float("INGEST_SEEN_INTERVAL", default=1.0)  # last_se
 INGEST_AFTER_COMMIT = [
     "telemetry.ingest.live.LivePush",
     "telemetry.ingest.seen.LastSeen",
+    "alerts.ingest.RuleStream",
 ]
+# The alert rules' evaluation (alerts/ingest.py, alerts/evaluator.py): the readings of metrics
+# that enabled threshold and rate rules watch go to a Redis stream the evaluator reads with a
+# consumer group; what it keeps of each (device, rule) between batches under the state prefix.
+ALERTS_STREAM_KEY = "iot:alerts:readings"
+ALERTS_STREAM_MAXLEN = env.int("ALERTS_STREAM_MAXLEN", default=100_000)  # entries, approximate
+ALERTS_STATE_PREFIX = "iot:alerts:state"
+ALERTS_FLUSH_INTERVAL = env.float("ALERTS_FLUSH_INTERVAL", default=0.1)  # seconds
+ALERTS_RULES_REFRESH = env.float("ALERTS_RULES_REFRESH", default=5.0)  # seconds
 # The analytics apply cycle's lock (one cycle at a time across every worker).
 ANALYTICS_APPLY_LOCK_KEY = "iot:analytics:apply"
 ANALYTICS_APPLY_SECONDS = env.float("ANALYTICS_APPLY_SECONDS", default=0.0)

@@ -36,6 +36,9 @@ class LivePush:
         self.watched: set[int] = set()
         self.pending = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
+        # Set by stop: the loops end even when a cancellation is lost inside a library call
+        # (one swallowed while a push was under way left stop waiting for ever).
+        self.stopping = False
 
     async def start(self) -> None:
         with contextlib.suppress(Exception):  # refreshed every second from now on anyway
@@ -59,6 +62,8 @@ class LivePush:
             self.pending.set()
 
     async def stop(self) -> None:
+        self.stopping = True
+        self.pending.set()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -68,7 +73,7 @@ class LivePush:
 
     async def _push_loop(self) -> None:
         """Push as soon as there is something, then at most once per interval."""
-        while True:
+        while not self.stopping:
             await self.pending.wait()
             self.pending.clear()
             try:
@@ -78,7 +83,7 @@ class LivePush:
             await asyncio.sleep(settings.INGEST_LIVE_INTERVAL)
 
     async def _watch_loop(self) -> None:
-        while True:
+        while not self.stopping:
             await asyncio.sleep(WATCHED_REFRESH_SECONDS)
             try:
                 self.watched = await live.watched(self.redis)

@@ -26,6 +26,7 @@ class LastSeen:
         self.pool = resources.pool
         self.seen: dict[int, datetime] = {}
         self.task: asyncio.Task[None] | None = None
+        self.stopping = False  # the loop ends even if a cancellation is lost in a flush
 
     async def start(self) -> None:
         self.task = asyncio.create_task(self._loop())
@@ -40,6 +41,7 @@ class LastSeen:
             self.seen[row[DEVICE]] = now
 
     async def stop(self) -> None:
+        self.stopping = True
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -49,7 +51,7 @@ class LastSeen:
             await self.flush()
 
     async def _loop(self) -> None:
-        while True:
+        while not self.stopping:
             await asyncio.sleep(settings.INGEST_SEEN_INTERVAL)
             try:
                 await self.flush()

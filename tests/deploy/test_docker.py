@@ -42,7 +42,15 @@ def test_compose_file_is_invalid_when_broken(tmp_path: Path) -> None:
 
 def test_compose_runs_every_part() -> None:
     spec = yaml.safe_load((DOCKER / "compose.yaml").read_text())
-    assert set(spec["services"]) >= {"timescaledb", "redis", "mosquitto", "web", "worker", "beat"}
+    assert set(spec["services"]) >= {
+        "timescaledb",
+        "redis",
+        "mosquitto",
+        "web",
+        "worker",
+        "beat",
+        "alerts",
+    }
     assert spec["services"]["timescaledb"]["image"].startswith("timescale/timescaledb")
 
 

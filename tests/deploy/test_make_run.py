@@ -128,11 +128,14 @@ def test_make_run_comes_up_and_stops_cleanly(clean_copy: Path, scratch_database:
             assert sum(d["status"] != "offline" for d in devices) >= 21, devices
             # The console keeps the banner in sight: every process logs in full to its file
             # under RUN_LOG_DIR, which the banner names, and only warnings reach the console.
-            assert "Logs: run-logs/ (web.log, worker.log, beat.log, simulator.log)" in text
+            assert (
+                "Logs: run-logs/ (web.log, worker.log, beat.log, alerts.log, simulator.log)" in text
+            )
             logs = clean_copy / "run-logs"
             assert "Uvicorn running" in (logs / "web.log").read_text()
             assert "ready." in (logs / "worker.log").read_text()
             assert "beat: Starting" in (logs / "beat.log").read_text()
+            assert "alert evaluator" in (logs / "alerts.log").read_text()
             assert "simulated fleet of acme" in (logs / "simulator.log").read_text()
             console = log_path.read_text(errors="replace")
             assert "beat: Starting" not in console and "Uvicorn running" not in console

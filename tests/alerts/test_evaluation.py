@@ -1,0 +1,165 @@
+"""Rules evaluated on readings as they arrive, on the real services: the ingest pipeline hands
+the watched readings to the Redis stream, the evaluator reads them with its consumer group and
+opens, updates and clears alarms — one tenant's readings never judged by another's rules, a
+retried upload and a re-read entry changing nothing, an entry a dead evaluator left claimed and
+evaluated by the next."""
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+
+from alerts import evaluator, rules
+from alerts.evaluator import GROUP, Evaluator
+from alerts.ingest import rows_of
+from alerts.models import Alarm, AlarmActivity, AlertRule
+from devices.models import Device, DeviceType
+from devices.services import device_create, device_types_install_catalog
+from iotplatform.tenancy.models import Tenant
+from telemetry.ingest.pipeline import IngestPipeline
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+T0_MS = int(T0.timestamp() * 1000)
+
+
+@pytest.fixture
+def client() -> Iterator[Any]:
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    keys = [settings.ALERTS_STREAM_KEY, *connection.keys(f"{settings.ALERTS_STATE_PREFIX}:*")]
+    connection.delete(*keys)
+    yield connection
+    connection.delete(settings.ALERTS_STREAM_KEY)
+
+
+def _pump(tenant: Tenant, serial: str) -> tuple[Device, str, DeviceType]:
+    types = {t.name: t for t in device_types_install_catalog(tenant=tenant)}
+    device, token = device_create(
+        tenant=tenant, device_type=types["pump"], name=serial, serial=serial
+    )
+    return device, token, types["pump"]
+
+
+def _temperature_rule(tenant: Tenant, name: str, threshold: float, **on: Any) -> AlertRule:
+    return rules.rule_create(
+        tenant=tenant, name=name, kind="threshold", metric="temperature", threshold=threshold, **on
+    )
+
+
+def _ingest(*batches: tuple[str, list[dict[str, Any]]]) -> None:
+    """Each (token, payload) through the real pipeline and its after-commit consumers."""
+
+    async def main() -> None:
+        pipeline = IngestPipeline()
+        try:
+            for token, payload in batches:
+                identity = await pipeline.authenticate_device(token)
+                assert identity is not None
+                result = await pipeline.ingest(identity, payload)
+                assert result.status == 200, result.answer()
+        finally:
+            await pipeline.stop()
+
+    asyncio.run(main())
+
+
+def _temperatures(start_s: int, values: list[float], step_s: int = 10) -> list[dict[str, Any]]:
+    return [
+        {"ts": T0_MS + (start_s + i * step_s) * 1000, "values": {"temperature": v}}
+        for i, v in enumerate(values)
+    ]
+
+
+def test_readings_open_update_and_clear_alarms_of_their_own_tenant_only(
+    client: Any, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    ours, token, pump = _pump(tenant, "P-1")
+    theirs, their_token, _ = _pump(other_tenant, "G-1")
+    hot = rules.rule_create(
+        tenant=tenant,
+        name="pump hot",
+        device_type=pump,
+        kind="threshold",
+        metric="temperature",
+        threshold=85.0,
+        clear_threshold=80.0,
+        duration_seconds=20,
+        severity="critical",
+    )
+    # 86, 87 (held 10 s), 84 (in the band: the wait starts again), 88 at 30 s, 90 at 40 s,
+    # 91 at 50 s: held 20 s since 30 s, the alarm opens at 50 s; 92 at 60 s updates it
+    _ingest(
+        (token, _temperatures(0, [86, 87, 84, 88, 90, 91, 92])),
+        (their_token, _temperatures(0, [200.0] * 7)),  # no rule of theirs watches temperature
+    )
+    streamed = [
+        row for _, fields in client.xrange(settings.ALERTS_STREAM_KEY) for row in rows_of(fields)
+    ]
+    assert {(tenant_id, device_id) for _, tenant_id, device_id, _, _ in streamed} == {
+        (tenant.id, ours.id)
+    }
+    assert len(streamed) == 7
+
+    worker = Evaluator(client, "test")
+    assert worker.drain() == 7
+    alarm = Alarm.objects.get()
+    assert (alarm.device_id, alarm.rule_id, alarm.status) == (ours.id, hot.id, "open")
+    assert alarm.opened_at == T0 + timedelta(seconds=50)
+    assert (alarm.first_value, alarm.last_value, alarm.occurrences) == (91.0, 92.0, 1)
+    assert alarm.last_seen_at == T0 + timedelta(seconds=60)
+    assert alarm.message == "temperature 91, above 85"
+    assert not Alarm.objects.filter(device=theirs).exists()
+
+    # the same upload again (a device retrying): the pipeline stores nothing twice, hands
+    # nothing on, nothing changes; then 79 at 90 s clears it
+    _ingest((token, _temperatures(0, [86, 87, 84, 88, 90, 91, 92])))
+    _ingest((token, _temperatures(70, [83, 79])))
+    assert worker.drain() == 2
+    alarm.refresh_from_db()
+    assert (alarm.status, alarm.cleared_at, alarm.last_value) == (
+        "cleared",
+        T0 + timedelta(seconds=80),
+        79.0,
+    )
+    actions = list(AlarmActivity.objects.filter(alarm=alarm).values_list("action", flat=True))
+    assert actions == ["opened", "cleared"]
+    # everything read is acknowledged
+    assert client.xpending(settings.ALERTS_STREAM_KEY, GROUP)["pending"] == 0
+
+
+def test_an_entry_a_dead_evaluator_left_is_claimed_and_evaluated_once(
+    client: Any, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device, token, pump = _pump(tenant, "P-2")
+    _temperature_rule(tenant, "pump hot", 85.0, device_type=pump)
+    _ingest((token, _temperatures(0, [90.0, 91.0])))
+    Evaluator(client, "dead")
+    taken = client.xreadgroup(GROUP, "dead", {settings.ALERTS_STREAM_KEY: ">"}, count=10)
+    assert len(taken[0][1]) == 1  # read, never evaluated nor acknowledged: it died
+    monkeypatch.setattr(evaluator, "CLAIM_IDLE_MS", 0)
+    alive = Evaluator(client, "alive")
+    assert alive.drain() == 2
+    alarm = Alarm.objects.get()
+    assert (alarm.opened_at, alarm.occurrences) == (T0, 1)
+    # the same entry evaluated again (say the claim raced): its readings are seen, nothing twice
+    again = evaluator.rows_evaluate(
+        [(T0_MS, tenant.id, device.id, "temperature", 90.0)], client=client, index=alive.index
+    )
+    assert again == 0 and Alarm.objects.get().occurrences == 1
+
+
+def test_a_device_s_own_rule_and_a_disabled_rule(client: Any, tenant: Tenant) -> None:
+    device, token, pump = _pump(tenant, "P-3")
+    other, _, _ = _pump(tenant, "P-4")
+    _temperature_rule(tenant, "P-3 warm", 60.0, device=device)
+    _temperature_rule(tenant, "off", 10.0, device_type=pump, enabled=False)
+    _ingest((token, _temperatures(0, [65.0])))
+    assert Evaluator(client, "test").drain() == 1
+    assert list(Alarm.objects.values_list("device_id", "rule__name")) == [(device.id, "P-3 warm")]
+    assert not AlertRule.objects.get(name="off").alarms.exists()
+    assert not Alarm.objects.filter(device=other).exists()
