@@ -197,7 +197,9 @@ class Evaluator:
         if rows:
             rows_evaluate(rows, client=self.client, index=self.index)
         if entries:
-            self.client.xack(self.key, GROUP, *[entry_id for entry_id, _ in entries])
+            ids = [entry_id for entry_id, _ in entries]
+            self.client.xack(self.key, GROUP, *ids)
+            self.client.xdel(self.key, *ids)  # one group reads the stream: done with them
         return len(rows)
 
     def drain(self) -> int:

@@ -154,7 +154,12 @@ INGEST_AFTER_COMMIT = [
 # that enabled threshold and rate rules watch go to a Redis stream the evaluator reads with a
 # consumer group; what it keeps of each (device, rule) between batches under the state prefix.
 ALERTS_STREAM_KEY = "iot:alerts:readings"
-ALERTS_STREAM_MAXLEN = env.int("ALERTS_STREAM_MAXLEN", default=100_000)  # entries, approximate
+# Entries (one per ingest process per flush, ten a second at most), trimmed approximately; the
+# evaluator deletes what it has evaluated, so this only bounds the stream while no evaluator
+# runs (then the oldest readings are lost and the alarms judged from the new ones). Small on
+# purpose: at full ingest speed an entry holds some 150 KB, and a stream of 2,000 of them cost
+# the ingest benchmark half its rate (this machine, Redis beside the database).
+ALERTS_STREAM_MAXLEN = env.int("ALERTS_STREAM_MAXLEN", default=200)
 ALERTS_STATE_PREFIX = "iot:alerts:state"
 ALERTS_FLUSH_INTERVAL = env.float("ALERTS_FLUSH_INTERVAL", default=0.1)  # seconds
 ALERTS_RULES_REFRESH = env.float("ALERTS_RULES_REFRESH", default=5.0)  # seconds

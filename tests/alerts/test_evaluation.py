@@ -128,8 +128,9 @@ def test_readings_open_update_and_clear_alarms_of_their_own_tenant_only(
     )
     actions = list(AlarmActivity.objects.filter(alarm=alarm).values_list("action", flat=True))
     assert actions == ["opened", "cleared"]
-    # everything read is acknowledged
+    # everything read is acknowledged and deleted: the stream stays short
     assert client.xpending(settings.ALERTS_STREAM_KEY, GROUP)["pending"] == 0
+    assert client.xlen(settings.ALERTS_STREAM_KEY) == 0
 
 
 def test_an_entry_a_dead_evaluator_left_is_claimed_and_evaluated_once(
