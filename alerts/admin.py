@@ -1,18 +1,27 @@
-"""Alert rules and alarms in the Django admin, scoped to the admin's tenants. Rules are checked
-as the API checks them; alarms are read here and acted on in the app (their steps are recorded
-and announced there)."""
+"""Alert rules, alarms and notifications in the Django admin, scoped to the admin's tenants.
+Rules and notification settings are checked as the API checks them; alarms and the delivery log
+are read here (alarms are acted on in the app, where their steps are recorded and announced)."""
 
 from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.http import HttpRequest
 
 from iotplatform.tenancy.admin import TenantScopedAdmin
+from iotplatform.tenancy.models import Membership
 
-from . import rules
-from .models import Alarm, AlarmActivity, AlertRule
+from . import preferences, rules
+from .models import (
+    Alarm,
+    AlarmActivity,
+    AlertRule,
+    NotificationDelivery,
+    NotificationProfile,
+    SeverityRecipients,
+)
 
 
 class AlertRuleForm(forms.ModelForm):
@@ -62,6 +71,79 @@ class AlarmAdmin(TenantScopedAdmin):
     search_fields = ["device__name", "rule__name"]
     date_hierarchy = "opened_at"
     inlines = [ActivityInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ProfileForm(forms.ModelForm):
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        profile = self.instance
+        for name, value in data.items():
+            setattr(profile, name, value)
+        tenant, user = data.get("tenant"), data.get("user")
+        if tenant and user and not Membership.objects.filter(tenant=tenant, user=user).exists():
+            self.add_error("user", "Not a member of this tenant.")
+        try:
+            preferences.profile_validate(profile)
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
+        return data
+
+
+@admin.register(NotificationProfile)
+class NotificationProfileAdmin(TenantScopedAdmin):
+    form = ProfileForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = ["user", "tenant", "email", "sms", "webhook", "min_severity", "quiet_start"]
+    list_filter = ["tenant", "min_severity"]
+    list_select_related = ["user", "tenant"]
+    search_fields = ["user__username", "user__email", "phone"]
+
+
+class RecipientsForm(forms.ModelForm):
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        tenant = data.get("tenant") or getattr(self.instance, "tenant", None)
+        people = data.get("people")
+        if tenant is not None and people is not None:
+            members = set(
+                Membership.objects.filter(tenant=tenant).values_list("user_id", flat=True)
+            )
+            strangers = [p.get_username() for p in people if p.pk not in members]
+            if strangers:
+                self.add_error("people", f"Not members of this tenant: {', '.join(strangers)}.")
+        return data
+
+
+@admin.register(SeverityRecipients)
+class SeverityRecipientsAdmin(TenantScopedAdmin):
+    form = RecipientsForm
+    list_display = ["severity", "tenant", "audience"]
+    list_filter = ["tenant"]
+    filter_horizontal = ["people"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # one row per severity, made with the tenant
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(NotificationDelivery)
+class NotificationDeliveryAdmin(TenantScopedAdmin):
+    list_display = ["created_at", "channel", "address", "status", "attempts", "reason", "tenant"]
+    list_filter = ["status", "channel", "tenant"]
+    list_select_related = ["tenant"]
+    search_fields = ["address", "key", "reason"]
+    date_hierarchy = "created_at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -15,6 +15,7 @@ from devices.models import Device
 from iotplatform.live import AlarmData, Event, publish_on_commit
 
 from .models import ACTIVE, Alarm, AlarmAction, AlarmActivity, AlarmStatus, AlertRule
+from .notify import notify_plan
 
 MAX_COMMENT = 2000
 
@@ -145,7 +146,7 @@ def _activity(
     value: float | None = None,
     text: str = "",
 ) -> AlarmActivity:
-    return AlarmActivity.objects.create(
+    activity = AlarmActivity.objects.create(
         tenant_id=alarm.tenant_id,
         alarm=alarm,
         at=at,
@@ -154,6 +155,8 @@ def _activity(
         text=text,
         value=value,
     )
+    notify_plan(activity, severity=alarm.severity)
+    return activity
 
 
 def _announce(

@@ -181,9 +181,150 @@ class AlarmActivity(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        # Storm control counts a tenant's openings of the last minute (alerts/notify.py).
+        indexes = [models.Index(fields=["tenant", "action", "at"])]
 
     def __str__(self) -> str:
         return f"{self.action} at {self.at:%Y-%m-%d %H:%M:%S}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"at": self.at, "action": self.action, "text": self.text, "value": self.value}
+
+
+# --- Notifications ---------------------------------------------------------------------------
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    WEBHOOK = "webhook", "Webhook"
+
+
+class WebhookFormat(models.TextChoices):
+    JSON = "json", "JSON (the platform's own, signed)"
+    SLACK = "slack", "Slack incoming webhook"
+    TEAMS = "teams", "Microsoft Teams incoming webhook"
+
+
+class NotificationProfile(models.Model):
+    """How one person of a tenant is told about alarms: the channels they want, the least urgent
+    severity worth telling them, and quiet hours (in the tenant's time zone) when only critical
+    alarms reach them (``quiet_critical``) or none do."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_profiles"
+    )
+    email = models.BooleanField(default=True)
+    sms = models.BooleanField(default=False)
+    phone = models.CharField(max_length=16, blank=True, help_text="E.164, e.g. +4915112345678")
+    webhook = models.BooleanField(default=False)
+    webhook_url = models.URLField(max_length=500, blank=True)
+    webhook_secret = models.CharField(max_length=128, blank=True)
+    webhook_format = models.CharField(
+        max_length=8, choices=WebhookFormat.choices, default=WebhookFormat.JSON
+    )
+    min_severity = models.CharField(
+        max_length=16, choices=Severity.choices, default=Severity.WARNING
+    )
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    quiet_critical = models.BooleanField(
+        default=True, help_text="critical alarms still come through during quiet hours"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="notifyprofile_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant_id}"
+
+
+class Audience(models.TextChoices):
+    LISTED = "listed", "Only the people listed"
+    ADMINS = "admin", "Admins and the people listed"
+    OPERATORS = "operator", "Operators, admins and the people listed"
+    EVERYONE = "viewer", "Everyone in the tenant"
+
+
+class SeverityRecipients(models.Model):
+    """Who of a tenant is told about its alarms of one severity: everyone from a role up
+    (``audience``) and the people listed. Each person's own profile then picks the channels."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    audience = models.CharField(max_length=16, choices=Audience.choices, default=Audience.LISTED)
+    people = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "severity"], name="recipients_unique")
+        ]
+        ordering = ["tenant", "severity"]
+        verbose_name_plural = "severity recipients"
+
+    def __str__(self) -> str:
+        return f"{self.severity} alarms"
+
+
+class DeliveryStatus(models.TextChoices):
+    COLLECTING = "collecting", "Collecting (a storm digest still gathering alarms)"
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    COMMITTED = "committed", "Handed over (awaiting the server's answer)"
+    SENT = "sent", "Sent"
+    RETRYING = "retrying", "Failed, will retry"
+    FAILED = "failed", "Failed"
+    UNCONFIRMED = "unconfirmed", "Unconfirmed (handed over, the sender stopped; never resent)"
+    SUPPRESSED = "suppressed", "Not sent (quiet hours)"
+
+
+class NotificationDelivery(models.Model):
+    """One message to one person on one channel: about one alarm step (``activity``) or, in a
+    storm, a digest of several alarm steps (``activity_ids``). ``key`` makes it unique, so
+    however often a step is planned or a task runs, there is one row and at most one message."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=120, unique=True)
+    activity = models.ForeignKey(
+        AlarmActivity, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    activity_ids = models.JSONField(default=list, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    address = models.CharField(max_length=500)
+    status = models.CharField(max_length=12, choices=DeliveryStatus.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    due_at = models.DateTimeField()
+    lease_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    provider_id = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            # One storm digest gathering alarms per person and channel at a time.
+            models.UniqueConstraint(
+                fields=["tenant", "user", "channel"],
+                condition=models.Q(status="collecting"),
+                name="delivery_one_collecting_digest",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["tenant", "-created_at"]),
+        ]
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "notification deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.address}: {self.status}"
+
+    @property
+    def digest(self) -> bool:
+        return self.activity_id is None

@@ -8,6 +8,7 @@ from devices.services import device_types_install_catalog
 from iotplatform.tenancy.models import Tenant
 from iotplatform.tenancy.signals import tenant_created
 
+from .notify import recipients_install_defaults
 from .rules import rules_install_defaults
 
 
@@ -18,3 +19,9 @@ def install_default_rules(sender: Any, *, tenant: Tenant, **kwargs: Any) -> None
     order the receivers run in does not matter)."""
     device_types_install_catalog(tenant=tenant)
     rules_install_defaults(tenant=tenant)
+
+
+@receiver(tenant_created)
+def install_default_recipients(sender: Any, *, tenant: Tenant, **kwargs: Any) -> None:
+    """A new tenant's alarms reach its operators and admins from warning up."""
+    recipients_install_defaults(tenant=tenant)

@@ -1,12 +1,13 @@
 """Reads of the alerts app: a tenant's rules and alarms."""
 
+from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
 
 from iotplatform.tenancy.models import Tenant
 
-from .models import ACTIVE, RANK, Alarm, AlertRule
+from .models import ACTIVE, RANK, Alarm, AlarmAction, AlarmActivity, AlertRule
 
 
 def rule_list(*, tenant: Tenant, filters: dict[str, Any] | None = None) -> QuerySet[AlertRule]:
@@ -27,7 +28,8 @@ def rule_list(*, tenant: Tenant, filters: dict[str, Any] | None = None) -> Query
 
 def alarm_list(*, tenant: Tenant, filters: dict[str, Any] | None = None) -> QuerySet[Alarm]:
     """The tenant's alarms, newest first; ``filters``: ``status`` (a list; ``active``: open or
-    acknowledged), ``min_severity`` (this severity or a more urgent one), ``device``, ``rule``."""
+    acknowledged), ``min_severity`` (this severity or a more urgent one), ``device``, ``rule``,
+    ``since`` (opened at or after)."""
     rows = Alarm.objects.filter(tenant=tenant).select_related("device", "rule")
     filters = filters or {}
     statuses = set(filters.get("status") or [])
@@ -42,4 +44,15 @@ def alarm_list(*, tenant: Tenant, filters: dict[str, Any] | None = None) -> Quer
         rows = rows.filter(device_id=filters["device"])
     if filters.get("rule"):
         rows = rows.filter(rule_id=filters["rule"])
+    if filters.get("since"):
+        rows = rows.filter(opened_at__gte=filters["since"])
     return rows.order_by("-opened_at", "-id")
+
+
+def alarms_opened_count(*, tenant: Tenant, since: datetime) -> int:
+    """How many times the tenant's alarms opened (or reopened) since ``since``."""
+    return AlarmActivity.objects.filter(
+        tenant=tenant,
+        action__in=[AlarmAction.OPENED, AlarmAction.REOPENED],
+        at__gte=since,
+    ).count()

@@ -53,6 +53,24 @@ stop() {
 }
 trap 'stop; exit 0' INT TERM
 
+# Email and text messages: unless EMAIL_URL / SMS_BACKEND point at real services, a local SMTP
+# sink and a stand-in for Twilio's Messages API keep what the platform "sends" in
+# $LOG_DIR/mail/ and $LOG_DIR/sms/ (index.log, messages.jsonl), the real senders' code path.
+export PUBLIC_URL="${PUBLIC_URL:-http://$HOST:$PORT}"
+if [ -z "${EMAIL_URL:-}" ]; then
+  export EMAIL_URL="smtp://127.0.0.1:${MAIL_SINK_PORT:-8025}"
+  start mail "$BIN/python" -m iotplatform.devservers.mail_sink --port "${MAIL_SINK_PORT:-8025}" \
+    --dir "$LOG_DIR/mail"
+fi
+if [ -z "${SMS_BACKEND:-}" ]; then
+  export SMS_BACKEND=twilio SMS_URL="http://127.0.0.1:${SMS_GATEWAY_PORT:-8026}" \
+    SMS_ACCOUNT_SID="AC00000000000000000000000000000000" SMS_AUTH_TOKEN="development" \
+    SMS_FROM="+15005550006"
+  start sms "$BIN/python" -m iotplatform.devservers.sms_gateway \
+    --port "${SMS_GATEWAY_PORT:-8026}" --dir "$LOG_DIR/sms" \
+    --account-sid "$SMS_ACCOUNT_SID" --auth-token "$SMS_AUTH_TOKEN"
+fi
+
 start web "$BIN/python" -m iotplatform.server --host "$HOST" --port "$PORT" \
   --workers "${WEB_WORKERS:-1}"
 start worker "$BIN/celery" -A iotplatform worker --loglevel INFO \
@@ -76,6 +94,7 @@ cat <<BANNER
  Admin: ${URL}admin/   API docs: ${URL}api/docs/   Health: ${URL}healthz
 $LOGINS
  Logs: $LOG_DIR/ (web.log, worker.log, beat.log, alerts.log, simulator.log); warnings and errors show here.
+ Alarm emails and text messages "sent": $LOG_DIR/mail/ (index.log, *.eml) and $LOG_DIR/sms/messages.jsonl
  Ctrl-C stops everything.
 ================================================================
 

@@ -146,3 +146,44 @@ def celery_beat(**env: str) -> Iterator[subprocess.Popen[bytes]]:
     args = [str(BIN / "celery"), "-A", "iotplatform", "beat", "--loglevel", "INFO"]
     with running(args, ARTIFACTS / "celery-beat.log", **env) as proc:
         yield proc
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before port {port} opened")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"port {port} did not open within {timeout}s")
+
+
+@contextmanager
+def mail_sink(directory: Path, *options: str) -> Iterator[int]:
+    """The development SMTP sink (iotplatform/devservers/mail_sink.py) keeping what it is sent
+    in ``directory``; yields its port."""
+    port = free_port()
+    args = [str(BIN / "python"), "-m", "iotplatform.devservers.mail_sink"]
+    args += ["--port", str(port), "--dir", str(directory), *options]
+    with running(args, ARTIFACTS / f"mail-sink-{port}.log") as proc:
+        wait_port(port, proc)
+        yield port
+
+
+SMS_SID = "AC" + "0123456789abcdef" * 2
+SMS_TOKEN = "test-auth-token"
+
+
+@contextmanager
+def sms_gateway(directory: Path) -> Iterator[str]:
+    """The stand-in for Twilio's Messages API (iotplatform/devservers/sms_gateway.py); yields
+    its base URL. Account SID and token: SMS_SID, SMS_TOKEN."""
+    port = free_port()
+    args = [str(BIN / "python"), "-m", "iotplatform.devservers.sms_gateway"]
+    args += ["--port", str(port), "--dir", str(directory)]
+    args += ["--account-sid", SMS_SID, "--auth-token", SMS_TOKEN]
+    with running(args, ARTIFACTS / f"sms-gateway-{port}.log") as proc:
+        wait_port(port, proc)
+        yield f"http://127.0.0.1:{port}"

@@ -1,5 +1,11 @@
 from django.urls import path
 
+from .notifications import (
+    DeliveryListView,
+    MyProfileView,
+    RecipientsDetailView,
+    RecipientsListView,
+)
 from .views import (
     AlarmCommentView,
     AlarmDetailView,
@@ -23,4 +29,12 @@ urlpatterns = [
         for step in ("acknowledge", "clear", "close")
     ],
     path("alerts/alarms/<int:pk>/comments", AlarmCommentView.as_view(), name="api-alarm-comment"),
+    path("alerts/notifications/me", MyProfileView.as_view(), name="api-notify-me"),
+    path("alerts/recipients", RecipientsListView.as_view(), name="api-recipients"),
+    path(
+        "alerts/recipients/<str:severity>",
+        RecipientsDetailView.as_view(),
+        name="api-recipients-detail",
+    ),
+    path("alerts/deliveries", DeliveryListView.as_view(), name="api-deliveries"),
 ]

@@ -9,7 +9,7 @@ class DashboardSummaryOutput(serializers.Serializer):
     avg_temperature = serializers.FloatField(
         allow_null=True, help_text="mean of the latest temperature of the active devices"
     )
-    alerts_5m = serializers.IntegerField(help_text="alerts raised in the last 5 minutes")
+    alerts_5m = serializers.IntegerField(help_text="alarms opened in the last 5 minutes")
     readings_5m = serializers.IntegerField()
     anomaly_rate_5m = serializers.FloatField(
         allow_null=True, help_text="share of the last 5 minutes' readings beyond warning limits"

@@ -163,6 +163,21 @@ ALERTS_STREAM_MAXLEN = env.int("ALERTS_STREAM_MAXLEN", default=200)
 ALERTS_STATE_PREFIX = "iot:alerts:state"
 ALERTS_FLUSH_INTERVAL = env.float("ALERTS_FLUSH_INTERVAL", default=0.1)  # seconds
 ALERTS_RULES_REFRESH = env.float("ALERTS_RULES_REFRESH", default=5.0)  # seconds
+# Alarm notifications (alerts/notify.py, alerts/delivery.py, alerts/channels/).
+ALERTS_STORM_LIMIT = env.int("ALERTS_STORM_LIMIT", default=10)  # openings a minute, then digests
+ALERTS_DELIVERY_ATTEMPTS = env.int("ALERTS_DELIVERY_ATTEMPTS", default=6)
+ALERTS_RETRY_BASE = env.float("ALERTS_RETRY_BASE", default=10.0)  # seconds, doubled each retry
+ALERTS_DELIVERY_LEASE = env.float("ALERTS_DELIVERY_LEASE", default=60.0)  # a sender's claim
+ALERTS_SEND_TIMEOUT = env.float("ALERTS_SEND_TIMEOUT", default=10.0)  # SMS and webhook sockets
+# Text messages: "twilio" (Twilio's Messages API at SMS_URL, or anything speaking it, such as
+# the development gateway `make run` starts) or "console" (the worker's log).
+SMS_BACKEND = env("SMS_BACKEND", default="console")
+SMS_URL = env("SMS_URL", default="https://api.twilio.com")
+SMS_ACCOUNT_SID = env("SMS_ACCOUNT_SID", default="")
+SMS_AUTH_TOKEN = env("SMS_AUTH_TOKEN", default="")
+SMS_FROM = env("SMS_FROM", default="")  # a number, or a Messaging Service SID (MG…)
+# Where people reach the site: the links in emails and text messages.
+PUBLIC_URL = env("PUBLIC_URL", default="http://127.0.0.1:8000")
 # The analytics apply cycle's lock (one cycle at a time across every worker).
 ANALYTICS_APPLY_LOCK_KEY = "iot:analytics:apply"
 ANALYTICS_APPLY_SECONDS = env.float("ANALYTICS_APPLY_SECONDS", default=0.0)
@@ -245,6 +260,7 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="smtp://127.0.0.1:8025")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="IoT Platform <iot@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # seconds
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -274,6 +290,8 @@ SPECTACULAR_SETTINGS = {
         "DeviceStatusEnum": "devices.models.DeviceStatus.choices",
         "AlarmStatusEnum": "alerts.models.AlarmStatus.choices",
         "ConditionKindEnum": "alerts.models.ConditionKind.choices",
+        "SeverityEnum": "alerts.models.Severity.choices",
+        "DeliveryStatusEnum": "alerts.models.DeliveryStatus.choices",
     },
     "TITLE": "IoT Platform API",
     "DESCRIPTION": "Multi-tenant telemetry, devices, alerts and predictive maintenance.",

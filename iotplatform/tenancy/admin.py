@@ -198,9 +198,9 @@ class TenantScopedAdmin(
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if not self._is_platform(request):
-            scope = _tenant_scope(db_field.related_model, _tenant_ids(request))
-            if scope is not None:
-                kwargs["queryset"] = db_field.related_model._default_manager.filter(**scope)
+            rows = _visible_rows(db_field.related_model, request)
+            if rows is not None:
+                kwargs["queryset"] = rows
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def _allowed(self, request: HttpRequest, obj: Model | None = None) -> bool:
@@ -224,10 +224,11 @@ class TenantScopedAdmin(
             model = db_field.related_model
             if model is Tenant:
                 kwargs["queryset"] = Tenant.objects.filter(id__in=_tenant_ids(request))
-            elif any(f.name == "tenant" for f in model._meta.get_fields()):
-                kwargs["queryset"] = model._default_manager.filter(
-                    tenant_id__in=_tenant_ids(request)
-                )
+            else:
+                # Tenant rows, and people through their own admin (those of the tenants).
+                rows = _visible_rows(model, request)
+                if rows is not None:
+                    kwargs["queryset"] = rows
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 

@@ -206,6 +206,8 @@ def test_tenants_from_before_rules_get_the_defaults_by_migration() -> None:
     executor.migrate([("alerts", "0001_initial")])
     executor.loader.build_graph()
     executor.migrate([("alerts", "0002_default_rules")])
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes("alerts"))
     fresh = tenant_create(slug="fresh", name="Fresh Plant")
 
     def rules_of(tenant: Tenant) -> set[tuple[Any, ...]]:

@@ -67,7 +67,11 @@ def test_make_run_comes_up_and_stops_cleanly(clean_copy: Path, scratch_database:
         REDIS_URL=servers.settings.REDIS_URL,
         SIM_HISTORY_HOURS="3",
         RUN_LOG_DIR="run-logs",
+        MAIL_SINK_PORT=str(servers.free_port()),
+        SMS_GATEWAY_PORT=str(servers.free_port()),
     )
+    for name in ("EMAIL_URL", "SMS_BACKEND"):
+        env.pop(name, None)
     log_path = servers.ARTIFACTS / "make-run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w+b") as log:
@@ -137,6 +141,8 @@ def test_make_run_comes_up_and_stops_cleanly(clean_copy: Path, scratch_database:
             assert "beat: Starting" in (logs / "beat.log").read_text()
             assert "alert evaluator" in (logs / "alerts.log").read_text()
             assert "simulated fleet of acme" in (logs / "simulator.log").read_text()
+            assert "keeping messages in run-logs/mail/" in (logs / "mail.log").read_text()
+            assert "keeping messages in run-logs/sms/" in (logs / "sms.log").read_text()
             console = log_path.read_text(errors="replace")
             assert "beat: Starting" not in console and "Uvicorn running" not in console
             assert "INFO" not in console

@@ -1,0 +1,106 @@
+"""A worker killed in the middle of sending an alarm email never causes a second one, on the
+real Celery worker, Redis broker and SMTP sink: killed before the message was handed over, the
+next worker sends it once; killed after, it is recorded unconfirmed and never sent again, however
+often its task is delivered again."""
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from alerts.delivery import deliveries_sweep
+from alerts.models import NotificationDelivery, NotificationProfile
+from alerts.tasks import deliver
+from iotplatform.tenancy.models import Tenant
+
+from .. import factories, servers
+from .notifying import hot_rule, inbox, people, raise_alarm
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+LEASE = 3.0
+
+
+def _until(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the condition did not come true in time")
+        time.sleep(0.05)
+
+
+def _worker_env(port: int) -> dict[str, str]:
+    return {
+        "TEST_EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_URL": f"smtp://127.0.0.1:{port}",
+        "ALERTS_DELIVERY_LEASE": str(LEASE),
+    }
+
+
+def _one_operator_email(tenant: Tenant) -> NotificationDelivery:
+    """An alarm whose only message is an email to the operator, sent by the worker."""
+    who = people(tenant)
+    NotificationProfile.objects.create(tenant=tenant, user=who["admin"], email=False)
+    device = factories.make_device(tenant)
+    raise_alarm(hot_rule(tenant, device), device)
+    return NotificationDelivery.objects.get()
+
+
+def _status(row: NotificationDelivery) -> str:
+    row.refresh_from_db()
+    return row.status
+
+
+def _kill(proc: "servers.subprocess.Popen[bytes]") -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_a_worker_killed_after_the_hand_over_leaves_one_email_never_two(
+    tenant: Tenant, tmp_path: Path, settings: object
+) -> None:
+    box = tmp_path / "mail"
+    # The sink keeps the message, then holds its answer: the worker is killed waiting for it.
+    with servers.mail_sink(box, "--delay-data", "30", "--delay-count", "1") as port:
+        with servers.celery_worker(**_worker_env(port)) as worker:
+            row = _one_operator_email(tenant)
+            _until(lambda: len(inbox(box)) == 1)
+            assert _status(row) == "committed"
+            _kill(worker)
+        with servers.celery_worker(**_worker_env(port)):
+            deliver.apply_async((row.pk,))  # its task delivered again, as a late ack does
+            time.sleep(LEASE + 0.5)
+            assert deliveries_sweep()["unconfirmed"] == 1
+            deliver.apply_async((row.pk,))
+            time.sleep(3)
+            assert _status(row) == "unconfirmed"
+            assert row.attempts == 1
+    assert len(inbox(box)) == 1
+
+
+def test_a_worker_killed_before_the_hand_over_is_followed_by_exactly_one_email(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    box = tmp_path / "mail"
+    # The sink holds its answer to the first recipient: the worker is killed mid-envelope.
+    with servers.mail_sink(box, "--delay-rcpt", "30", "--delay-count", "1") as port:
+        with servers.celery_worker(**_worker_env(port)) as worker:
+            row = _one_operator_email(tenant)
+            _until(lambda: _status(row) == "sending")
+            time.sleep(1.0)
+            assert _status(row) == "sending"
+            _kill(worker)
+        assert inbox(box) == []
+        with servers.celery_worker(**_worker_env(port)):
+            time.sleep(LEASE + 0.5)
+            assert deliveries_sweep()["requeued"] == 1
+            _until(lambda: _status(row) == "sent")
+            deliveries_sweep()
+            deliver.apply_async((row.pk,))
+            time.sleep(2)
+    assert len(inbox(box)) == 1
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == ("sent", 2)
