@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import alert_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,4 +17,7 @@ urlpatterns = [
     path("export/", views.export_page, name="export"),
     path("export/readings.csv", views.export_readings, name="export-readings"),
     path("simulator/", views.simulator_page, name="simulator"),
+    path("alerts/", alert_views.alarms_page, name="alerts"),
+    path("alerts/rules/", alert_views.rules_page, name="alert-rules"),
+    path("alerts/notifications/", alert_views.notifications_page, name="notifications"),
 ]

@@ -1,7 +1,7 @@
 // What every signed-in page shares: one WebSocket (the path is <body data-live>), reconnecting
 // with backoff (a page whose access ended reloads instead) and showing its state in the top
-// bar; toasts when a device changes status; the light/dark theme switch; Plotly colours that
-// follow the theme.
+// bar; toasts when a device changes status and when a critical or major alarm opens; the
+// light/dark theme switch; Plotly colours that follow the theme.
 // Pages subscribe with IoTLive.on(IoTLive.events.DEVICE_STATUS, fn). The server sends
 // {"type": "batch", "events": [...]} at most a few times a second; each event is handed to the
 // subscribers of its type. Event names and limits come from the server (iotplatform/live.py),
@@ -64,15 +64,31 @@ window.IoTLive = (function () {
     }
   }
 
+  // A new (or reopened) critical or major alarm: a toast on every page, linking to it.
+  const LOUD = { critical: "bad", major: "warn" };
+  function alarmToasts(raised) {
+    if (raised.length > 3) {
+      toast(raised.length + " critical or major alarms opened", "bad", "/alerts/");
+      return;
+    }
+    for (const a of raised) {
+      toast(a.severity.toUpperCase() + ": " + a.rule_name + " on " + a.device_name, LOUD[a.severity],
+            "/alerts/?alarm=" + a.alarm);
+    }
+  }
+
   // --- socket ---------------------------------------------------------------------------
   function dispatch(msg) {
     const events = msg.type === "batch" ? msg.events : [msg];
-    const changes = [];
+    const changes = [], raised = [];
     for (const event of events) {
       if (event.type === EV.DEVICE_STATUS) changes.push(event.data);
+      if (event.type === EV.ALARM && LOUD[event.data.severity]
+          && (event.data.action === "opened" || event.data.action === "reopened")) raised.push(event.data);
       emit(event.type, event.data);
     }
     if (changes.length) statusToasts(changes);
+    if (raised.length) alarmToasts(raised);
     emit("batch", events);
   }
 
@@ -163,7 +179,13 @@ window.IoTLive = (function () {
     return { t: t, columns: out };
   }
 
-  return { on: on, events: EV, maxPointsPerMetric: config.maxPointsPerMetric, toast: toast, colors: colors, statusLabel: statusLabel, withGaps: withGaps,
+  // Django's CSRF token, for the pages' API calls that change something.
+  function csrf() {
+    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  return { on: on, events: EV, csrf: csrf, maxPointsPerMetric: config.maxPointsPerMetric, toast: toast, colors: colors, statusLabel: statusLabel, withGaps: withGaps,
            socket: function () { return socket; },
            connected: function () { return socket !== null && socket.readyState === 1; } };
 })();
