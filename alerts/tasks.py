@@ -13,3 +13,10 @@ def deliver(pk: int) -> str:
 @shared_task(name="alerts.deliveries_sweep", ignore_result=True)
 def deliveries_sweep() -> dict[str, int]:
     return delivery.deliveries_sweep()
+
+
+@shared_task(name="alerts.evaluate_states", ignore_result=True)
+def evaluate_states() -> dict[str, int]:
+    from .states import states_evaluate_locked
+
+    return states_evaluate_locked()

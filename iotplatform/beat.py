@@ -42,6 +42,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(hour=2, minute=30),
         "options": {"expire_seconds": 6 * 3600},
     },
+    "alerts-evaluate-states": {
+        "task": "alerts.evaluate_states",
+        "schedule": 10.0,
+        "options": {"expire_seconds": 10.0},
+    },
     "alerts-deliveries-sweep": {
         "task": "alerts.deliveries_sweep",
         "schedule": 10.0,
