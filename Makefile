@@ -48,6 +48,7 @@ bench: install services browser ## ingestion, query, simulator and live benchmar
 	$(PY) bench/simulator.py
 	$(PY) bench/live.py
 	$(PY) bench/live.py --background 200
+	$(PY) bench/alerts.py
 
 lock: ## re-pin requirements/*.txt from requirements/*.in
 	$(PY) -m pip install -q uv

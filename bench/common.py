@@ -87,11 +87,13 @@ def uvicorn(database_url: str, *, workers: int = 1, **env: str) -> Iterator[str]
         cwd=ROOT,
         env=django_env(
             database_url,
-            PYTHONWARNINGS="ignore::UserWarning",  # no collectstatic for a benchmark
-            SESSION_COOKIE_SECURE="false",  # plain http on loopback
-            CSRF_COOKIE_SECURE="false",
-            REDIS_URL=dotenv("REDIS_URL", "redis://127.0.0.1:6379/0"),
-            **env,
+            **{
+                "PYTHONWARNINGS": "ignore::UserWarning",  # no collectstatic for a benchmark
+                "SESSION_COOKIE_SECURE": "false",  # plain http on loopback
+                "CSRF_COOKIE_SECURE": "false",
+                "REDIS_URL": dotenv("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                **env,
+            },
         ),
         start_new_session=True,
     )

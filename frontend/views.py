@@ -179,6 +179,7 @@ def device_detail(request: TenantRequest, pk: int) -> HttpResponse:
         "anomalies_url": reverse("api-device-anomalies", args=[device.id]),
         "labels": {**dict(CommandKind.choices), **dict(CommandStatus.choices)},
         "export_url": reverse("export-readings"),
+        "alarms_url": reverse("api-alarm-list"),
     }
     commands = device_selectors.command_list(tenant=request.tenant, device=device)[:10]
     return render(

@@ -85,6 +85,9 @@ def _who(user: Any) -> str | None:
 
 class AlarmOutput(serializers.ModelSerializer):
     rule_name = serializers.CharField(source="rule.name")
+    rule_metric = serializers.CharField(
+        source="rule.metric", help_text="the metric the rule watches (empty: the device's state)"
+    )
     device_name = serializers.CharField(source="device.name")
     acknowledged_by = serializers.SerializerMethodField()
     cleared_by = serializers.SerializerMethodField()
@@ -96,6 +99,7 @@ class AlarmOutput(serializers.ModelSerializer):
             "id",
             "rule",
             "rule_name",
+            "rule_metric",
             "device",
             "device_name",
             "severity",

@@ -153,3 +153,31 @@ def test_a_viewer_sets_how_they_are_told(page: Page, server: str) -> None:
         "06:30",
     )
     expect(page.locator("#recipients")).to_have_count(0)  # admins choose the recipients
+
+
+def test_a_devices_charts_mark_its_alarms(page: Page, server: str) -> None:
+    tenant = factories.make_tenant("acme", "Acme Plant")
+    viewer = factories.make_user(tenant, Role.VIEWER, "vera")
+    pump = factories.make_device(tenant, name="Pump 1")
+    _raise_elsewhere(_rule(tenant, pump, "Pump hot"), pump, 91.0)
+    sign_in(page, server, viewer.username)
+    page.goto(f"{server}/devices/{pump.pk}/")
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
+    chart = page.locator("#chart-temperature")
+    expect(chart.locator(".annotation-text", has_text="⚑")).to_have_count(1)
+    # Raised while the page is open: its mark appears without a reload.
+    motor_rule = rules.rule_create(
+        tenant=tenant, name="Pump offline", device=pump, kind="offline", severity="major"
+    )
+    _raise_elsewhere(motor_rule, pump, 0.0)
+    # (The chart has no readings, so its range is the loaded one: the new mark, a second
+    # later, is laid out but drawn only once the range moves on; the layout is checked.)
+    marks = (
+        "() => document.getElementById('chart-temperature').layout.annotations"
+        ".filter(a => a.text === '⚑').length"
+    )
+    for _ in range(100):
+        if page.evaluate(marks) == 2:
+            break
+        page.wait_for_timeout(50)
+    assert page.evaluate(marks) == 2

@@ -18,9 +18,43 @@
 
   function iso(ms) { return new Date(ms).toISOString(); }
 
+  // Alarms of this device overlapping the range: a band in the severity's colour from opening
+  // to clearing (or now) on the chart of the rule's metric (on every chart for rules on the
+  // device's state), with the rule named at the top.
+  const SEVERITY = { critical: "255,92,92", major: "255,159,67", minor: "241,196,15", warning: "63,182,255", info: "139,152,165" };
+  let deviceAlarms = [];
+
+  async function loadAlarms() {
+    try {
+      const response = await fetch(data.alarms_url + "?" + new URLSearchParams({ device: String(data.device), limit: "200" }),
+                                   { credentials: "same-origin" });
+      if (response.ok) deviceAlarms = (await response.json()).results;
+    } catch (err) { /* markers are extras: the charts stand without them */ }
+  }
+
+  function alarmMarks(metric) {
+    const shapes = [], notes = [];
+    if (!shown) return { shapes: shapes, notes: notes };
+    const until = liveOk ? Date.now() : shown.end;  // a live range goes on past its load
+    for (const a of deviceAlarms) {
+      if (a.rule_metric && a.rule_metric !== metric) continue;
+      const from = new Date(a.opened_at).getTime();
+      const to = a.cleared_at ? new Date(a.cleared_at).getTime() : Date.now();
+      if (to < shown.start || from > until) continue;
+      const rgb = SEVERITY[a.severity] || SEVERITY.info;
+      shapes.push({ type: "rect", xref: "x", yref: "paper", x0: iso(from), x1: iso(Math.max(to, from + 1000)), y0: 0, y1: 1,
+                    fillcolor: "rgba(" + rgb + ",0.12)", line: { color: "rgba(" + rgb + ",0.7)", width: 1 } });
+      notes.push({ x: iso(from), xref: "x", yref: "paper", y: 1, yanchor: "bottom", showarrow: false,
+                   text: "⚑", font: { color: "rgb(" + rgb + ")", size: 12 },
+                   hovertext: a.severity + " · " + a.rule_name + " · " + a.status + " · opened " + new Date(from).toLocaleString() });
+    }
+    return { shapes: shapes, notes: notes };
+  }
+
   function layout(metric, empty, start, end) {
     const def = data.metrics[metric] || {};
-    const shapes = [];
+    const marks = alarmMarks(metric);
+    const shapes = marks.shapes;
     const lines = [["warn_low", "#f1c40f"], ["warn_high", "#f1c40f"],
                    ["alarm_low", "#ff5c5c"], ["alarm_high", "#ff5c5c"]];
     for (const [key, color] of lines) {
@@ -38,8 +72,8 @@
       xaxis: Object.assign({ gridcolor: colors.grid, type: "date" },
                            empty ? { range: [new Date(start), new Date(end)] } : {}),
       yaxis: { gridcolor: colors.grid },
-      annotations: empty ? [{ text: "No readings in this range", xref: "paper", yref: "paper",
-                              x: 0.5, y: 0.5, showarrow: false, font: { color: colors.muted } }] : [],
+      annotations: marks.notes.concat(empty ? [{ text: "No readings in this range", xref: "paper", yref: "paper",
+                              x: 0.5, y: 0.5, showarrow: false, font: { color: colors.muted } }] : []),
     };
   }
 
@@ -60,6 +94,7 @@
       " to " + new Date(body.end).toLocaleString();
     liveOk = !range.end;  // a custom range in the past gets no live tail
     shown = { start: start, end: end };
+    await loadAlarms();
     for (const metric of data.metric_keys) {
       const raw = body.series[metric] || { t: [], min: [], avg: [], max: [] };
       const bucketMs = raw.t.length > 1 ? Math.min.apply(null, raw.t.slice(1).map(function (x, i) {
@@ -272,6 +307,19 @@
       if (none) none.remove();
     }
     row.querySelector("[data-command-status]").textContent = data.labels[c.status] || c.status;
+  });
+
+  IoTLive.on(IoTLive.events.ALARM, async function (a) {
+    if (a.device !== data.device || a.action === "updated" || a.action === "repeated") return;
+    await loadAlarms();
+    for (const metric of data.metric_keys) {
+      const div = document.getElementById(chartId(metric));
+      if (!div || !div.layout) continue;
+      const marks = alarmMarks(metric);
+      const keep = (div.layout.shapes || []).filter(function (sh) { return sh.xref === "paper"; });
+      const notes = (div.layout.annotations || []).filter(function (n) { return n.text !== "⚑"; });
+      Plotly.relayout(div, { shapes: keep.concat(marks.shapes), annotations: marks.notes.concat(notes) });
+    }
   });
 
   IoTLive.on(IoTLive.events.DEVICE_STATUS, function (change) {
