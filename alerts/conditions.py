@@ -10,17 +10,23 @@ steps out).
 - **rate**: the metric rising (``above``) or dropping (``below``) by more than the threshold
   within ``window_seconds`` (against the window's lowest or highest reading); it clears when the
   change over the window is back within the clear level.
+- **zscore**: a reading more than the threshold standard deviations from the previous
+  ``window_count`` readings (their mean and sample deviation: the definition the explorer and
+  the analytics detectors share, ``telemetry.analysis.rolling_zscore``), held for the duration;
+  it clears once |z| is back within the clear level. Until there are ``window_count`` earlier
+  readings, or while they do not vary, a reading says nothing.
 
 Steps come in time order: each opening and each clearing, and at the end of a batch in which the
 alarm is active, one ``update`` with the last reading past the level (its last value and time;
 the alarm counts openings, not readings). Readings no newer than the last one seen are ignored
 (a retried upload repeats nothing)."""
 
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["threshold", "rate"]
+Kind = Literal["threshold", "rate", "zscore"]
 Action = Literal["raise", "clear", "update"]
 
 
@@ -34,9 +40,12 @@ class Condition:
     clear_threshold: float | None = None
     duration_seconds: float = 0.0
     window_seconds: float = 0.0
+    window_count: int = 20
 
     def past(self, value: float) -> bool:
-        """The level passed (for rate: the change)."""
+        """The level passed (for rate: the change; for zscore: |z|)."""
+        if self.kind == "zscore":
+            return abs(value) > self.threshold
         if self.kind == "rate" or self.direction == "above":
             return value > self.threshold
         return value < self.threshold
@@ -45,6 +54,8 @@ class Condition:
         """Back on the safe side of the clear level (for rate: the change within it)."""
         if self.clear_threshold is None:
             return not self.past(value)
+        if self.kind == "zscore":
+            return abs(value) <= self.clear_threshold
         if self.kind == "rate" or self.direction == "above":
             return value <= self.clear_threshold
         return value >= self.clear_threshold
@@ -81,6 +92,19 @@ def _change(condition: Condition, state: State, at: float, value: float) -> floa
     return value - min(values) if condition.direction == "above" else max(values) - value
 
 
+def _zscore(condition: Condition, state: State, at: float, value: float) -> float | None:
+    """The reading's z-score against the previous ``window_count`` readings (None: too few, or
+    they do not vary); the window keeps the last ``window_count``."""
+    previous = [v for _, v in state.window]
+    state.window = [*state.window, (at, value)][-condition.window_count :]
+    if len(previous) < condition.window_count:
+        return None
+    spread = statistics.stdev(previous)
+    if spread <= 0:
+        return None
+    return (value - statistics.fmean(previous)) / spread
+
+
 def evaluate(
     condition: Condition, state: State, points: Iterable[tuple[float, float]]
 ) -> list[Step]:
@@ -92,7 +116,15 @@ def evaluate(
         if state.seen is not None and at <= state.seen:
             continue
         state.seen = at
-        value = _change(condition, state, at, raw) if condition.kind == "rate" else raw
+        if condition.kind == "zscore":
+            z = _zscore(condition, state, at, raw)
+            if z is None:
+                continue
+            value = z
+        elif condition.kind == "rate":
+            value = _change(condition, state, at, raw)
+        else:
+            value = raw
         if condition.past(value):
             if state.since is None:
                 state.since = at

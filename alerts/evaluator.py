@@ -1,5 +1,6 @@
 """The rule evaluator: the readings the ingest processes hand over (``alerts.ingest``), read
-from the Redis stream with a consumer group, run through each watching threshold or rate rule
+from the Redis stream with a consumer group, run through each watching threshold, rate or
+z-score rule
 (``conditions.evaluate``), the alarms raised, updated and cleared (``alarms``).
 
 What is kept of each (device, rule) between batches — the last reading seen, since when the
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 GROUP = "evaluators"
 CLAIM_IDLE_MS = 60_000  # an entry another evaluator took this long ago without acknowledging
 BATCH_ENTRIES = 100
-STREAM_KINDS = (ConditionKind.THRESHOLD, ConditionKind.RATE)
+STREAM_KINDS = (ConditionKind.THRESHOLD, ConditionKind.RATE, ConditionKind.ZSCORE)
 
 
 @dataclass
@@ -51,7 +52,11 @@ class RuleIndex:
     @classmethod
     def load(cls) -> "RuleIndex":
         index = cls(loaded_at=time.monotonic())
-        rules = AlertRule.objects.filter(enabled=True, kind__in=STREAM_KINDS).exclude(metric="")
+        rules = (
+            AlertRule.objects.filter(enabled=True, kind__in=STREAM_KINDS)
+            .exclude(metric="")
+            .select_related("device_type", "device__type")
+        )
         for rule in rules:
             if rule.device_id is not None:
                 index.by_device.setdefault((rule.device_id, rule.metric), []).append(rule)
@@ -66,14 +71,19 @@ class RuleIndex:
         return [r for r in found if r.tenant_id == device.tenant_id]
 
 
+KINDS: dict[str, Any] = {ConditionKind.RATE: "rate", ConditionKind.ZSCORE: "zscore"}
+
+
 def condition_of(rule: AlertRule) -> Condition:
+    device_type = rule.device.type if rule.device is not None else rule.device_type
     return Condition(
-        kind="rate" if rule.kind == ConditionKind.RATE else "threshold",
+        kind=KINDS.get(rule.kind, "threshold"),
         direction="below" if rule.direction == "below" else "above",
         threshold=float(rule.threshold or 0.0),
         clear_threshold=rule.clear_threshold,
         duration_seconds=float(rule.duration_seconds),
         window_seconds=float(rule.window_seconds),
+        window_count=device_type.zscore_window if device_type is not None else 20,
     )
 
 
@@ -95,6 +105,8 @@ def _state(raw: bytes | None) -> State:
 
 def _message(rule: AlertRule, step: Step) -> str:
     what = f"{rule.metric} {step.value:g}"
+    if rule.kind == ConditionKind.ZSCORE:
+        return f"{rule.metric} z-score {step.value:+.1f} (beyond {rule.threshold:g})"
     if rule.kind == ConditionKind.RATE:
         change = "rose" if rule.direction == "above" else "dropped"
         return (

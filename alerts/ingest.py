@@ -6,8 +6,8 @@ that). Where only threshold rules watch, a device's run of readings on the same 
 level and clear level of those rules says nothing new between its first and its last reading:
 of each run within a flush only those two are kept (when the hold began; its latest time and
 value), and the first reading at which each of the rules' durations is reached (where an alarm
-opens), so a 10,000-point batch of normal readings becomes a few rows. Rate rules get every
-reading. The rows are gathered in memory and added every
+opens), so a 10,000-point batch of normal readings becomes a few rows. Rate and z-score
+rules get every reading. The rows are gathered in memory and added every
 ``ALERTS_FLUSH_INTERVAL`` to a Redis stream (``ALERTS_STREAM_KEY``, one entry a flush, capped
 near ``ALERTS_STREAM_MAXLEN``) that ``alerts.evaluator`` reads with a consumer group. Ingestion
 never waits for it: ``committed`` filters and appends, the rest is the consumer's own task, and
@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 WATCHED_SQL = (
     "SELECT tenant_id, metric, kind, threshold, clear_threshold, duration_seconds "
-    "FROM alerts_alertrule WHERE enabled AND kind IN ('threshold', 'rate') AND metric <> ''"
+    "FROM alerts_alertrule WHERE enabled AND kind IN ('threshold', 'rate', 'zscore') "
+    "AND metric <> ''"
 )
 
 
@@ -45,7 +46,7 @@ class Levels(NamedTuple):
     holds: tuple[timedelta, ...]
 
 
-EVERY = None  # a (tenant, metric) a rate rule watches: every reading counts
+EVERY = None  # a (tenant, metric) a rate or z-score rule watches: every reading counts
 
 
 def levels_of(rules: Sequence[Sequence[Any]]) -> dict[tuple[int, str], Levels | None]:

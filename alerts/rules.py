@@ -14,7 +14,7 @@ from .models import Alarm, AlertRule, ConditionKind, Direction, Severity
 
 METRIC_KINDS = {ConditionKind.THRESHOLD, ConditionKind.RATE, ConditionKind.ZSCORE}
 # Kinds whose metric may be left empty: any of the device's metrics.
-ANY_METRIC_KINDS = {ConditionKind.ZSCORE, ConditionKind.FORECAST_CROSSING}
+ANY_METRIC_KINDS = {ConditionKind.FORECAST_CROSSING}
 BELOW_ONLY = {ConditionKind.RUL_BELOW, ConditionKind.HEALTH_BELOW}
 NO_LEVEL = {ConditionKind.ANOMALY, ConditionKind.OFFLINE}
 

@@ -66,3 +66,23 @@ def test_a_drop_within_the_window() -> None:
     assert evaluate(rise, State(), [(0, 20.0), (30, 26.0)]) == [
         Step("raise", 30, 6.0),
     ]
+
+
+def test_a_zscore_past_its_level_against_the_previous_readings() -> None:
+    spike = Condition("zscore", "above", 3.0, clear_threshold=1.0, window_count=4)
+    state = State()
+    # 10, 12, 10, 12: mean 11, sample deviation 1.1547; 16 is +4.33 deviations, 5 is -5.20
+    points = [(0, 10.0), (1, 12.0), (2, 10.0), (3, 12.0), (4, 16.0)]
+    [raised] = evaluate(spike, state, points)
+    assert (raised.action, raised.at) == ("raise", 4)
+    assert round(raised.value, 2) == 4.33
+    # window now 12, 10, 12, 16 (mean 12.5, deviation 2.52): 11 is -0.60, back within 1: clear
+    [cleared] = evaluate(spike, state, [(5, 11.0)])
+    assert (cleared.action, cleared.at, round(cleared.value, 2)) == ("clear", 5, -0.6)
+    # a drop counts as much as a rise (|z|); too few earlier readings say nothing
+    low = State()
+    assert evaluate(spike, low, [(0, 10.0), (1, 12.0), (2, 10.0)]) == []
+    assert [s.action for s in evaluate(spike, low, [(3, 12.0), (4, 5.0)])] == ["raise"]
+    # readings that do not vary give no z-score at all
+    flat = State()
+    assert evaluate(spike, flat, [(t, 7.0) for t in range(6)] + [(6, 9.0)]) == []

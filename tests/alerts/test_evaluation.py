@@ -165,3 +165,35 @@ def test_a_device_s_own_rule_and_a_disabled_rule(client: Any, tenant: Tenant) ->
     assert list(Alarm.objects.values_list("device_id", "rule__name")) == [(device.id, "P-3 warm")]
     assert not AlertRule.objects.get(name="off").alarms.exists()
     assert not Alarm.objects.filter(device=other).exists()
+
+
+def test_a_zscore_rule_gets_every_reading_and_flags_a_spike(client: Any, tenant: Tenant) -> None:
+    device, token, pump = _pump(tenant, "P-Z")
+    pump.zscore_window = 5
+    pump.save(update_fields=["zscore_window"])
+    rule = rules.rule_create(
+        tenant=tenant,
+        name="pump spike",
+        device_type=pump,
+        kind="zscore",
+        metric="temperature",
+        threshold=3.0,
+        clear_threshold=1.0,
+        severity="minor",
+    )
+    # the same side of every level throughout, yet each reading counts for a z-score
+    _ingest((token, _temperatures(0, [60, 61, 60, 61, 60, 70, 61, 60])))
+    streamed = [
+        row for _, fields in client.xrange(settings.ALERTS_STREAM_KEY) for row in rows_of(fields)
+    ]
+    assert len(streamed) == 8
+    Evaluator(client, "test").drain()
+    alarm = Alarm.objects.get(rule=rule)
+    assert alarm.device == device
+    # 60, 61, 60, 61, 60: mean 60.4, deviation 0.548; 70 is +17.5 deviations
+    assert (alarm.opened_at, alarm.message) == (
+        T0 + timedelta(seconds=50),
+        "temperature z-score +17.5 (beyond 3)",
+    )
+    # then 61 against 61, 60, 61, 60, 70 (mean 62.4, deviation 4.16): -0.34, within 1: cleared
+    assert (alarm.status, alarm.cleared_at) == ("cleared", T0 + timedelta(seconds=60))

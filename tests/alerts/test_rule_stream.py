@@ -30,11 +30,13 @@ def test_levels_and_zones() -> None:
             (1, "temperature", "threshold", 75.0, None, 0),
             (1, "battery", "threshold", 30.0, 35.0, 0),
             (1, "battery", "rate", 10.0, None, 0),
+            (1, "current", "zscore", 3.0, 1.0, 0),
         ]
     )
     assert levels == {
         (1, "temperature"): Levels((75.0, 80.0, 85.0), (timedelta(seconds=30),)),
         (1, "battery"): None,
+        (1, "current"): None,  # a z-score needs every reading
     }
     cuts = (75.0, 80.0, 85.0)
     assert [zone(cuts, v) for v in (60, 75, 77, 80, 84, 85, 90)] == [0, 1, 2, 3, 4, 5, 6]

@@ -82,6 +82,7 @@ def test_a_new_tenant_starts_with_the_catalogue_s_levels_as_rules() -> None:
     ("fields", "field", "says"),
     [
         ({"metric": ""}, "metric", "needs the metric"),
+        ({"kind": "zscore", "metric": "", "clear_threshold": None}, "metric", "needs the metric"),
         ({"metric": "colour"}, "metric", "'colour' is not a metric of device type 'pump'"),
         ({"threshold": None}, "threshold", "level the metric must pass"),
         ({"clear_threshold": 90}, "clear_threshold", "at or below 85"),
