@@ -114,6 +114,8 @@ def _check_level(rule: AlertRule, errors: dict[str, str]) -> None:
     below = rule.direction == Direction.BELOW or rule.kind in BELOW_ONLY
     if rule.kind in (ConditionKind.RATE, ConditionKind.ZSCORE):
         safe = 0 <= clear <= level
+    elif rule.kind == ConditionKind.FORECAST_CROSSING:  # hours away: farther is safer
+        below, safe = True, clear >= level
     else:
         safe = clear >= level if below else clear <= level
     if not safe:

@@ -1,9 +1,10 @@
 """Rules on what the platform knows of a device rather than on one reading: the device offline
 (the offline sweep's status; a device that never reported does not count), in an anomaly spell
-(the analytics cycle's status), its health or remaining useful life below a level (the
-analytics cycle's scores). Beat evaluates them every few seconds over each enabled rule's
-devices (``alerts.evaluate_states``): a condition that has held for the rule's duration opens
-the alarm, one that is over — for health and RUL past the rule's clear level — clears it. When
+(the analytics cycle's status), its health or remaining useful life below a level, a warning
+limit forecast to be crossed within some hours (the analytics cycle's scores and forecasts).
+Beat evaluates them every few seconds over each enabled rule's devices
+(``alerts.evaluate_states``): a condition that has held for the rule's duration opens the alarm,
+one that is over — for health, RUL and forecasts past the rule's clear level — clears it. When
 each (rule, device) began to hold is kept in Redis, so the duration survives restarts and any
 worker may run the pass (one at a time, by a lock).
 """
@@ -28,6 +29,7 @@ STATE_KINDS = (
     ConditionKind.ANOMALY,
     ConditionKind.HEALTH_BELOW,
     ConditionKind.RUL_BELOW,
+    ConditionKind.FORECAST_CROSSING,
 )
 LOCK_SECONDS = 60
 
@@ -52,6 +54,8 @@ def judge(rule: AlertRule, device: Device) -> Reading:
     if kind == ConditionKind.ANOMALY:
         odd = device.status == DeviceStatus.ANOMALY
         return Reading(odd, not odd, device.health, f"{device.name} behaves abnormally")
+    if kind == ConditionKind.FORECAST_CROSSING:
+        return _foreseen(rule, device)
     value = device.health if kind == ConditionKind.HEALTH_BELOW else device.rul_hours
     if value is None or rule.threshold is None:
         return Reading(False, False, None, "")  # no score yet: nothing to say either way
@@ -59,6 +63,24 @@ def judge(rule: AlertRule, device: Device) -> Reading:
     clear = rule.clear_threshold if rule.clear_threshold is not None else level
     what = "health" if kind == ConditionKind.HEALTH_BELOW else "remaining useful life (h)"
     return Reading(value < level, value >= clear, value, f"{what} {value:.0f} below {level:g}")
+
+
+def _foreseen(rule: AlertRule, device: Device) -> Reading:
+    """A forecast crossing of a warning limit (of the rule's metric; none named: any) within
+    the rule's hours holds; it is over once none is foreseen within the clear level's hours
+    (none set: the rule's)."""
+    crossing = device.forecast_crossing
+    if rule.threshold is None:
+        return Reading(False, False, None, "")
+    if not crossing or (rule.metric and crossing.get("metric") != rule.metric):
+        return Reading(False, True, None, "")
+    hours = float(crossing["hours"])
+    clear = rule.clear_threshold if rule.clear_threshold is not None else rule.threshold
+    message = (
+        f"{crossing['metric']} forecast to cross {crossing['limit']:g} "
+        f"({crossing['direction']}) in {hours:.1f} h"
+    )
+    return Reading(hours <= rule.threshold, hours > clear, hours, message)
 
 
 def _devices(rule: AlertRule, cache: dict[Any, list[Device]]) -> list[Device]:

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 
 from devices import status
 from devices.models import Device, DeviceStatus, DeviceType
-from devices.services import devices_scores_set
+from devices.services import devices_forecast_set, devices_scores_set
 from iotplatform import live
 from iotplatform.tenancy.models import Tenant
 from telemetry.ingest.writer import Row, write_sync
@@ -410,6 +410,9 @@ def scores_apply(*, tenant: Tenant, minute: datetime) -> CycleResult:
         devices_scores_set(
             tenant=tenant,
             scores={r.device_id: (r.health, r.rul) for r in results if r.health is not None},
+        )
+        devices_forecast_set(
+            tenant=tenant, crossings={r.device_id: r.crossing for r in results if r.forecast}
         )
         baselines.baselines_save([r.baseline for r in results if r.baseline is not None])
         lifetimes.lives_save([r.life for r in results if r.life is not None])

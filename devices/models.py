@@ -101,6 +101,10 @@ class Device(models.Model):
     health = models.FloatField(null=True, blank=True)
     rul_hours = models.FloatField(null=True, blank=True)
     cluster = models.IntegerField(null=True, blank=True)
+    # The analytics engine's latest forecast (every few minutes): the soonest crossing of a
+    # warning limit within its horizon (metric, limit, direction, hours, earliest_hours), or
+    # none foreseen.
+    forecast_crossing = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

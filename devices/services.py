@@ -1,5 +1,6 @@
 """Writes about devices: types, registration, credentials, gateway keys and status."""
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -306,6 +307,28 @@ def devices_scores_set(
                 "ids": ids,
                 "health": [scores[i][0] for i in ids],
                 "rul": [scores[i][1] for i in ids],
+                "tenant": tenant.id,
+            },
+        )
+        return int(cursor.rowcount)
+
+
+def devices_forecast_set(*, tenant: Tenant, crossings: "dict[int, dict[str, Any] | None]") -> int:
+    """Set each forecast device's soonest foreseen crossing of a warning limit (None: none
+    foreseen), as the analytics engine found it; another tenant's ids are left alone."""
+    if not crossings:
+        return 0
+    ids = sorted(crossings)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE devices_device d SET forecast_crossing = v.crossing "
+            "FROM unnest(%(ids)s::int8[], %(crossings)s::jsonb[]) AS v(id, crossing) "
+            "WHERE d.id = v.id AND d.tenant_id = %(tenant)s",
+            {
+                "ids": ids,
+                "crossings": [
+                    None if crossings[i] is None else json.dumps(crossings[i]) for i in ids
+                ],
                 "tenant": tenant.id,
             },
         )

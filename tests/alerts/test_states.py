@@ -139,3 +139,44 @@ def test_rules_touch_only_their_own_tenants_devices_and_only_when_enabled(
     _set(other_device, status="offline")
     assert _pass(client, T0)["opened"] == 1
     assert _alarms(theirs) == [(other_device.pk, "open")]
+
+
+def test_a_forecast_crossing_within_the_rules_hours_opens_and_a_farther_one_clears(
+    tenant: Tenant, device: Device, other_device: Device, client: redis.Redis
+) -> None:
+    from devices.services import devices_forecast_set
+
+    rule = rules.rule_create(
+        tenant=tenant,
+        name="foreseen",
+        device=device,
+        kind="forecast_crossing",
+        metric="temperature",
+        threshold=3.0,
+        clear_threshold=5.0,
+        severity="warning",
+    )
+    soon = {
+        "metric": "temperature",
+        "limit": 75.0,
+        "direction": "above",
+        "hours": 2.5,
+        "earliest_hours": 1.5,
+    }
+    _set(device)
+    # the analytics engine's write; another tenant's id in the same call is left alone
+    assert (
+        devices_forecast_set(tenant=tenant, crossings={device.pk: soon, other_device.pk: soon}) == 1
+    )
+    other_device.refresh_from_db()
+    assert other_device.forecast_crossing is None
+    assert _pass(client, T0)["opened"] == 1
+    alarm = Alarm.objects.get(rule=rule)
+    assert alarm.message == "temperature forecast to cross 75 (above) in 2.5 h"
+    devices_forecast_set(tenant=tenant, crossings={device.pk: {**soon, "hours": 4.0}})
+    assert _pass(client, T0 + timedelta(minutes=10))["cleared"] == 0  # within the clear level
+    devices_forecast_set(tenant=tenant, crossings={device.pk: None})  # none foreseen
+    assert _pass(client, T0 + timedelta(minutes=20))["cleared"] == 1
+    # a crossing of another metric is not this rule's
+    devices_forecast_set(tenant=tenant, crossings={device.pk: {**soon, "metric": "pressure"}})
+    assert _pass(client, T0 + timedelta(minutes=30))["opened"] == 0
