@@ -58,7 +58,9 @@ def delivery_send(pk: int) -> str:
         if not mine.filter(attempts=delivery.attempts).update(status=DeliveryStatus.COMMITTED):
             raise DeliveryError("Another sender took this delivery over (the lease ran out).")
 
-    committed = NotificationDelivery.objects.filter(pk=pk, status=DeliveryStatus.COMMITTED)
+    committed = NotificationDelivery.objects.filter(
+        pk=pk, attempts=delivery.attempts, status=DeliveryStatus.COMMITTED
+    )
     try:
         provider_id = sender_for(delivery.channel).send(delivery, message_for(delivery), commit)
     except Unconfirmed as exc:
@@ -79,7 +81,9 @@ def delivery_send(pk: int) -> str:
 def _refused(delivery: NotificationDelivery, exc: DeliveryError) -> str:
     """Not accepted: retried later, or failed for good (permanent, or out of attempts)."""
     mine = NotificationDelivery.objects.filter(
-        pk=delivery.pk, status__in=[DeliveryStatus.SENDING, DeliveryStatus.COMMITTED]
+        pk=delivery.pk,
+        attempts=delivery.attempts,  # this attempt's: another sender may have taken over
+        status__in=[DeliveryStatus.SENDING, DeliveryStatus.COMMITTED],
     )
     reason = str(exc)[:500]
     if exc.permanent or delivery.attempts >= settings.ALERTS_DELIVERY_ATTEMPTS:
