@@ -15,7 +15,7 @@ from django.conf import settings
 
 from alerts import evaluator, rules
 from alerts.evaluator import GROUP, Evaluator
-from alerts.ingest import rows_of
+from alerts.ingest import entry, rows_of
 from alerts.models import Alarm, AlarmActivity, AlertRule
 from devices.models import Device, DeviceType
 from devices.services import device_create, device_types_install_catalog
@@ -197,3 +197,35 @@ def test_a_zscore_rule_gets_every_reading_and_flags_a_spike(client: Any, tenant:
     )
     # then 61 against 61, 60, 61, 60, 70 (mean 62.4, deviation 4.16): -0.34, within 1: cleared
     assert (alarm.status, alarm.cleared_at) == ("cleared", T0 + timedelta(seconds=60))
+
+
+def test_two_evaluators_at_once_never_open_two_alarms_for_one_device_and_rule(
+    client: Any, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from django.db import connection
+
+    device, _token, pump = _pump(tenant, "P-C")
+    rule = _temperature_rule(tenant, "pump hot", 85.0, device_type=pump)
+    # Forty stream entries past the level, as forty ingest flushes would add them: the two
+    # consumers of the group share them and raise the same (device, rule) at the same time.
+    for i in range(40):
+        row = [T0_MS + i * 10_000, tenant.id, device.id, "temperature", 90.0 + i]
+        client.xadd(settings.ALERTS_STREAM_KEY, entry([row]))
+
+    monkeypatch.setattr(evaluator, "BATCH_ENTRIES", 1)  # one entry a step: they interleave
+    seen: dict[str, int] = {}
+
+    def drain(name: str) -> None:
+        seen[name] = Evaluator(redis.Redis.from_url(settings.REDIS_URL), name).drain()
+        connection.close()
+
+    threads = [threading.Thread(target=drain, args=(f"evaluator-{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(seen.values()) == 40 and all(seen.values()), seen  # both took their share
+    assert Alarm.objects.filter(rule=rule, device=device).count() == 1
+    assert Alarm.objects.get(rule=rule).status == "open"

@@ -183,3 +183,20 @@ def test_tenants_from_before_notifications_get_the_default_recipients_by_migrati
             "info": "listed",
         }
     )
+
+
+def test_one_persons_settings_are_their_own_in_each_tenant(
+    tenant: Tenant, other_tenant: Tenant, api_as: Any
+) -> None:
+    from iotplatform.tenancy.models import Membership
+
+    operator = people(tenant)["operator"]
+    Membership.objects.create(user=operator, tenant=other_tenant, role="viewer")
+    api = api_as(operator)
+    api.patch(ME, {"min_severity": "critical"}, format="json", HTTP_X_TENANT="acme")
+    elsewhere = api.get(ME, HTTP_X_TENANT="globex").json()
+    assert elsewhere["min_severity"] == "warning"  # the default there: untouched
+    api.patch(ME, {"email": False}, format="json", HTTP_X_TENANT="globex")
+    assert dict(
+        NotificationProfile.objects.filter(user=operator).values_list("tenant__slug", "email")
+    ) == {"acme": True, "globex": False}
