@@ -13,13 +13,14 @@ from django.http import HttpRequest
 from iotplatform.tenancy.admin import TenantScopedAdmin
 from iotplatform.tenancy.models import Membership
 
-from . import preferences, rules
+from . import preferences, reports, rules
 from .models import (
     Alarm,
     AlarmActivity,
     AlertRule,
     NotificationDelivery,
     NotificationProfile,
+    ReportSchedule,
     SeverityRecipients,
 )
 
@@ -150,3 +151,34 @@ class NotificationDeliveryAdmin(TenantScopedAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReportScheduleForm(forms.ModelForm):
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        schedule = self.instance
+        for name, value in data.items():
+            if name not in ("devices", "people"):
+                setattr(schedule, name, value)
+        try:
+            reports.schedule_validate(
+                schedule,
+                devices=list(data.get("devices") or []),
+                people=list(data.get("people") or []),
+            )
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
+        return data
+
+
+@admin.register(ReportSchedule)
+class ReportScheduleAdmin(TenantScopedAdmin):
+    form = ReportScheduleForm
+    list_display = ["name", "tenant", "frequency", "at", "scope", "enabled"]
+    list_filter = ["enabled", "frequency", "tenant"]
+    search_fields = ["name"]
+    list_select_related = ["tenant"]
+    filter_horizontal = ["devices", "people"]

@@ -328,3 +328,72 @@ class NotificationDelivery(models.Model):
     @property
     def digest(self) -> bool:
         return self.activity_id is None
+
+
+# --- Scheduled reports -----------------------------------------------------------------------
+
+
+class Frequency(models.TextChoices):
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+    MONTHLY = "monthly", "Monthly"
+
+
+class DeviceScope(models.TextChoices):
+    ALL = "all", "All devices"
+    TYPE = "type", "The devices of a type"
+    TAG = "tag", "The devices with a tag"
+    LIST = "list", "The devices listed"
+
+
+class ReportSection(models.TextChoices):
+    SUMMARY = "summary", "Per device and metric: count, min, mean, max, p95, last, minutes out"
+    ALARMS = "alarms", "Alarms of the period"
+    ANOMALIES = "anomalies", "Anomaly events, health and RUL at the end of the period"
+    READINGS = "readings", "The readings, bucketed"
+
+
+class ReportSchedule(models.Model):
+    """A report emailed on a schedule: every day, every week on a weekday or every month on a
+    day, at a local time of the tenant's time zone; over the period that ended at the tenant's
+    last midnight (the day, the seven days, the calendar month before); for all devices, a
+    type's, a tag's or a list; for some metrics (none: all); to members and outside addresses."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="report_schedules")
+    name = models.CharField(max_length=120)
+    frequency = models.CharField(max_length=8, choices=Frequency.choices, default=Frequency.DAILY)
+    weekday = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="weekly: 0 Monday … 6 Sunday"
+    )
+    day_of_month = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="monthly: 1 to 28"
+    )
+    at = models.TimeField(help_text="local time in the tenant's time zone")
+    scope = models.CharField(max_length=8, choices=DeviceScope.choices, default=DeviceScope.ALL)
+    device_type = models.ForeignKey(
+        DeviceType, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    tag = models.CharField(max_length=64, blank=True)
+    devices = models.ManyToManyField(Device, blank=True, related_name="+")
+    metrics = models.JSONField(default=list, blank=True)
+    sections = models.JSONField(default=list, blank=True)
+    bucket = models.CharField(
+        max_length=4,
+        blank=True,
+        choices=[("1m", "1 minute"), ("15m", "15 minutes"), ("1h", "1 hour")],
+        help_text="the readings section's bucket",
+    )
+    people = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    emails = models.JSONField(default=list, blank=True, help_text="outside addresses")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="reportschedule_unique_name")
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -6,6 +6,7 @@ from .notifications import (
     RecipientsDetailView,
     RecipientsListView,
 )
+from .reports import ScheduleDetailView, ScheduleListView
 from .views import (
     AlarmCommentView,
     AlarmDetailView,
@@ -37,4 +38,10 @@ urlpatterns = [
         name="api-recipients-detail",
     ),
     path("alerts/deliveries", DeliveryListView.as_view(), name="api-deliveries"),
+    path("reports/schedules", ScheduleListView.as_view(), name="api-report-schedules"),
+    path(
+        "reports/schedules/<int:pk>",
+        ScheduleDetailView.as_view(),
+        name="api-report-schedule-detail",
+    ),
 ]

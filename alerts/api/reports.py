@@ -1,0 +1,149 @@
+"""The report schedules API: admins add, change and delete schedules; everyone reads them.
+Another tenant's schedule is a 404; a device type, device or person of another tenant is a 400
+naming the field."""
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from alerts import reports
+from alerts.models import DeviceScope, Frequency, ReportSchedule, ReportSection
+from devices.api.base import device_type_or_400
+from devices.selectors import device_list
+from iotplatform.tenancy.models import Role
+from iotplatform.tenancy.scoping import TenantAPIView
+
+BIGINT = 2**63 - 1
+
+
+class ScheduleInput(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    frequency = serializers.ChoiceField(choices=Frequency.choices, default=Frequency.DAILY)
+    weekday = serializers.IntegerField(min_value=0, max_value=6, required=False, allow_null=True)
+    day_of_month = serializers.IntegerField(
+        min_value=1, max_value=28, required=False, allow_null=True
+    )
+    at = serializers.TimeField(help_text="local time in the tenant's time zone, e.g. 07:00")
+    scope = serializers.ChoiceField(choices=DeviceScope.choices, default=DeviceScope.ALL)
+    device_type = serializers.CharField(max_length=100, required=False, allow_null=True)
+    tag = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    devices = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=BIGINT),
+        required=False,
+        max_length=10_000,
+    )
+    metrics = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, max_length=100
+    )
+    sections = serializers.ListField(
+        child=serializers.ChoiceField(choices=ReportSection.choices),
+        required=False,
+        max_length=4,
+    )
+    bucket = serializers.ChoiceField(
+        choices=[("1m", "1m"), ("15m", "15m"), ("1h", "1h")], required=False, allow_blank=True
+    )
+    people = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=BIGINT),
+        required=False,
+        max_length=1000,
+    )
+    emails = serializers.ListField(
+        child=serializers.CharField(max_length=254), required=False, max_length=100
+    )
+    enabled = serializers.BooleanField(default=True)
+
+
+class ScheduleOutput(serializers.ModelSerializer):
+    device_type = serializers.CharField(source="device_type.name", allow_null=True, default=None)
+    devices = serializers.SerializerMethodField()
+    people = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReportSchedule
+        fields = ["id", *reports.SCHEDULE_FIELDS, "devices", "people", "created_at", "updated_at"]
+
+    def get_devices(self, schedule: ReportSchedule) -> list[int]:
+        return sorted(d.pk for d in schedule.devices.all())
+
+    def get_people(self, schedule: ReportSchedule) -> list[dict[str, Any]]:
+        return [{"id": u.pk, "username": u.get_username()} for u in schedule.people.all()]
+
+
+class ScheduleWriting(TenantAPIView):
+    serializer_class = ScheduleOutput
+    write_role = Role.ADMIN
+
+    def tenant_queryset(self) -> QuerySet[ReportSchedule]:
+        return ReportSchedule.objects.select_related("device_type").prefetch_related(
+            "devices", "people"
+        )
+
+    def _save(self, data: dict[str, Any], schedule: ReportSchedule | None) -> ReportSchedule:
+        fields = dict(data)
+        if "device_type" in fields:
+            name = fields["device_type"]
+            fields["device_type"] = (
+                None
+                if name is None
+                else device_type_or_400(tenant=self.tenant, name=name, field="device_type")
+            )
+        devices = fields.pop("devices", None)
+        if devices is not None:
+            found = {d.pk: d for d in device_list(tenant=self.tenant).filter(pk__in=devices)}
+            missing = [d for d in devices if d not in found]
+            if missing:
+                raise exceptions.ValidationError({"devices": [f"Unknown devices: {missing}."]})
+            devices = [found[d] for d in devices]
+        people = fields.pop("people", None)
+        if people is not None:
+            people = list(get_user_model().objects.filter(pk__in=people))
+            if len(people) != len(set(data["people"])):
+                known = {p.pk for p in people}
+                unknown = [p for p in data["people"] if p not in known]
+                raise exceptions.ValidationError({"people": [f"Unknown people: {unknown}."]})
+        return reports.schedule_save(
+            tenant=self.tenant, schedule=schedule, devices=devices, people=people, **fields
+        )
+
+
+class ScheduleListView(ScheduleWriting):
+    """The tenant's report schedules; an admin adds one."""
+
+    @extend_schema(responses=ScheduleOutput(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ScheduleOutput(page, many=True).data)
+
+    @extend_schema(request=ScheduleInput, responses={201: ScheduleOutput})
+    def post(self, request: Request) -> Response:
+        data = ScheduleInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        schedule = self._save(data.validated_data, None)
+        return Response(ScheduleOutput(schedule).data, status=status.HTTP_201_CREATED)
+
+
+class ScheduleDetailView(ScheduleWriting):
+    """One schedule; an admin changes or deletes it."""
+
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ScheduleOutput(self.get_object()).data)
+
+    @extend_schema(request=ScheduleInput(partial=True), responses=ScheduleOutput)
+    def patch(self, request: Request, pk: int) -> Response:
+        schedule = self.get_object()
+        data = ScheduleInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        fields = {k: v for k, v in data.validated_data.items() if k in request.data}
+        schedule = self._save(fields, schedule)
+        return Response(ScheduleOutput(schedule).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        self.get_object().delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
