@@ -397,3 +397,40 @@ class ReportSchedule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ReportRun(models.Model):
+    """One report produced: a schedule's period, its files and how its email went. Unique per
+    schedule and period, so a beat that fires twice makes one; sent exactly once as deliveries
+    are (``status``, ``attempts``, ``lease_until``, ``reason``: ``alerts/report_runs.py``)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    schedule = models.ForeignKey(
+        ReportSchedule, null=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    name = models.CharField(max_length=120)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    recipients = models.JSONField(default=list)
+    files = models.JSONField(default=list, help_text="[{name, rows, bytes}] of the attachments")
+    content = models.BinaryField(help_text="the attachments, zipped")
+    status = models.CharField(
+        max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    reason = models.CharField(max_length=500, blank=True)
+    due_at = models.DateTimeField()
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schedule", "period_start"], name="reportrun_one_per_period"
+            )
+        ]
+        ordering = ["-period_start", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.period_start:%Y-%m-%d}"

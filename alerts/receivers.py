@@ -2,12 +2,14 @@
 
 from typing import Any
 
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from devices.services import device_types_install_catalog
 from iotplatform.tenancy.models import Tenant
 from iotplatform.tenancy.signals import tenant_created
 
+from .models import ReportSchedule
 from .notify import recipients_install_defaults
 from .rules import rules_install_defaults
 
@@ -25,3 +27,18 @@ def install_default_rules(sender: Any, *, tenant: Tenant, **kwargs: Any) -> None
 def install_default_recipients(sender: Any, *, tenant: Tenant, **kwargs: Any) -> None:
     """A new tenant's alarms reach its operators and admins from warning up."""
     recipients_install_defaults(tenant=tenant)
+
+
+@receiver(post_save, sender=ReportSchedule)
+def report_schedule_saved(sender: Any, instance: ReportSchedule, **kwargs: Any) -> None:
+    """Beat's entry follows the schedule, whichever way it was saved (API, admin, shell)."""
+    from .report_runs import schedule_sync
+
+    schedule_sync(instance)
+
+
+@receiver(post_delete, sender=ReportSchedule)
+def report_schedule_deleted(sender: Any, instance: ReportSchedule, **kwargs: Any) -> None:
+    from .report_runs import schedule_unsync
+
+    schedule_unsync(instance.pk)

@@ -20,3 +20,31 @@ def evaluate_states() -> dict[str, int]:
     from .states import states_evaluate_locked
 
     return states_evaluate_locked()
+
+
+@shared_task(name="alerts.report_run", ignore_result=True)
+def report_run(schedule: int) -> str:
+    """Beat's tick of a report schedule: the period's run made (once) and emailed (once)."""
+    from .models import ReportSchedule
+    from .report_runs import run_make, run_send
+
+    found = ReportSchedule.objects.select_related("tenant").filter(pk=schedule).first()
+    if found is None or not found.enabled:
+        return "no schedule"
+    return run_send(run_make(found).pk)
+
+
+@shared_task(
+    name="alerts.report_send", ignore_result=True, acks_late=True, reject_on_worker_lost=True
+)
+def report_send(pk: int) -> str:
+    from .report_runs import run_send
+
+    return run_send(pk)
+
+
+@shared_task(name="alerts.reports_sweep", ignore_result=True)
+def reports_sweep() -> dict[str, int]:
+    from .report_runs import runs_sweep
+
+    return runs_sweep()

@@ -52,6 +52,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 10.0,
         "options": {"expire_seconds": 10.0},
     },
+    "alerts-reports-sweep": {
+        "task": "alerts.reports_sweep",
+        "schedule": 30.0,
+        "options": {"expire_seconds": 30.0},
+    },
     "platform-heartbeat": {
         "task": "iotplatform.heartbeat",
         "schedule": HEARTBEAT_SECONDS,

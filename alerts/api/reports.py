@@ -6,13 +6,15 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from alerts import reports
-from alerts.models import DeviceScope, Frequency, ReportSchedule, ReportSection
+from alerts.models import DeviceScope, Frequency, ReportRun, ReportSchedule, ReportSection
+from alerts.report_runs import run_files
 from devices.api.base import device_type_or_400
 from devices.selectors import device_list
 from iotplatform.tenancy.models import Role
@@ -147,3 +149,57 @@ class ScheduleDetailView(ScheduleWriting):
     def delete(self, request: Request, pk: int) -> Response:
         self.get_object().delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RunOutput(serializers.ModelSerializer):
+    schedule = serializers.IntegerField(source="schedule_id", allow_null=True)
+
+    class Meta:
+        model = ReportRun
+        fields = [
+            "id", "schedule", "name", "period_start", "period_end", "recipients", "files",
+            "status", "attempts", "reason", "created_at", "sent_at",
+        ]  # fmt: skip
+
+
+class RunListView(TenantAPIView):
+    """Every report produced, newest period first: its files, recipients and how its email
+    went."""
+
+    serializer_class = RunOutput
+
+    def tenant_queryset(self) -> QuerySet[ReportRun]:
+        return ReportRun.objects.all()
+
+    @extend_schema(responses=RunOutput(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(RunOutput(page, many=True).data)
+
+
+class RunDetailView(TenantAPIView):
+    serializer_class = RunOutput
+
+    def tenant_queryset(self) -> QuerySet[ReportRun]:
+        return ReportRun.objects.all()
+
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(RunOutput(self.get_object()).data)
+
+
+class RunFileView(TenantAPIView):
+    """One of a report's CSV files, downloaded again."""
+
+    serializer_class = RunOutput
+
+    def tenant_queryset(self) -> QuerySet[ReportRun]:
+        return ReportRun.objects.all()
+
+    @extend_schema(responses={(200, "text/csv"): bytes})
+    def get(self, request: Request, pk: int, name: str) -> HttpResponse:
+        files = run_files(self.get_object())
+        if name not in files:
+            raise exceptions.NotFound(f"No file {name!r} in this report: {sorted(files)}.")
+        response = HttpResponse(files[name], content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response

@@ -6,7 +6,13 @@ from .notifications import (
     RecipientsDetailView,
     RecipientsListView,
 )
-from .reports import ScheduleDetailView, ScheduleListView
+from .reports import (
+    RunDetailView,
+    RunFileView,
+    RunListView,
+    ScheduleDetailView,
+    ScheduleListView,
+)
 from .views import (
     AlarmCommentView,
     AlarmDetailView,
@@ -44,4 +50,7 @@ urlpatterns = [
         ScheduleDetailView.as_view(),
         name="api-report-schedule-detail",
     ),
+    path("reports/runs", RunListView.as_view(), name="api-report-runs"),
+    path("reports/runs/<int:pk>", RunDetailView.as_view(), name="api-report-run"),
+    path("reports/runs/<int:pk>/files/<str:name>", RunFileView.as_view(), name="api-report-file"),
 ]

@@ -29,34 +29,43 @@ class EmailSender:
             headers={"X-IoT-Delivery": delivery.key, "Auto-Submitted": "auto-generated"},
         )
         email.attach_alternative(message.html, "text/html")
-        mime = email.message()
-        message_id = str(mime["Message-ID"])
-        backend = get_connection(fail_silently=False)
-        if not isinstance(backend, SMTPBackend):
-            commit()
-            backend.send_messages([email])
-            return message_id
-        try:
-            backend.open()
-        except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryError(f"SMTP server unreachable: {exc}") from exc
-        try:
-            _transact(backend, email.from_email, delivery.address, mime.as_bytes(), commit)
-        finally:
-            with contextlib.suppress(OSError, smtplib.SMTPException):  # the server went away
-                backend.close()
+        return email_send(email, commit)
+
+
+def email_send(email: EmailMultiAlternatives, commit: Commit) -> str:
+    """Hand ``email`` to the SMTP server with ``commit`` called at the point of no return (the
+    alarm deliveries and the reports alike); its Message-ID."""
+    mime = email.message()
+    message_id = str(mime["Message-ID"])
+    backend = get_connection(fail_silently=False)
+    if not isinstance(backend, SMTPBackend):
+        commit()
+        backend.send_messages([email])
         return message_id
+    try:
+        backend.open()
+    except (OSError, smtplib.SMTPException) as exc:
+        raise DeliveryError(f"SMTP server unreachable: {exc}") from exc
+    try:
+        _transact(backend, email.from_email, email.recipients(), mime.as_bytes(), commit)
+    finally:
+        with contextlib.suppress(OSError, smtplib.SMTPException):  # the server went away
+            backend.close()
+    return message_id
 
 
-def _transact(backend: SMTPBackend, sender: str, to: str, body: bytes, commit: Commit) -> None:
+def _transact(
+    backend: SMTPBackend, sender: str, to: list[str], body: bytes, commit: Commit
+) -> None:
     smtp = backend.connection
     assert smtp is not None
     try:
         smtp.ehlo_or_helo_if_needed()
         code, reply = smtp.mail(sender)
         _check(code, reply, "MAIL FROM")
-        code, reply = smtp.rcpt(to)
-        _check(code, reply, f"RCPT TO {to}")
+        for address in to:
+            code, reply = smtp.rcpt(address)
+            _check(code, reply, f"RCPT TO {address}")
         code, reply = smtp.docmd("DATA")
         _check(code, reply, "DATA", want=354)
         body = LEADING_DOT.sub(b"..", body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))

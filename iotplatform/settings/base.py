@@ -176,6 +176,8 @@ SMS_URL = env("SMS_URL", default="https://api.twilio.com")
 SMS_ACCOUNT_SID = env("SMS_ACCOUNT_SID", default="")
 SMS_AUTH_TOKEN = env("SMS_AUTH_TOKEN", default="")
 SMS_FROM = env("SMS_FROM", default="")  # a number, or a Messaging Service SID (MG…)
+# Reports: attachments larger than this together go as one zip.
+REPORTS_ZIP_OVER_BYTES = env.int("REPORTS_ZIP_OVER_BYTES", default=5 * 1024 * 1024)
 # Where people reach the site: the links in emails and text messages.
 PUBLIC_URL = env("PUBLIC_URL", default="http://127.0.0.1:8000")
 # The analytics apply cycle's lock (one cycle at a time across every worker).

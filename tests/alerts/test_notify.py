@@ -31,18 +31,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def smtp(tmp_path: Path, settings: Any) -> Iterator[Path]:
-    box = tmp_path / "mail"
-    with servers.mail_sink(box) as port:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.PUBLIC_URL = "https://iot.acme.example"
-        yield box
-
-
-@pytest.fixture
 def sms(tmp_path: Path, settings: Any) -> Iterator[Path]:
     box = tmp_path / "sms"
     with servers.sms_gateway(box) as url:

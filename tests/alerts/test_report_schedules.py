@@ -65,7 +65,7 @@ def test_an_admin_adds_a_weekly_report_on_listed_devices_that_others_read(
         ({"scope": "list", "devices": [999999]}, "devices", "Unknown devices: [999999]"),
         ({"emails": ["not-an-address", "ok@acme.example"]}, "emails", "'not-an-address'"),
         ({"emails": []}, "people", "at least one person or address"),
-        ({"sections": ["readings"]}, "bucket", "needs its bucket"),
+        ({"sections": ["readings"]}, "sections", "not produced yet"),
         ({"sections": ["gossip"]}, "sections", "not a valid choice"),
         ({"at": "25:00"}, "at", "Time has wrong format"),
     ],
