@@ -411,6 +411,10 @@ class ReportRun(models.Model):
     name = models.CharField(max_length=120)
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
+    manual = models.BooleanField(default=False, help_text="sent now by a person, not by beat")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     recipients = models.JSONField(default=list)
     files = models.JSONField(default=list, help_text="[{name, rows, bytes}] of the attachments")
     content = models.BinaryField(help_text="the attachments, zipped")
@@ -426,8 +430,11 @@ class ReportRun(models.Model):
 
     class Meta:
         constraints = [
+            # One scheduled run per schedule and period; "send now" makes runs of its own.
             models.UniqueConstraint(
-                fields=["schedule", "period_start"], name="reportrun_one_per_period"
+                fields=["schedule", "period_start"],
+                condition=models.Q(manual=False),
+                name="reportrun_one_per_period",
             )
         ]
         ordering = ["-period_start", "-id"]

@@ -55,14 +55,17 @@ class ReportFile:
     data: bytes
 
 
-def scoped_devices(schedule: ReportSchedule) -> QuerySet[Device]:
+def scoped_devices(schedule: ReportSchedule, listed: list[int] | None = None) -> QuerySet[Device]:
+    """The schedule's devices; ``listed``: the ids of a list scope's devices (a schedule not
+    saved yet, previewed, has no list of its own)."""
     devices = Device.objects.filter(tenant_id=schedule.tenant_id).select_related("type")
     if schedule.scope == DeviceScope.TYPE:
         devices = devices.filter(type_id=schedule.device_type_id)
     elif schedule.scope == DeviceScope.TAG:
         devices = devices.filter(tags__contains=[schedule.tag])
     elif schedule.scope == DeviceScope.LIST:
-        devices = devices.filter(pk__in=schedule.devices.values("pk"))
+        ids = listed if listed is not None else list(schedule.devices.values_list("pk", flat=True))
+        devices = devices.filter(pk__in=ids)
     return devices.order_by("name", "id")
 
 
@@ -159,11 +162,15 @@ def alarms_file(
 
 
 def report_files(
-    schedule: ReportSchedule, start: datetime, end: datetime, tz: str
+    schedule: ReportSchedule,
+    start: datetime,
+    end: datetime,
+    tz: str,
+    listed: list[int] | None = None,
 ) -> list[ReportFile]:
     """The schedule's sections for the period (the anomaly and readings sections come with the
     reports issue's next part)."""
-    devices = list(scoped_devices(schedule))
+    devices = list(scoped_devices(schedule, listed))
     files = []
     if ReportSection.SUMMARY in schedule.sections:
         files.append(summary_file(schedule, start, end, devices))

@@ -10,6 +10,7 @@ import json
 import logging
 import zipfile
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -65,14 +66,18 @@ def schedule_unsync(schedule_id: int) -> None:
     PeriodicTask.objects.filter(name=task_name(schedule_id)).delete()
 
 
-def run_make(schedule: ReportSchedule, *, at: datetime | None = None) -> ReportRun:
-    """The run of the period ``at`` closes (made once: a second tick finds the first's)."""
+def run_make(schedule: ReportSchedule, *, at: datetime | None = None, by: Any = None) -> ReportRun:
+    """The run of the period ``at`` closes: beat's made once (a second tick finds the first's);
+    a person's (``by``: "send now") a run of its own each time."""
     at = at or timezone.now()
     tz = schedule.tenant.timezone
     start, end = period_for(schedule, at=at, tz=tz)
-    found = ReportRun.objects.filter(schedule=schedule, period_start=start).first()
-    if found is not None:
-        return found
+    if by is None:
+        found = ReportRun.objects.filter(
+            schedule=schedule, period_start=start, manual=False
+        ).first()
+        if found is not None:
+            return found
     files = report_files(schedule, start, end, tz)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -93,9 +98,11 @@ def run_make(schedule: ReportSchedule, *, at: datetime | None = None) -> ReportR
                 files=[{"name": f.name, "rows": f.rows, "bytes": len(f.data)} for f in files],
                 content=buffer.getvalue(),
                 due_at=timezone.now(),
+                manual=by is not None,
+                requested_by=by,
             )
     except IntegrityError:  # another tick made it meanwhile
-        return ReportRun.objects.get(schedule=schedule, period_start=start)
+        return ReportRun.objects.get(schedule=schedule, period_start=start, manual=False)
 
 
 def run_files(run: ReportRun) -> dict[str, bytes]:

@@ -2,11 +2,14 @@
 Another tenant's schedule is a 404; a device type, device or person of another tenant is a 400
 naming the field."""
 
+import csv
+import io
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
@@ -14,7 +17,9 @@ from rest_framework.response import Response
 
 from alerts import reports
 from alerts.models import DeviceScope, Frequency, ReportRun, ReportSchedule, ReportSection
-from alerts.report_runs import run_files
+from alerts.report_content import report_files
+from alerts.report_runs import run_files, run_make
+from alerts.tasks import report_send
 from devices.api.base import device_type_or_400
 from devices.selectors import device_list
 from iotplatform.tenancy.models import Role
@@ -203,3 +208,49 @@ class RunFileView(TenantAPIView):
         response = HttpResponse(files[name], content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
+
+
+class ScheduleSendView(ScheduleWriting):
+    """Send now (operators): the report of the schedule's latest complete period, made and
+    emailed at once, beside the scheduled ones."""
+
+    write_role = Role.OPERATOR
+
+    @extend_schema(request=None, responses={202: RunOutput})
+    def post(self, request: Request, pk: int) -> Response:
+        schedule = self.get_object()
+        run = run_make(schedule, by=request.user)
+        report_send.apply_async((run.pk,))
+        return Response(RunOutput(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PreviewView(ScheduleWriting):
+    """What a schedule (saved or not) would send for its latest complete period: each file's
+    columns and first rows. Nothing is saved."""
+
+    @extend_schema(request=ScheduleInput, responses={200: dict})
+    def post(self, request: Request) -> Response:
+        data = ScheduleInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        listed = fields.pop("devices", None)
+        people = fields.pop("people", None) or []
+        fields.setdefault("sections", [ReportSection.SUMMARY.value])
+        if fields.get("device_type"):
+            fields["device_type"] = device_type_or_400(
+                tenant=self.tenant, name=fields["device_type"], field="device_type"
+            )
+        schedule = ReportSchedule(tenant=self.tenant, **fields)
+        devices = list(device_list(tenant=self.tenant).filter(pk__in=listed or []))
+        if listed and len(devices) != len(set(listed)):
+            raise exceptions.ValidationError({"devices": ["Unknown devices."]})
+        users = list(get_user_model().objects.filter(pk__in=people))
+        reports.schedule_validate(schedule, devices=devices, people=users)
+        tz = self.tenant.timezone
+        start, end = reports.period_for(schedule, at=timezone.now(), tz=tz)
+        files = report_files(schedule, start, end, tz, listed=[d.pk for d in devices])
+        out = []
+        for f in files:
+            rows = list(csv.reader(io.StringIO(f.data.decode())))
+            out.append({"name": f.name, "rows": f.rows, "header": rows[0], "first": rows[1:11]})
+        return Response({"period_start": start, "period_end": end, "files": out})

@@ -7,11 +7,13 @@ from .notifications import (
     RecipientsListView,
 )
 from .reports import (
+    PreviewView,
     RunDetailView,
     RunFileView,
     RunListView,
     ScheduleDetailView,
     ScheduleListView,
+    ScheduleSendView,
 )
 from .views import (
     AlarmCommentView,
@@ -50,6 +52,8 @@ urlpatterns = [
         ScheduleDetailView.as_view(),
         name="api-report-schedule-detail",
     ),
+    path("reports/schedules/<int:pk>/send", ScheduleSendView.as_view(), name="api-report-send"),
+    path("reports/preview", PreviewView.as_view(), name="api-report-preview"),
     path("reports/runs", RunListView.as_view(), name="api-report-runs"),
     path("reports/runs/<int:pk>", RunDetailView.as_view(), name="api-report-run"),
     path("reports/runs/<int:pk>/files/<str:name>", RunFileView.as_view(), name="api-report-file"),

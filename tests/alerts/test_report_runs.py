@@ -181,3 +181,49 @@ def test_another_tenants_reports_are_out_of_reach(
     assert got.status_code == 200 and got.content.startswith(b"device_id,device,serial")
     missing = api.get(f"/api/v1/reports/runs/{ours.pk}/files/secrets.csv")
     assert missing.status_code == 404 and "summary.csv" in missing.json()["detail"]
+
+
+def test_an_operator_sends_a_report_now_beside_the_scheduled_one(
+    tenant: Tenant, operator: Any, viewer: Any, other_admin: Any, api_as: Any, smtp: Path
+) -> None:
+    schedule = _daily(tenant)
+    scheduled = run_make(schedule, at=RUN_AT)
+    url = f"/api/v1/reports/schedules/{schedule.pk}/send"
+    assert api_as(viewer).post(url).status_code == 403
+    assert api_as(other_admin).post(url).status_code == 404
+    sent = api_as(operator).post(url)
+    assert sent.status_code == 202, sent.json()
+    run = ReportRun.objects.get(pk=sent.json()["id"])
+    assert run.pk != scheduled.pk and run.manual and run.requested_by == operator
+    assert run_send(run.pk) in ("sent", "not due")  # the worker's task may not have run here
+    assert ReportRun.objects.filter(schedule=schedule, manual=False).count() == 1
+
+
+def test_a_preview_shows_the_first_rows_without_saving(
+    tenant: Tenant, admin: Any, operator: Any, api_as: Any
+) -> None:
+    pump = _pump(tenant, "P-9")
+    now = datetime.now(UTC)
+    _readings(pump, [(now - timedelta(days=1, minutes=m), 60.0 + m) for m in range(0, 600, 60)])
+    body = {
+        "name": "Try",
+        "at": "07:00",
+        "emails": ["a@acme.example"],
+        "sections": ["summary", "alarms"],
+        "scope": "list",
+        "devices": [pump.pk],
+    }
+    shown = api_as(admin).post("/api/v1/reports/preview", body, format="json")
+    assert shown.status_code == 200, shown.json()
+    summary, alarms_ = shown.json()["files"]
+    assert summary["name"] == "summary.csv" and summary["header"][:3] == [
+        "device_id",
+        "device",
+        "serial",
+    ]
+    assert summary["rows"] == 1 and summary["first"][0][1] == "Pump P-9"
+    assert alarms_["rows"] == 0
+    assert not ReportSchedule.objects.exists()
+    bad = api_as(admin).post("/api/v1/reports/preview", {**body, "emails": ["nope"]}, format="json")
+    assert bad.status_code == 400 and "'nope'" in str(bad.json()["emails"])
+    assert api_as(operator).post("/api/v1/reports/preview", body, format="json").status_code == 403

@@ -113,3 +113,28 @@ def test_the_notifications_page_shows_ones_settings_and_the_admins_recipients(
     assert 'id="recipients"' in theirs and "alice@acme.example" in theirs
     assert "Pump very hot on Pump 1" in theirs
     assert other_admin.username not in theirs  # another tenant's people are no choice
+
+
+def test_the_reports_page_shows_the_tenants_schedules_and_runs_with_the_roles_controls(
+    tenant: Tenant, other_tenant: Tenant, admin: Any, operator: Any, viewer: Any, page_as: Any
+) -> None:
+    from datetime import time
+
+    from alerts.models import ReportSchedule
+    from alerts.report_runs import run_make
+    from alerts.reports import schedule_save
+
+    ours = schedule_save(
+        tenant=tenant, name="Pumps daily", at=time(7), emails=["plant@acme.example"]
+    )
+    schedule_save(tenant=other_tenant, name="Globex secret", at=time(6), emails=["g@x.example"])
+    run = run_make(ours)
+    page = page_as(viewer).get("/reports/").content.decode()
+    assert "Pumps daily" in page and "Daily at 07:00" in page and "Globex secret" not in page
+    assert f"/api/v1/reports/runs/{run.pk}/files/summary.csv" in page
+    assert "data-send" not in page and "New schedule" not in page
+    operated = page_as(operator).get("/reports/").content.decode()
+    assert "data-send" in operated and "data-edit" not in operated
+    administered = page_as(admin).get("/reports/").content.decode()
+    assert "New schedule" in administered and "data-edit" in administered
+    assert ReportSchedule.objects.count() == 2

@@ -8,22 +8,7 @@
   const form = document.getElementById("rule-form");
   let editing = null;
 
-  async function send(method, url, body) {
-    const response = await fetch(url, {
-      method: method, credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": IoTLive.csrf() },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (response.status === 204) return null;
-    const payload = await response.json().catch(function () { return {}; });
-    if (!response.ok) {
-      const parts = payload.detail ? [payload.detail] : Object.entries(payload).map(function (e) {
-        return (e[0] === "non_field_errors" ? "" : e[0] + ": ") + [].concat(e[1]).join(" ");
-      });
-      throw new Error(parts.join(" ") || response.statusText);
-    }
-    return payload;
-  }
+  const send = IoTLive.api;
 
   table.addEventListener("change", async function (e) {
     const box = e.target.closest("input[data-toggle]");

@@ -101,19 +101,7 @@
     if (current && current.id === a.alarm) show(a.alarm);
   });
 
-  async function call(url, body) {
-    const response = await fetch(url, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": IoTLive.csrf() },
-      body: JSON.stringify(body || {}),
-    });
-    const payload = await response.json().catch(function () { return {}; });
-    if (!response.ok) {
-      const detail = payload.detail || Object.values(payload).flat().join(" ") || response.statusText;
-      throw new Error(detail);
-    }
-    return payload;
-  }
+  function call(url, body) { return IoTLive.api("POST", url, body || {}); }
 
   async function step(id, name, text) {
     try {

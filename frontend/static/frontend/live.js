@@ -185,7 +185,27 @@ window.IoTLive = (function () {
     return match ? decodeURIComponent(match[1]) : "";
   }
 
-  return { on: on, events: EV, csrf: csrf, maxPointsPerMetric: config.maxPointsPerMetric, toast: toast, colors: colors, statusLabel: statusLabel, withGaps: withGaps,
+  // The pages' calls to the API that change something: the answer's JSON, or an Error whose
+  // message names each field the API refused (a ListField's errors come by index).
+  async function api(method, url, body) {
+    const response = await fetch(url, {
+      method: method, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (response.status === 204) return null;
+    const payload = await response.json().catch(function () { return {}; });
+    if (!response.ok) {
+      const parts = payload.detail ? [payload.detail] : Object.entries(payload).map(function (e) {
+        const errors = typeof e[1] === "object" && !Array.isArray(e[1]) ? Object.values(e[1]).flat() : [].concat(e[1]);
+        return (e[0] === "non_field_errors" ? "" : e[0] + ": ") + errors.join(" ");
+      });
+      throw new Error(parts.join(" ") || response.statusText);
+    }
+    return payload;
+  }
+
+  return { on: on, events: EV, csrf: csrf, api: api, maxPointsPerMetric: config.maxPointsPerMetric, toast: toast, colors: colors, statusLabel: statusLabel, withGaps: withGaps,
            socket: function () { return socket; },
            connected: function () { return socket !== null && socket.readyState === 1; } };
 })();

@@ -4,21 +4,7 @@
   "use strict";
   const data = JSON.parse(document.getElementById("notifications-data").textContent);
 
-  async function patch(url, body) {
-    const response = await fetch(url, {
-      method: "PATCH", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": IoTLive.csrf() },
-      body: JSON.stringify(body),
-    });
-    const payload = await response.json().catch(function () { return {}; });
-    if (!response.ok) {
-      const parts = payload.detail ? [payload.detail] : Object.entries(payload).map(function (e) {
-        return e[0] + ": " + [].concat(e[1]).join(" ");
-      });
-      throw new Error(parts.join(" ") || response.statusText);
-    }
-    return payload;
-  }
+  function patch(url, body) { return IoTLive.api("PATCH", url, body); }
 
   const form = document.getElementById("profile-form");
   form.addEventListener("submit", async function (e) {
