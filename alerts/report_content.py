@@ -1,7 +1,8 @@
 """What a report holds, as CSV files: per device and metric over the period (count, min, mean,
 max from the minute rollups; p95 and the last reading from the readings; minutes with a reading
-past the device's warning and critical limits from the minute rollups) and the alarms of the
-period. Everything is read through the schedule's own tenant."""
+past the device's warning and critical limits from the minute rollups), the alarms of the
+period, its anomaly spells and each device's health and RUL at its end. Everything is read
+through the schedule's own tenant."""
 
 import csv
 import io
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.db.models import Q, QuerySet
 
+from analytics.models import AnomalyEvent
 from devices.models import Device
 
 from .models import Alarm, DeviceScope, ReportSchedule, ReportSection
@@ -46,6 +48,22 @@ ALARMS_HEADER = [
     "alarm_id", "device", "rule", "severity", "status", "opened_at", "first_value", "last_value",
     "occurrences", "acknowledged_at", "acknowledged_by", "cleared_at", "cleared_by",
 ]  # fmt: skip
+
+
+SCORES_SQL = """
+SELECT DISTINCT ON (device_id, metric) device_id, metric, value
+FROM telemetry_reading
+WHERE tenant_id = %(tenant)s AND device_id = ANY(%(devices)s) AND metric = ANY(%(metrics)s)
+  AND time >= %(start)s AND time < %(end)s
+ORDER BY device_id, metric, time DESC
+"""
+SCORE_METRICS = {"_health": "health", "_rul_hours": "rul_hours", "_rul_low": "rul_low",
+                 "_rul_high": "rul_high"}  # fmt: skip
+ANOMALIES_HEADER = [
+    "event_id", "device", "detector", "started_at", "ended_at", "flagged_minutes", "peak_score",
+    "drivers",
+]  # fmt: skip
+SCORES_HEADER = ["device_id", "device", "health", "rul_hours", "rul_low", "rul_high"]
 
 
 @dataclass
@@ -161,6 +179,57 @@ def alarms_file(
     return ReportFile("alarms.csv", rows, out.getvalue().encode())
 
 
+def anomaly_files(
+    schedule: ReportSchedule, start: datetime, end: datetime, devices: list[Device], tz: str
+) -> list[ReportFile]:
+    """The anomaly spells of the period (begun in it, or begun before and not over by its
+    start), and each device's health and RUL at its end (their last scores in it)."""
+    zone = ZoneInfo(tz)
+    events = (
+        AnomalyEvent.objects.filter(
+            tenant_id=schedule.tenant_id, device__in=devices, started_at__lt=end
+        )
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=start))
+        .select_related("device")
+        .order_by("started_at", "id")
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(ANOMALIES_HEADER)
+    rows = 0
+    for e in events:
+        drivers = "; ".join(f"{d.get('metric')} {float(d.get('share', 0)):.0%}" for d in e.drivers)
+        writer.writerow([
+            e.pk, e.device.name, e.detector, e.started_at.astimezone(zone).isoformat(),
+            e.ended_at.astimezone(zone).isoformat() if e.ended_at else "", e.minutes,
+            _number(e.peak_score), drivers,
+        ])  # fmt: skip
+        rows += 1
+    anomalies = ReportFile("anomalies.csv", rows, out.getvalue().encode())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            SCORES_SQL,
+            {"tenant": schedule.tenant_id, "devices": [d.pk for d in devices],
+             "metrics": list(SCORE_METRICS), "start": start, "end": end},
+        )  # fmt: skip
+        scores: dict[int, dict[str, float]] = {}
+        for device_id, metric, value in cursor.fetchall():
+            scores.setdefault(device_id, {})[SCORE_METRICS[metric]] = value
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(SCORES_HEADER)
+    rows = 0
+    for device in devices:
+        if device.pk not in scores:
+            continue
+        found = scores[device.pk]
+        writer.writerow(
+            [device.pk, device.name, *(_number(found.get(c)) for c in SCORES_HEADER[2:])]
+        )
+        rows += 1
+    return [anomalies, ReportFile("health.csv", rows, out.getvalue().encode())]
+
+
 def report_files(
     schedule: ReportSchedule,
     start: datetime,
@@ -168,12 +237,14 @@ def report_files(
     tz: str,
     listed: list[int] | None = None,
 ) -> list[ReportFile]:
-    """The schedule's sections for the period (the anomaly and readings sections come with the
-    reports issue's next part)."""
+    """The schedule's sections for the period (the readings section comes with the reports
+    issue's next part)."""
     devices = list(scoped_devices(schedule, listed))
     files = []
     if ReportSection.SUMMARY in schedule.sections:
         files.append(summary_file(schedule, start, end, devices))
     if ReportSection.ALARMS in schedule.sections:
         files.append(alarms_file(schedule, start, end, devices, tz))
+    if ReportSection.ANOMALIES in schedule.sections:
+        files += anomaly_files(schedule, start, end, devices, tz)
     return files

@@ -17,7 +17,11 @@ from .models import DeviceScope, Frequency, ReportSchedule, ReportSection
 
 MAX_EMAILS = 50
 # The sections a report can hold today (alerts/report_content.py).
-AVAILABLE = {ReportSection.SUMMARY.value, ReportSection.ALARMS.value}
+AVAILABLE = {
+    ReportSection.SUMMARY.value,
+    ReportSection.ALARMS.value,
+    ReportSection.ANOMALIES.value,
+}
 SCHEDULE_FIELDS = (
     "name",
     "frequency",

@@ -227,3 +227,54 @@ def test_a_preview_shows_the_first_rows_without_saving(
     bad = api_as(admin).post("/api/v1/reports/preview", {**body, "emails": ["nope"]}, format="json")
     assert bad.status_code == 400 and "'nope'" in str(bad.json()["emails"])
     assert api_as(operator).post("/api/v1/reports/preview", body, format="json").status_code == 403
+
+
+def test_the_anomaly_section_holds_the_periods_spells_and_the_scores_at_its_end(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    from analytics.models import AnomalyEvent
+
+    _berlin(tenant)
+    pump = _pump(tenant, "P-1")
+    theirs = _pump(other_tenant, "G-1")
+    spell = {"detector": "pca", "minutes": 12, "peak_score": 3.5,
+             "drivers": [{"metric": "vibration", "share": 0.7, "value": 2.1}]}  # fmt: skip
+    AnomalyEvent.objects.create(tenant=tenant, device=pump, started_at=DAY_START + timedelta(
+        hours=2), last_at=DAY_START + timedelta(hours=3), ended_at=DAY_START + timedelta(hours=3),
+        **spell)  # fmt: skip
+    AnomalyEvent.objects.create(
+        tenant=tenant,
+        device=pump,
+        started_at=DAY_START - timedelta(days=3),
+        last_at=DAY_START - timedelta(days=2),
+        ended_at=DAY_START - timedelta(days=2),
+        **spell,
+    )  # fmt: skip  (over before the period: not in it)
+    AnomalyEvent.objects.create(tenant=other_tenant, device=theirs, started_at=DAY_START,
+                                last_at=DAY_START, **spell)  # fmt: skip
+    Reading.objects.bulk_create(
+        Reading(
+            time=DAY_START + timedelta(hours=h),
+            tenant_id=tenant.pk,
+            device=pump,
+            metric=metric,
+            value=value,
+        )
+        for h, metric, value in (
+            (1, "_health", 90.0),
+            (20, "_health", 71.0),
+            (20, "_rul_hours", 340.0),
+            (23, "_health", 10.0),
+        )
+    )  # fmt: skip  (the last at 23 h is after the 23-hour day's end)
+    run = run_make(_daily(tenant, sections=["anomalies"]), at=RUN_AT)
+    files = run_files(run)
+    assert sorted(files) == ["anomalies.csv", "health.csv"]
+    [event] = list(csv.DictReader(io.StringIO(files["anomalies.csv"].decode())))
+    assert (event["device"], event["started_at"], event["drivers"]) == (
+        "Pump P-1",
+        "2026-03-29T03:00:00+02:00",
+        "vibration 70%",
+    )
+    [score] = list(csv.DictReader(io.StringIO(files["health.csv"].decode())))
+    assert (score["health"], score["rul_hours"], score["rul_low"]) == ("71", "340", "")
