@@ -42,3 +42,15 @@ def report_schedule_deleted(sender: Any, instance: ReportSchedule, **kwargs: Any
     from .report_runs import schedule_unsync
 
     schedule_unsync(instance.pk)
+
+
+@receiver(post_save, sender=Tenant)
+def tenant_saved(sender: Any, instance: Tenant, created: bool, **kwargs: Any) -> None:
+    """A tenant's report schedules run in its time zone: a change of zone moves their beat
+    entries with it."""
+    if created:
+        return
+    from .report_runs import schedule_sync
+
+    for schedule in ReportSchedule.objects.filter(tenant=instance).select_related("tenant"):
+        schedule_sync(schedule)

@@ -90,6 +90,10 @@ def test_beat_follows_the_schedule_at_local_time_across_a_dst_change(tenant: Ten
     schedule_save(tenant=tenant, schedule=schedule, enabled=False, at=time(6, 30))
     task.refresh_from_db()
     assert not task.enabled and (task.crontab.hour, task.crontab.minute) == ("6", "30")
+    tenant.timezone = "America/New_York"  # the tenant moves: its reports' times go with it
+    tenant.save()
+    task.refresh_from_db()
+    assert str(task.crontab.timezone) == "America/New_York" and task.crontab.hour == "6"
     schedule.delete()
     assert not PeriodicTask.objects.filter(name=task_name(schedule.pk)).exists()
 
