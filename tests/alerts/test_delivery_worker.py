@@ -104,3 +104,36 @@ def test_a_worker_killed_before_the_hand_over_is_followed_by_exactly_one_email(
     assert len(inbox(box)) == 1
     row.refresh_from_db()
     assert (row.status, row.attempts) == ("sent", 2)
+
+
+def test_a_worker_killed_after_handing_a_report_over_sends_no_second_report(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+    from datetime import time as clock
+
+    from alerts.models import ReportRun
+    from alerts.report_runs import run_make, runs_sweep
+    from alerts.reports import schedule_save
+    from alerts.tasks import report_send
+
+    box = tmp_path / "mail"
+    schedule = schedule_save(
+        tenant=tenant, name="Daily", at=clock(7), emails=["plant@acme.example"]
+    )
+    run = run_make(schedule, at=datetime(2026, 3, 30, 7, 0, tzinfo=UTC))
+    with servers.mail_sink(box, "--delay-data", "30", "--delay-count", "1") as port:
+        with servers.celery_worker(**_worker_env(port)) as worker:
+            report_send.apply_async((run.pk,))
+            _until(lambda: len(inbox(box)) == 1)
+            _kill(worker)
+        assert ReportRun.objects.get(pk=run.pk).status == "committed"
+        with servers.celery_worker(**_worker_env(port)):
+            report_send.apply_async((run.pk,))  # delivered again, as a late ack does
+            time.sleep(LEASE + 0.5)
+            assert runs_sweep()["unconfirmed"] == 1
+            report_send.apply_async((run.pk,))
+            time.sleep(3)
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == ("unconfirmed", 1)
+    assert len(inbox(box)) == 1

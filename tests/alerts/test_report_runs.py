@@ -282,3 +282,18 @@ def test_the_anomaly_section_holds_the_periods_spells_and_the_scores_at_its_end(
     )
     [score] = list(csv.DictReader(io.StringIO(files["health.csv"].decode())))
     assert (score["health"], score["rul_hours"], score["rul_low"]) == ("71", "340", "")
+
+
+def test_attachments_over_the_size_limit_go_as_one_zip(
+    tenant: Tenant, smtp: Path, settings: Any
+) -> None:
+    import zipfile
+
+    settings.REPORTS_ZIP_OVER_BYTES = 10
+    run = run_make(_daily(tenant), at=RUN_AT)
+    assert run_send(run.pk) == "sent"
+    [mail] = inbox(smtp)
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_filename() == f"report-{run.pk}.zip"
+    with zipfile.ZipFile(io.BytesIO(attachment.get_content())) as archive:
+        assert sorted(archive.namelist()) == ["alarms.csv", "summary.csv"]
