@@ -13,6 +13,7 @@ comments.
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import Storage, storages
 from django.db import models
 
 from devices.models import Device, DeviceType
@@ -399,6 +400,11 @@ class ReportSchedule(models.Model):
         return self.name
 
 
+def report_storage() -> Storage:
+    """Where produced reports are kept (``STORAGES["reports"]``: private, never served)."""
+    return storages["reports"]
+
+
 class ReportRun(models.Model):
     """One report produced: a schedule's period, its files and how its email went. Unique per
     schedule and period, so a beat that fires twice makes one; sent exactly once as deliveries
@@ -416,8 +422,10 @@ class ReportRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     recipients = models.JSONField(default=list)
-    files = models.JSONField(default=list, help_text="[{name, rows, bytes}] of the attachments")
-    content = models.BinaryField(help_text="the attachments, zipped")
+    files = models.JSONField(default=list, help_text="[{name, rows, bytes}] in the archive")
+    archive = models.FileField(
+        storage=report_storage, max_length=200, blank=True, help_text="the files, zipped"
+    )
     status = models.CharField(
         max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )

@@ -9,7 +9,7 @@ from devices.services import device_types_install_catalog
 from iotplatform.tenancy.models import Tenant
 from iotplatform.tenancy.signals import tenant_created
 
-from .models import ReportSchedule
+from .models import ReportRun, ReportSchedule
 from .notify import recipients_install_defaults
 from .rules import rules_install_defaults
 
@@ -54,3 +54,10 @@ def tenant_saved(sender: Any, instance: Tenant, created: bool, **kwargs: Any) ->
 
     for schedule in ReportSchedule.objects.filter(tenant=instance).select_related("tenant"):
         schedule_sync(schedule)
+
+
+@receiver(post_delete, sender=ReportRun)
+def report_run_deleted(sender: Any, instance: ReportRun, **kwargs: Any) -> None:
+    """A report deleted (with its tenant, or by an admin) takes its zip with it."""
+    if instance.archive:
+        instance.archive.delete(save=False)

@@ -1,14 +1,21 @@
 """What a report holds, as CSV files: per device and metric over the period (count, min, mean,
 max from the minute rollups; p95 and the last reading from the readings; minutes with a reading
 past the device's warning and critical limits from the minute rollups), the alarms of the
-period, its anomaly spells and each device's health and RUL at its end. Everything is read
-through the schedule's own tenant."""
+period, its anomaly spells, each device's health and RUL at its end, and the readings bucketed
+(the bucketed export's file). Everything is read through the schedule's own tenant.
+
+Each file is written as it is produced into whatever ``opener`` gives (a zip's member for a run,
+memory for a preview): the readings device by device from the database's ``COPY``, the other
+files row by row, so a month of minutes for a thousand devices takes no more memory than a day.
+"""
 
 import csv
 import io
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
@@ -16,8 +23,13 @@ from django.db.models import Q, QuerySet
 
 from analytics.models import AnomalyEvent
 from devices.models import Device
+from iotplatform.spreadsheet import safe_cell
+from telemetry.export import BUCKETED_HEADER, EXPORT_BUCKETS, DeviceBuckets
+from telemetry.models import LatestReading
 
 from .models import Alarm, DeviceScope, ReportSchedule, ReportSection
+
+Opener = Callable[[str], AbstractContextManager[IO[bytes]]]
 
 SUMMARY_SQL = """
 WITH limits (device_id, metric, warn_low, warn_high, alarm_low, alarm_high) AS (
@@ -70,7 +82,41 @@ SCORES_HEADER = ["device_id", "device", "health", "rul_hours", "rul_low", "rul_h
 class ReportFile:
     name: str
     rows: int
-    data: bytes
+    bytes: int
+
+
+class CsvOut:
+    """A report file being written: CSV rows, or rows the database wrote; counted."""
+
+    FLUSH = 256 * 1024
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.rows = 0
+        self.bytes = 0
+        self.text = io.StringIO()
+        self.writer = csv.writer(self.text, lineterminator="\n")
+
+    def header(self, names: Iterable[str]) -> None:
+        self.writer.writerow(names)
+
+    def row(self, values: Iterable[Any]) -> None:
+        self.writer.writerow(values)
+        self.rows += 1
+        if self.text.tell() >= self.FLUSH:
+            self.flush()
+
+    def write(self, data: bytes) -> None:
+        self.flush()
+        self.raw.write(data)
+        self.bytes += len(data)
+
+    def flush(self) -> None:
+        data = self.text.getvalue().encode()
+        self.text.seek(0)
+        self.text.truncate()
+        self.raw.write(data)
+        self.bytes += len(data)
 
 
 def scoped_devices(schedule: ReportSchedule, listed: list[int] | None = None) -> QuerySet[Device]:
@@ -87,6 +133,23 @@ def scoped_devices(schedule: ReportSchedule, listed: list[int] | None = None) ->
     return devices.order_by("name", "id")
 
 
+@dataclass
+class Period:
+    """What every section reads: the schedule, its period and devices, the tenant's zone, and
+    the rows of readings enough (a preview) if any."""
+
+    schedule: ReportSchedule
+    start: datetime
+    end: datetime
+    devices: list[Device]
+    tz: str
+    limit: int | None = None
+
+    @property
+    def tenant_id(self) -> int:
+        return self.schedule.tenant_id
+
+
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -95,20 +158,18 @@ def _number(value: Any) -> str:
     return "" if value is None else f"{float(value):.6g}"
 
 
-def summary_file(
-    schedule: ReportSchedule, start: datetime, end: datetime, devices: list[Device]
-) -> ReportFile:
-    wanted = set(schedule.metrics)
+def summary_file(out: CsvOut, p: Period) -> None:
+    wanted = set(p.schedule.metrics)
     pairs: list[tuple[Device, str, dict[str, Any]]] = [
         (d, metric, spec)
-        for d in devices
+        for d in p.devices
         for metric, spec in sorted(d.metric_definitions().items())
         if not wanted or metric in wanted
     ]
     params: dict[str, Any] = {
-        "tenant": schedule.tenant_id,
-        "start": start,
-        "end": end,
+        "tenant": p.tenant_id,
+        "start": p.start,
+        "end": p.end,
         "ids": [d.pk for d, _, _ in pairs],
         "metrics": [m for _, m, _ in pairs],
         **{
@@ -125,38 +186,31 @@ def summary_file(
             TAIL_SQL,
             {
                 **params,
-                "devices": sorted({d.pk for d in devices}),
+                "devices": sorted({d.pk for d in p.devices}),
                 "metrics": sorted({m for _, m, _ in pairs}),
             },
         )
         tails = {(r[0], r[1]): r[2:] for r in cursor.fetchall()}
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(SUMMARY_HEADER)
-    rows = 0
+    out.header(SUMMARY_HEADER)
     for device, metric, spec in pairs:
         found = figures.get((device.pk, metric))
         if found is None:
             continue  # nothing reported in the period
         count, low, mean, high, warn, critical = found
         p95, last = tails.get((device.pk, metric), (None, None))
-        writer.writerow([
-            device.pk, device.name, device.serial, device.type.name, metric, spec.get("unit", ""),
-            count, _number(low), _number(mean), _number(high), _number(p95), _number(last),
-            warn, critical,
+        out.row([
+            device.pk, safe_cell(device.name), safe_cell(device.serial), device.type.name, metric,
+            spec.get("unit", ""), count, _number(low), _number(mean), _number(high), _number(p95),
+            _number(last), warn, critical,
         ])  # fmt: skip
-        rows += 1
-    return ReportFile("summary.csv", rows, out.getvalue().encode())
 
 
-def alarms_file(
-    schedule: ReportSchedule, start: datetime, end: datetime, devices: list[Device], tz: str
-) -> ReportFile:
+def alarms_file(out: CsvOut, p: Period) -> None:
     """The alarms of the period: opened in it, or opened before and still active in it."""
-    zone = ZoneInfo(tz)
+    zone = ZoneInfo(p.tz)
     alarms = (
-        Alarm.objects.filter(tenant_id=schedule.tenant_id, device__in=devices, opened_at__lt=end)
-        .filter(Q(opened_at__gte=start) | Q(cleared_at__isnull=True) | Q(cleared_at__gte=start))
+        Alarm.objects.filter(tenant_id=p.tenant_id, device__in=p.devices, opened_at__lt=p.end)
+        .filter(Q(opened_at__gte=p.start) | Q(cleared_at__isnull=True) | Q(cleared_at__gte=p.start))
         .select_related("device", "rule", "acknowledged_by", "cleared_by")
         .order_by("opened_at", "id")
     )
@@ -164,87 +218,112 @@ def alarms_file(
     def local(when: datetime | None) -> str:
         return "" if when is None else when.astimezone(zone).isoformat()
 
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(ALARMS_HEADER)
-    rows = 0
-    for a in alarms:
-        writer.writerow([
-            a.pk, a.device.name, a.rule.name, a.severity, a.status, local(a.opened_at),
+    out.header(ALARMS_HEADER)
+    for a in alarms.iterator(chunk_size=2000):
+        out.row([
+            a.pk, safe_cell(a.device.name), safe_cell(a.rule.name), a.severity, a.status,
+            local(a.opened_at),
             _number(a.first_value), _number(a.last_value), a.occurrences,
             local(a.acknowledged_at), a.acknowledged_by.get_username() if a.acknowledged_by else "",
             local(a.cleared_at), a.cleared_by.get_username() if a.cleared_by else "",
         ])  # fmt: skip
-        rows += 1
-    return ReportFile("alarms.csv", rows, out.getvalue().encode())
 
 
-def anomaly_files(
-    schedule: ReportSchedule, start: datetime, end: datetime, devices: list[Device], tz: str
-) -> list[ReportFile]:
-    """The anomaly spells of the period (begun in it, or begun before and not over by its
-    start), and each device's health and RUL at its end (their last scores in it)."""
-    zone = ZoneInfo(tz)
+def anomalies_file(out: CsvOut, p: Period) -> None:
+    """The anomaly spells of the period: begun in it, or begun before and not over by its
+    start."""
+    zone = ZoneInfo(p.tz)
     events = (
         AnomalyEvent.objects.filter(
-            tenant_id=schedule.tenant_id, device__in=devices, started_at__lt=end
+            tenant_id=p.tenant_id, device__in=p.devices, started_at__lt=p.end
         )
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=start))
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=p.start))
         .select_related("device")
         .order_by("started_at", "id")
     )
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(ANOMALIES_HEADER)
-    rows = 0
-    for e in events:
+    out.header(ANOMALIES_HEADER)
+    for e in events.iterator(chunk_size=2000):
         drivers = "; ".join(f"{d.get('metric')} {float(d.get('share', 0)):.0%}" for d in e.drivers)
-        writer.writerow([
-            e.pk, e.device.name, e.detector, e.started_at.astimezone(zone).isoformat(),
+        out.row([
+            e.pk, safe_cell(e.device.name), e.detector, e.started_at.astimezone(zone).isoformat(),
             e.ended_at.astimezone(zone).isoformat() if e.ended_at else "", e.minutes,
             _number(e.peak_score), drivers,
         ])  # fmt: skip
-        rows += 1
-    anomalies = ReportFile("anomalies.csv", rows, out.getvalue().encode())
+
+
+def health_file(out: CsvOut, p: Period) -> None:
+    """Each device's health and RUL at the end of the period: their last scores in it."""
     with connection.cursor() as cursor:
         cursor.execute(
             SCORES_SQL,
-            {"tenant": schedule.tenant_id, "devices": [d.pk for d in devices],
-             "metrics": list(SCORE_METRICS), "start": start, "end": end},
+            {"tenant": p.tenant_id, "devices": [d.pk for d in p.devices],
+             "metrics": list(SCORE_METRICS), "start": p.start, "end": p.end},
         )  # fmt: skip
         scores: dict[int, dict[str, float]] = {}
         for device_id, metric, value in cursor.fetchall():
             scores.setdefault(device_id, {})[SCORE_METRICS[metric]] = value
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(SCORES_HEADER)
-    rows = 0
-    for device in devices:
+    out.header(SCORES_HEADER)
+    for device in p.devices:
         if device.pk not in scores:
             continue
         found = scores[device.pk]
-        writer.writerow(
-            [device.pk, device.name, *(_number(found.get(c)) for c in SCORES_HEADER[2:])]
+        out.row(
+            [device.pk, safe_cell(device.name), *(_number(found.get(c)) for c in SCORES_HEADER[2:])]
         )
-        rows += 1
-    return [anomalies, ReportFile("health.csv", rows, out.getvalue().encode())]
 
 
-def report_files(
+def readings_file(out: CsvOut, p: Period) -> None:
+    """Per device, metric and bucket of the schedule's width: count, min, avg, max — the
+    bucketed export's rows, the database writing them device by device. Every metric but the
+    reserved scores (``_health``, …) when the schedule names none."""
+    metrics = list(p.schedule.metrics) or sorted(
+        {m for d in p.devices for m in d.type.metrics if not m.startswith("_")}
+        | set(_reported_metrics(p.tenant_id, p.devices))
+    )
+    out.header(BUCKETED_HEADER)
+    buckets = DeviceBuckets(
+        tenant_id=p.tenant_id, metrics=metrics, start=p.start, end=p.end,
+        width=EXPORT_BUCKETS[p.schedule.bucket or "1h"], tz=p.tz, limit=p.limit,
+    )  # fmt: skip
+    for device in p.devices:
+        if not metrics or (p.limit is not None and out.rows >= p.limit):
+            break
+        out.rows += buckets.copy_to(device.pk, safe_cell(device.serial), out.write)
+
+
+def _reported_metrics(tenant_id: int, devices: list[Device]) -> list[str]:
+    return list(
+        LatestReading.objects.filter(tenant_id=tenant_id, device__in=devices)
+        .exclude(metric__startswith="_")
+        .values_list("metric", flat=True)
+        .distinct()
+    )
+
+
+def report_write(
+    opener: Opener,
     schedule: ReportSchedule,
     start: datetime,
     end: datetime,
     tz: str,
     listed: list[int] | None = None,
+    limit: int | None = None,
 ) -> list[ReportFile]:
-    """The schedule's sections for the period (the readings section comes with the reports
-    issue's next part)."""
-    devices = list(scoped_devices(schedule, listed))
+    """Write the schedule's sections for the period, each file into what ``opener(name)``
+    opens; ``limit``: rows of readings enough (a preview)."""
+    period = Period(schedule, start, end, list(scoped_devices(schedule, listed)), tz, limit)
+    sections = {
+        ReportSection.SUMMARY: [("summary.csv", summary_file)],
+        ReportSection.ALARMS: [("alarms.csv", alarms_file)],
+        ReportSection.ANOMALIES: [("anomalies.csv", anomalies_file), ("health.csv", health_file)],
+        ReportSection.READINGS: [("readings.csv", readings_file)],
+    }
+    writers = [w for section, ws in sections.items() if section in schedule.sections for w in ws]
     files = []
-    if ReportSection.SUMMARY in schedule.sections:
-        files.append(summary_file(schedule, start, end, devices))
-    if ReportSection.ALARMS in schedule.sections:
-        files.append(alarms_file(schedule, start, end, devices, tz))
-    if ReportSection.ANOMALIES in schedule.sections:
-        files += anomaly_files(schedule, start, end, devices, tz)
+    for name, write in writers:
+        with opener(name) as raw:
+            out = CsvOut(raw)
+            write(out, period)
+            out.flush()
+        files.append(ReportFile(name, out.rows, out.bytes))
     return files

@@ -3,17 +3,29 @@ zone (so a daily 07:00 report goes out at 07:00 local on both sides of a dayligh
 kept in step whenever the schedule is saved or deleted. A tick makes the period's ``ReportRun``
 (one per schedule and period: a beat that fires twice makes one) with its files, then emails it
 exactly once the way alarm deliveries are sent: a claim with a lease, the SMTP hand-over split
-around the commit point, retries with backoff, never a second email after the hand-over."""
+around the commit point, retries with backoff, never a second email after the hand-over.
 
-import io
+A run's files are streamed into one zip in the reports storage as they are produced (a partial
+``.part`` file until complete, moved into place whole), so memory stays flat however large the
+report. The email carries the CSV files, or the zip when they are large, or only the link when
+even the zip is too large to mail."""
+
 import json
 import logging
+import os
+import tempfile
+import time
+import uuid
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.files import File
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -24,12 +36,20 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from .channels import DeliveryError, Unconfirmed
 from .channels.email import email_send
 from .delivery import backoff
-from .models import DeliveryStatus, Frequency, ReportRun, ReportSchedule
-from .report_content import report_files
+from .models import DeliveryStatus, Frequency, ReportRun, ReportSchedule, report_storage
+from .report_content import ReportFile, report_write
 from .reports import period_for
 
 log = logging.getLogger(__name__)
 TASK = "alerts.report_run"
+PART = ".part"
+
+
+class _Produced(File):
+    """A finished zip in the storage's directory: moved into place, not copied."""
+
+    def temporary_file_path(self) -> str:
+        return str(self.name)
 
 
 def task_name(schedule_id: int) -> str:
@@ -78,14 +98,15 @@ def run_make(schedule: ReportSchedule, *, at: datetime | None = None, by: Any = 
         ).first()
         if found is not None:
             return found
-    files = report_files(schedule, start, end, tz)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for f in files:
-            archive.writestr(f.name, f.data)
     recipients = sorted(
         {u.email for u in schedule.people.filter(is_active=True) if u.email} | set(schedule.emails)
     )
+    storage = report_storage()
+    with _produced(schedule, start, end, tz) as (part, files), open(part, "rb") as produced:
+        name = storage.save(
+            f"{schedule.tenant_id}/{start:%Y%m%d}-{schedule.pk}-{uuid.uuid4().hex[:12]}.zip",
+            _Produced(produced, name=part),
+        )
     try:
         with transaction.atomic():
             return ReportRun.objects.create(
@@ -95,19 +116,79 @@ def run_make(schedule: ReportSchedule, *, at: datetime | None = None, by: Any = 
                 period_start=start,
                 period_end=end,
                 recipients=recipients,
-                files=[{"name": f.name, "rows": f.rows, "bytes": len(f.data)} for f in files],
-                content=buffer.getvalue(),
+                files=[{"name": f.name, "rows": f.rows, "bytes": f.bytes} for f in files],
+                archive=name,
                 due_at=timezone.now(),
                 manual=by is not None,
                 requested_by=by,
             )
     except IntegrityError:  # another tick made it meanwhile
+        storage.delete(name)
         return ReportRun.objects.get(schedule=schedule, period_start=start, manual=False)
 
 
+@contextmanager
+def _produced(
+    schedule: ReportSchedule, start: datetime, end: datetime, tz: str
+) -> Iterator[tuple[str, list[ReportFile]]]:
+    """The report's zip written to a ``.part`` file beside the stored ones (gone after)."""
+    directory = _directory()
+    with tempfile.NamedTemporaryFile(dir=directory, suffix=PART, delete=False) as part:
+        try:
+            with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+                files = report_write(
+                    lambda name: archive.open(name, "w", force_zip64=True),
+                    schedule, start, end, tz,
+                )  # fmt: skip
+        except BaseException:
+            os.unlink(part.name)
+            raise
+    try:
+        yield part.name, files
+    finally:
+        if os.path.exists(part.name):
+            os.unlink(part.name)
+
+
+def _directory() -> str:
+    directory = str(getattr(report_storage(), "location", "") or tempfile.gettempdir())
+    os.makedirs(directory, exist_ok=True)
+    return directory
+
+
+def parts_sweep(older_than: float = 86400.0) -> int:
+    """Partial zips left by workers that died writing them."""
+    removed = 0
+    for part in Path(_directory()).glob(f"*{PART}"):
+        if part.stat().st_mtime < time.time() - older_than:
+            part.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def run_files(run: ReportRun) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(bytes(run.content))) as archive:
+    """Every file of the run, in memory (a small run's attachments)."""
+    with run.archive.open("rb") as raw, zipfile.ZipFile(raw) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
+
+
+def run_file_chunks(run: ReportRun, name: str, size: int = 256 * 1024) -> Iterator[bytes]:
+    """One file of the run, decompressed as it is read (a download of any size)."""
+    raw: IO[bytes] = run.archive.open("rb")
+    try:
+        with zipfile.ZipFile(raw) as archive, archive.open(name) as member:
+            while chunk := member.read(size):
+                yield chunk
+    finally:
+        raw.close()
+
+
+def attachments(run: ReportRun) -> str:
+    """How the email carries the files: ``files`` (each CSV), ``zip`` or ``none`` (too large to
+    mail: the link only)."""
+    if sum(f["bytes"] for f in run.files) <= settings.REPORTS_ZIP_OVER_BYTES:
+        return "files"
+    return "zip" if run.archive.size <= settings.REPORTS_ATTACH_MAX_BYTES else "none"
 
 
 def _email(run: ReportRun) -> EmailMultiAlternatives:
@@ -117,7 +198,9 @@ def _email(run: ReportRun) -> EmailMultiAlternatives:
         "local_start": run.period_start.astimezone(ZoneInfo(tz)),
         "local_end": run.period_end.astimezone(ZoneInfo(tz)),
         "tz": tz,
-        "link": f"{settings.PUBLIC_URL.rstrip('/')}/api/v1/reports/runs/{run.pk}",
+        "link": f"{settings.PUBLIC_URL.rstrip('/')}/reports/#run-{run.pk}",
+        "attached": attachments(run),
+        "megabytes": f"{run.archive.size / 1e6:.1f}",
     }
     email = EmailMultiAlternatives(
         subject=f"[Report] {run.name}: {context['local_start']:%Y-%m-%d} to "
@@ -128,12 +211,12 @@ def _email(run: ReportRun) -> EmailMultiAlternatives:
         headers={"X-IoT-Report-Run": str(run.pk), "Auto-Submitted": "auto-generated"},
     )
     email.attach_alternative(render_to_string("alerts/email/report.html", context), "text/html")
-    files = run_files(run)
-    if sum(len(b) for b in files.values()) > settings.REPORTS_ZIP_OVER_BYTES:
-        email.attach(f"report-{run.pk}.zip", bytes(run.content), "application/zip")
-    else:
-        for name, data in files.items():
+    if context["attached"] == "files":
+        for name, data in run_files(run).items():
             email.attach(name, data, "text/csv")
+    elif context["attached"] == "zip":
+        with run.archive.open("rb") as archive:
+            email.attach(f"report-{run.pk}.zip", archive.read(), "application/zip")
     return email
 
 
@@ -199,4 +282,4 @@ def runs_sweep(now: datetime | None = None) -> dict[str, int]:
     pks = list(ReportRun.objects.filter(due).values_list("pk", flat=True)[:100])
     for pk in pks:
         report_send.apply_async((pk,))
-    return {"requeued": len(pks), "unconfirmed": unconfirmed}
+    return {"requeued": len(pks), "unconfirmed": unconfirmed, "parts_removed": parts_sweep()}

@@ -16,12 +16,6 @@ from iotplatform.tenancy.models import Membership, Tenant
 from .models import DeviceScope, Frequency, ReportSchedule, ReportSection
 
 MAX_EMAILS = 50
-# The sections a report can hold today (alerts/report_content.py).
-AVAILABLE = {
-    ReportSection.SUMMARY.value,
-    ReportSection.ALARMS.value,
-    ReportSection.ANOMALIES.value,
-}
 SCHEDULE_FIELDS = (
     "name",
     "frequency",
@@ -89,12 +83,6 @@ def schedule_validate(
         if unknown:
             errors["sections"] = (
                 f"Unknown section {unknown[0]!r}; one of {', '.join(ReportSection.values)}."
-            )
-        elif set(sections) - AVAILABLE:
-            later = sorted(set(sections) - AVAILABLE)
-            errors["sections"] = (
-                f"The {', '.join(later)} section is not produced yet; "
-                f"available: {', '.join(sorted(AVAILABLE))}."
             )
         elif ReportSection.READINGS in sections and not schedule.bucket:
             errors["bucket"] = "The readings section needs its bucket: 1m, 15m or 1h."

@@ -8,7 +8,6 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from alerts.models import DeviceScope, Frequency, ReportRun, ReportSchedule, ReportSection
-from alerts.reports import AVAILABLE
 from devices import selectors as device_selectors
 from iotplatform.tenancy.models import Role
 from iotplatform.tenancy.requests import TenantRequest
@@ -54,7 +53,7 @@ def reports_page(request: TenantRequest) -> HttpResponse:
             "members": members,
             "frequencies": Frequency.choices,
             "scopes": DeviceScope.choices,
-            "sections": [(v, label) for v, label in ReportSection.choices if v in AVAILABLE],
+            "sections": ReportSection.choices,
             "weekdays": list(enumerate(WEEKDAYS)),
             "tz": tenant.timezone,
             "page_data": page_data,

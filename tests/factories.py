@@ -44,3 +44,14 @@ def make_device(tenant: Tenant, device_type: DeviceType | None = None, **fields:
     }
     defaults.update(fields)
     return Device.objects.create(tenant=tenant, type=device_type, **defaults)
+
+
+def streamed(response: Any) -> bytes:
+    """The whole body of a streamed response (an asynchronous stream, as the ASGI server
+    sends it chunk by chunk)."""
+    from asgiref.sync import async_to_sync
+
+    async def collect() -> bytes:
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    return async_to_sync(collect)()

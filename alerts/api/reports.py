@@ -4,11 +4,14 @@ naming the field."""
 
 import csv
 import io
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import IO, Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
@@ -17,8 +20,8 @@ from rest_framework.response import Response
 
 from alerts import reports
 from alerts.models import DeviceScope, Frequency, ReportRun, ReportSchedule, ReportSection
-from alerts.report_content import report_files
-from alerts.report_runs import run_files, run_make
+from alerts.report_content import report_write
+from alerts.report_runs import run_file_chunks, run_make
 from alerts.tasks import report_send
 from devices.api.base import device_type_or_400
 from devices.selectors import device_list
@@ -26,6 +29,7 @@ from iotplatform.tenancy.models import Role
 from iotplatform.tenancy.scoping import TenantAPIView
 
 BIGINT = 2**63 - 1
+PREVIEW_ROWS = 10
 
 
 class ScheduleInput(serializers.Serializer):
@@ -158,12 +162,16 @@ class ScheduleDetailView(ScheduleWriting):
 
 class RunOutput(serializers.ModelSerializer):
     schedule = serializers.IntegerField(source="schedule_id", allow_null=True)
+    archive_bytes = serializers.SerializerMethodField(help_text="the zip of all the files")
+
+    def get_archive_bytes(self, run: ReportRun) -> int | None:
+        return run.archive.size if run.archive else None
 
     class Meta:
         model = ReportRun
         fields = [
             "id", "schedule", "name", "period_start", "period_end", "recipients", "files",
-            "status", "attempts", "reason", "created_at", "sent_at",
+            "archive_bytes", "status", "attempts", "reason", "created_at", "sent_at",
         ]  # fmt: skip
 
 
@@ -192,8 +200,22 @@ class RunDetailView(TenantAPIView):
         return Response(RunOutput(self.get_object()).data)
 
 
+async def _streamed(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """A file read in a thread chunk by chunk: the ASGI server sends each as it comes (it would
+    read a synchronous iterator whole first)."""
+    read = sync_to_async(lambda: next(chunks, b""), thread_sensitive=False)
+    while chunk := await read():
+        yield chunk
+
+
+def _archive_chunks(run: ReportRun, size: int = 256 * 1024) -> Iterator[bytes]:
+    with run.archive.open("rb") as raw:
+        while chunk := raw.read(size):
+            yield chunk
+
+
 class RunFileView(TenantAPIView):
-    """One of a report's CSV files, downloaded again."""
+    """One of a report's CSV files, downloaded again (streamed, whatever its size)."""
 
     serializer_class = RunOutput
 
@@ -201,12 +223,34 @@ class RunFileView(TenantAPIView):
         return ReportRun.objects.all()
 
     @extend_schema(responses={(200, "text/csv"): bytes})
-    def get(self, request: Request, pk: int, name: str) -> HttpResponse:
-        files = run_files(self.get_object())
-        if name not in files:
-            raise exceptions.NotFound(f"No file {name!r} in this report: {sorted(files)}.")
-        response = HttpResponse(files[name], content_type="text/csv; charset=utf-8")
+    def get(self, request: Request, pk: int, name: str) -> StreamingHttpResponse:
+        run = self.get_object()
+        names = [f["name"] for f in run.files]
+        if name not in names or not run.archive:
+            raise exceptions.NotFound(f"No file {name!r} in this report: {names}.")
+        response = StreamingHttpResponse(
+            _streamed(run_file_chunks(run, name)), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+class RunArchiveView(RunFileView):
+    """All of a report's files in one zip (what the email links to when it is too large to
+    attach)."""
+
+    @extend_schema(responses={(200, "application/zip"): bytes})
+    def get(self, request: Request, pk: int) -> StreamingHttpResponse:  # type: ignore[override]
+        run = self.get_object()
+        if not run.archive:
+            raise exceptions.NotFound("This report has no files.")
+        response = StreamingHttpResponse(
+            _streamed(_archive_chunks(run)), content_type="application/zip"
+        )
+        response["Content-Length"] = str(run.archive.size)
+        response["Content-Disposition"] = (
+            f'attachment; filename="report-{run.pk}-{run.period_start:%Y%m%d}.zip"'
+        )
         return response
 
 
@@ -248,9 +292,24 @@ class PreviewView(ScheduleWriting):
         reports.schedule_validate(schedule, devices=devices, people=users)
         tz = self.tenant.timezone
         start, end = reports.period_for(schedule, at=timezone.now(), tz=tz)
-        files = report_files(schedule, start, end, tz, listed=[d.pk for d in devices])
+        written: dict[str, io.BytesIO] = {}
+
+        @contextmanager
+        def opener(name: str) -> Iterator[IO[bytes]]:
+            written[name] = io.BytesIO()
+            yield written[name]
+
+        files = report_write(
+            opener, schedule, start, end, tz, listed=[d.pk for d in devices], limit=PREVIEW_ROWS
+        )
         out = []
         for f in files:
-            rows = list(csv.reader(io.StringIO(f.data.decode())))
-            out.append({"name": f.name, "rows": f.rows, "header": rows[0], "first": rows[1:11]})
+            rows = list(csv.reader(io.StringIO(written[f.name].getvalue().decode())))
+            out.append({
+                "name": f.name,
+                # The readings are read only as far as the preview shows: "at least".
+                "rows": f.rows if f.name != "readings.csv" or f.rows < PREVIEW_ROWS else None,
+                "header": rows[0],
+                "first": rows[1 : PREVIEW_ROWS + 1],
+            })  # fmt: skip
         return Response({"period_start": start, "period_end": end, "files": out})

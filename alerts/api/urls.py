@@ -8,6 +8,7 @@ from .notifications import (
 )
 from .reports import (
     PreviewView,
+    RunArchiveView,
     RunDetailView,
     RunFileView,
     RunListView,
@@ -57,4 +58,5 @@ urlpatterns = [
     path("reports/runs", RunListView.as_view(), name="api-report-runs"),
     path("reports/runs/<int:pk>", RunDetailView.as_view(), name="api-report-run"),
     path("reports/runs/<int:pk>/files/<str:name>", RunFileView.as_view(), name="api-report-file"),
+    path("reports/runs/<int:pk>/archive", RunArchiveView.as_view(), name="api-report-archive"),
 ]

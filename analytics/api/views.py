@@ -201,11 +201,13 @@ class DeviceScoresView(DeviceScopedView):
             start=data["start"],
             end=data["end"],
             width=width,
+            tz=self.tenant.timezone,
         )
         return Response(
             {
                 "device": device.id,
                 "bucket": queries.bucket_name(series.bucket),
+                "tz": series.tz,
                 "table": series.source,
                 "start": series.start,
                 "end": series.end,

@@ -176,8 +176,10 @@ SMS_URL = env("SMS_URL", default="https://api.twilio.com")
 SMS_ACCOUNT_SID = env("SMS_ACCOUNT_SID", default="")
 SMS_AUTH_TOKEN = env("SMS_AUTH_TOKEN", default="")
 SMS_FROM = env("SMS_FROM", default="")  # a number, or a Messaging Service SID (MG…)
-# Reports: attachments larger than this together go as one zip.
+# Reports: attachments larger than this together go as one zip; a zip larger than the second
+# is not attached at all (most mail servers refuse messages over 20-25 MB): the email links to it.
 REPORTS_ZIP_OVER_BYTES = env.int("REPORTS_ZIP_OVER_BYTES", default=5 * 1024 * 1024)
+REPORTS_ATTACH_MAX_BYTES = env.int("REPORTS_ATTACH_MAX_BYTES", default=15 * 1024 * 1024)
 # Where people reach the site: the links in emails and text messages.
 PUBLIC_URL = env("PUBLIC_URL", default="http://127.0.0.1:8000")
 # The analytics apply cycle's lock (one cycle at a time across every worker).
@@ -247,12 +249,19 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Trained models (analytics/artefacts.py): a private directory, never served, never written by
 # anything a tenant or a device sends; artefacts are loaded only when their checksum matches.
 MODEL_STORAGE_DIR = env.path("MODEL_STORAGE_DIR", default=BASE_DIR / ".models")
+# Reports produced (alerts/report_runs.py): one zip per report, private, downloaded through the
+# API by the tenant's members only.
+REPORT_STORAGE_DIR = env.path("REPORT_STORAGE_DIR", default=BASE_DIR / ".reports")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
     "models": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(MODEL_STORAGE_DIR), "file_permissions_mode": 0o600},
+    },
+    "reports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(REPORT_STORAGE_DIR), "file_permissions_mode": 0o600},
     },
 }
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=False)

@@ -1,12 +1,14 @@
 """Inputs and outputs of the telemetry query API. Query parameters are validated here so a bad
 one gets a 400 naming it."""
 
+import zoneinfo
 from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
 from rest_framework import serializers
 
+from telemetry.export import EXPORT_BUCKETS
 from telemetry.queries import BUCKETS
 
 MAX_METRICS = 20
@@ -34,6 +36,28 @@ class RangeTime(serializers.DateTimeField):
         return parsed
 
 
+class TimeZoneField(serializers.CharField):
+    """An IANA time zone name, e.g. Europe/Berlin."""
+
+    def to_internal_value(self, data: Any) -> str:
+        name = super().to_internal_value(data)
+        if name not in zoneinfo.available_timezones():
+            raise serializers.ValidationError(
+                f"Unknown time zone {name!r}; an IANA name such as Europe/Berlin or UTC."
+            )
+        return name
+
+
+def tz_field() -> TimeZoneField:
+    return TimeZoneField(
+        required=False,
+        max_length=64,
+        help_text="the time zone whose days the day and week buckets are (they start at its "
+        "midnight, weeks on Mondays) and whose clock times are written in; default: the "
+        "tenant's",
+    )
+
+
 class RangeInput(serializers.Serializer):
     start = RangeTime(required=False, help_text="default: 24 hours before end")
     end = RangeTime(required=False, help_text="default: now")
@@ -55,12 +79,14 @@ class SeriesInput(RangeInput):
     bucket = serializers.ChoiceField(
         choices=list(BUCKETS), required=False, help_text="a fixed bucket instead of `points`"
     )
+    tz = tz_field()
 
 
 class FleetInput(RangeInput):
     metric = serializers.CharField(max_length=64)
     bucket = serializers.ChoiceField(choices=["1m", "5m", "15m", "1h", "1d"], default="1h")
     type = serializers.CharField(required=False, help_text="only devices of this type")
+    tz = tz_field()
 
 
 class ExportInput(RangeInput):
@@ -71,6 +97,12 @@ class ExportInput(RangeInput):
         default="wide",
         help_text="wide: a column per metric; long: a row per reading",
     )
+    bucket = serializers.ChoiceField(
+        choices=list(EXPORT_BUCKETS),
+        required=False,
+        help_text="instead of the readings, per device, metric and bucket: count, min, avg, max",
+    )
+    tz = tz_field()
 
     def validate_devices(self, value: list[str]) -> list[int]:
         try:
@@ -93,6 +125,7 @@ class SeriesData(serializers.Serializer):
 class SeriesOutput(serializers.Serializer):
     device = serializers.IntegerField(required=False)
     bucket = serializers.CharField()
+    tz = serializers.CharField(help_text="the time zone of the day and week buckets")
     table = serializers.CharField(help_text="raw readings or the rollup that answered")
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()

@@ -34,6 +34,7 @@ from .serializers import (
 def _series_body(series: queries.Series, device: int | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "bucket": queries.bucket_name(series.bucket),
+        "tz": series.tz,
         "table": series.source,
         "start": series.start,
         "end": series.end,
@@ -94,6 +95,7 @@ class DeviceSeriesView(DeviceReadingsView):
             start=data["start"],
             end=data["end"],
             width=width,
+            tz=data.get("tz") or self.tenant.timezone,
         )
         return Response(_series_body(series, device.id))
 
@@ -185,6 +187,7 @@ class FleetSeriesView(DeviceScopedView):
             end=data["end"],
             width=queries.BUCKETS[data["bucket"]],
             device_type_id=type_id,
+            tz=data.get("tz") or self.tenant.timezone,
         )
         return Response(_series_body(series))
 

@@ -6,6 +6,7 @@ in a report and its reports out of reach."""
 
 import csv
 import io
+import zipfile
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from iotplatform.tenancy.models import Tenant
 from telemetry.models import Reading
 from telemetry.rollups import rollups_rebuild
 
+from ..factories import streamed
 from .notifying import inbox, text_of
 
 pytestmark = pytest.mark.django_db
@@ -155,9 +157,7 @@ def test_a_days_report_holds_the_apis_numbers_and_is_emailed_once(
     assert sorted(str(mail["To"]).split(", ")) == ["plant@acme.example", "vera@acme.example"]
     names = sorted(str(p.get_filename()) for p in mail.iter_attachments())
     assert names == ["alarms.csv", "summary.csv"]
-    assert "summary.csv: 1 row" in text_of(mail) and f"/api/v1/reports/runs/{run.pk}" in text_of(
-        mail
-    )
+    assert "summary.csv: 1 row" in text_of(mail) and f"/reports/#run-{run.pk}" in text_of(mail)
 
 
 def test_a_beat_that_fires_twice_makes_one_run_and_one_email(
@@ -182,7 +182,11 @@ def test_another_tenants_reports_are_out_of_reach(
     assert api.get(f"/api/v1/reports/runs/{theirs.pk}").status_code == 404
     assert api.get(f"/api/v1/reports/runs/{theirs.pk}/files/summary.csv").status_code == 404
     got = api.get(f"/api/v1/reports/runs/{ours.pk}/files/summary.csv")
-    assert got.status_code == 200 and got.content.startswith(b"device_id,device,serial")
+    assert got.status_code == 200 and streamed(got).startswith(b"device_id,device,serial")
+    assert api.get(f"/api/v1/reports/runs/{theirs.pk}/archive").status_code == 404
+    whole = api.get(f"/api/v1/reports/runs/{ours.pk}/archive")
+    with zipfile.ZipFile(io.BytesIO(streamed(whole))) as archive:
+        assert archive.namelist() == ["summary.csv", "alarms.csv"]
     missing = api.get(f"/api/v1/reports/runs/{ours.pk}/files/secrets.csv")
     assert missing.status_code == 404 and "summary.csv" in missing.json()["detail"]
 
@@ -287,8 +291,6 @@ def test_the_anomaly_section_holds_the_periods_spells_and_the_scores_at_its_end(
 def test_attachments_over_the_size_limit_go_as_one_zip(
     tenant: Tenant, smtp: Path, settings: Any
 ) -> None:
-    import zipfile
-
     settings.REPORTS_ZIP_OVER_BYTES = 10
     run = run_make(_daily(tenant), at=RUN_AT)
     assert run_send(run.pk) == "sent"

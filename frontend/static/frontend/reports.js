@@ -40,9 +40,11 @@
       const key = label.dataset.for;
       label.hidden = !(key === frequency || key === scope);
     });
+    form.querySelector("[data-for-section]").hidden = !form.querySelector('input[name="sections"][value="readings"]').checked;
   }
   form.elements.frequency.addEventListener("change", showFor);
   form.elements.scope.addEventListener("change", showFor);
+  form.querySelectorAll('input[name="sections"]').forEach(function (i) { i.addEventListener("change", showFor); });
 
   function list(text) { return text.split(",").map(function (s) { return s.trim(); }).filter(Boolean); }
   function selected(name) {
@@ -51,6 +53,7 @@
 
   function body() {
     const f = form.elements, frequency = f.frequency.value, scope = f.scope.value;
+    const sections = Array.from(form.querySelectorAll('input[name="sections"]:checked')).map(function (i) { return i.value; });
     return {
       name: f.name.value.trim(), frequency: frequency, at: f.at.value,
       weekday: frequency === "weekly" ? Number(f.weekday.value) : null,
@@ -58,7 +61,7 @@
       scope: scope, device_type: scope === "type" ? f.device_type.value : null,
       tag: scope === "tag" ? f.tag.value.trim() : "", devices: scope === "list" ? selected("devices") : [],
       metrics: list(f.metrics.value),
-      sections: Array.from(form.querySelectorAll('input[name="sections"]:checked')).map(function (i) { return i.value; }),
+      sections: sections, bucket: sections.indexOf("readings") >= 0 ? f.bucket.value : "",
       people: selected("people"), emails: list(f.emails.value), enabled: f.enabled.checked,
     };
   }
@@ -82,6 +85,7 @@
       const people = schedule.people.map(function (p) { return p.id; });
       Array.from(f.people.options).forEach(function (o) { o.selected = people.indexOf(Number(o.value)) >= 0; });
       form.querySelectorAll('input[name="sections"]').forEach(function (i) { i.checked = schedule.sections.indexOf(i.value) >= 0; });
+      if (schedule.bucket) f.bucket.value = schedule.bucket;
     }
     showFor();
     dialog.showModal();
@@ -90,7 +94,9 @@
   function table_(file) {
     const wrap = document.createElement("div");
     const title = document.createElement("p");
-    title.textContent = file.name + ": " + file.rows + " row" + (file.rows === 1 ? "" : "s") + (file.rows > file.first.length ? " (the first " + file.first.length + ")" : "");
+    // rows is null when the preview read only as far as it shows (the readings): "at least".
+    title.textContent = file.rows === null ? file.name + ": the first " + file.first.length + " rows"
+      : file.name + ": " + file.rows + " row" + (file.rows === 1 ? "" : "s") + (file.rows > file.first.length ? " (the first " + file.first.length + ")" : "");
     const t = document.createElement("table");
     t.className = "table small";
     const head = document.createElement("tr");
