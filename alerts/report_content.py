@@ -24,7 +24,7 @@ from django.db.models import Q, QuerySet
 from analytics.models import AnomalyEvent
 from devices.models import Device
 from iotplatform.spreadsheet import safe_cell
-from telemetry.export import BUCKETED_HEADER, EXPORT_BUCKETS, DeviceBuckets
+from telemetry.bucket_rows import EXPORT_BUCKETS, HEADER, BucketRows
 from telemetry.models import LatestReading
 
 from .models import Alarm, DeviceScope, ReportSchedule, ReportSection
@@ -280,15 +280,14 @@ def readings_file(out: CsvOut, p: Period) -> None:
         {m for d in p.devices for m in d.type.metrics if not m.startswith("_")}
         | set(_reported_metrics(p.tenant_id, p.devices))
     )
-    out.header(BUCKETED_HEADER)
-    buckets = DeviceBuckets(
-        tenant_id=p.tenant_id, metrics=metrics, start=p.start, end=p.end,
+    out.header(HEADER)
+    if not metrics or not p.devices:
+        return
+    out.rows += BucketRows(
+        tenant_id=p.tenant_id, devices={d.pk: safe_cell(d.serial) for d in p.devices},
+        metrics=metrics, start=p.start, end=p.end,
         width=EXPORT_BUCKETS[p.schedule.bucket or "1h"], tz=p.tz, limit=p.limit,
-    )  # fmt: skip
-    for device in p.devices:
-        if not metrics or (p.limit is not None and out.rows >= p.limit):
-            break
-        out.rows += buckets.copy_to(device.pk, safe_cell(device.serial), out.write)
+    ).copy_to(out.write)  # fmt: skip
 
 
 def _reported_metrics(tenant_id: int, devices: list[Device]) -> list[str]:

@@ -13,13 +13,12 @@ as it is read; the reports' readings section is the same file. Times are written
 
 import csv
 import io
-from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from django.db import connection, transaction
 from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
 
@@ -27,95 +26,14 @@ from devices import selectors as device_selectors
 from iotplatform.database import conninfo
 from iotplatform.spreadsheet import safe_cell
 from iotplatform.tenancy.models import Tenant
-from telemetry.queries import BUCKETS, bucket_floor, bucket_sql, source_for
+from telemetry.bucket_rows import EXPORT_BUCKETS, BucketRows
 from telemetry.selectors import metrics_of
 
 CHUNK_ROWS = 2000
-CHUNK_BYTES = 256 * 1024
-EXPORT_BUCKETS = {name: BUCKETS[name] for name in ("1m", "15m", "1h", "1d")}
-BUCKETED_HEADER = ["time", "device_id", "device", "metric", "count", "min", "avg", "max"]
-# The session's clock is the export's while a device's rows are copied (its ``TimeZone``).
-CLOCK = """'YYYY-MM-DD"T"HH24:MI:SSTZH:TZM'"""
-SET_TZ = "SELECT set_config('TimeZone', %s, true)"
 
 
 def _format_time(when: datetime, zone: ZoneInfo | None = None) -> str:
     return (when.astimezone(zone) if zone else when).isoformat().replace("+00:00", "Z")
-
-
-class DeviceBuckets:
-    """One device's buckets as CSV rows written by the database: ``COPY`` in the order of the
-    rollups' key (metric, then time), on the clock of ``tz``."""
-
-    def __init__(
-        self, *, tenant_id: int, metrics: Sequence[str], start: datetime, end: datetime,
-        width: timedelta, tz: str, limit: int | None = None,
-    ) -> None:  # fmt: skip
-        table, column = source_for(width, tz, start, end)
-        native = {"telemetry_rollup_1m": BUCKETS["1m"], "telemetry_rollup_1h": BUCKETS["1h"]}
-        if native.get(table) == width:
-            bucket, bucket_params = column, list[Any]()
-            figures, grouping = "count, min, sum / count, max", ""
-        else:
-            bucket, bucket_params = bucket_sql(column, width, tz)
-            figures = "sum(count), min(min), sum(sum) / sum(count), max(max)"
-            grouping = "GROUP BY metric, b"
-        self.sql = (
-            f"COPY (SELECT to_char(b, {CLOCK}), %s::int8, %s::text, metric, {figures} "
-            f"FROM (SELECT {bucket} AS b, * FROM {table} WHERE tenant_id = %s AND device_id = %s"
-            f"{' AND metric = ANY(%s)' if metrics else ''} AND {column} >= %s AND {column} < %s)"
-            f" r {grouping} ORDER BY metric, b{' LIMIT %s' if limit else ''}) "
-            "TO STDOUT WITH (FORMAT csv)"
-        )
-        self.bucket_params = bucket_params
-        self.tenant_id = tenant_id
-        self.tail = [
-            *([list(metrics)] if metrics else []),
-            bucket_floor(start, width, tz),
-            end,
-            *([limit] if limit else []),
-        ]
-        self.tz = tz
-
-    def params(self, device_id: int, label: str) -> list[Any]:
-        return [device_id, label, *self.bucket_params, self.tenant_id, device_id, *self.tail]
-
-    def copy_to(self, device_id: int, label: str, write: Callable[[bytes], Any]) -> int:
-        """Write the device's rows in chunks through Django's connection; how many."""
-        rows, chunk = 0, bytearray()
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(SET_TZ, [self.tz])
-            with cursor.cursor.copy(self.sql, self.params(device_id, label)) as copy:
-                for row in copy:
-                    chunk += row
-                    rows += 1
-                    if len(chunk) >= CHUNK_BYTES:
-                        write(bytes(chunk))
-                        chunk.clear()
-            cursor.execute(SET_TZ, ["UTC"])
-        if chunk:
-            write(bytes(chunk))
-        return rows
-
-
-async def buckets_csv(
-    *, tenant_id: int, devices: dict[int, str], buckets: DeviceBuckets
-) -> AsyncIterator[bytes]:
-    """The bucketed export: a header, then each device's rows, in chunks."""
-    chunk = bytearray(",".join(BUCKETED_HEADER).encode() + b"\n")
-    async with await psycopg.AsyncConnection.connect(
-        conninfo(application_name="iot-export"), autocommit=True
-    ) as conn:
-        await conn.execute("SELECT set_config('TimeZone', %s, false)", [buckets.tz])
-        cursor = conn.cursor()
-        for device_id, serial in devices.items():
-            async with cursor.copy(buckets.sql, buckets.params(device_id, safe_cell(serial))) as cp:
-                async for row in cp:
-                    chunk += row
-                    if len(chunk) >= CHUNK_BYTES:
-                        yield bytes(chunk)
-                        chunk.clear()
-    yield bytes(chunk)
 
 
 async def readings_csv(
@@ -202,15 +120,16 @@ def export_response(*, tenant: Tenant, params: dict[str, Any]) -> StreamingHttpR
     tz = params.get("tz") or tenant.timezone
     body: AsyncIterator[bytes]
     if params.get("bucket"):
-        buckets = DeviceBuckets(
+        buckets = BucketRows(
             tenant_id=tenant.id,
+            devices={d: safe_cell(serial) for d, serial in devices.items()},
             metrics=metrics,
             start=params["start"],
             end=params["end"],
             width=EXPORT_BUCKETS[params["bucket"]],
             tz=tz,
         )
-        body = buckets_csv(tenant_id=tenant.id, devices=devices, buckets=buckets)
+        body = buckets.stream()
     else:
         body = readings_csv(
             tenant_id=tenant.id,

@@ -259,7 +259,13 @@ def test_the_zscore_detector_takes_its_types_window_and_threshold(trained, tenan
             tenant=tenant, device_type=device_type, devices=[first], minute=M
         )
     }
-    assert scored[first.id].flags == []  # 20 standard deviations: not flagged
+
+    # The reading may be the residual model's too (how far depends on the fleet it was trained
+    # on); the z-score detector's flags are what the type's settings decide.
+    def zscores(flags: list[dict[str, object]]) -> list[tuple[object, object]]:
+        return [(f["detector"], f["metric"]) for f in flags if f["detector"] == "zscore"]
+
+    assert zscores(scored[first.id].flags) == []  # 20 standard deviations: not flagged
     device_type.zscore_threshold = 2.0
     device_type.zscore_window = 5
     device_type.save()
@@ -269,9 +275,7 @@ def test_the_zscore_detector_takes_its_types_window_and_threshold(trained, tenan
             tenant=tenant, device_type=device_type, devices=[first], minute=M
         )
     }
-    assert [(f["detector"], f["metric"]) for f in scored[first.id].flags] == [
-        ("zscore", "temperature")
-    ]
+    assert zscores(scored[first.id].flags) == [("zscore", "temperature")]
     assert rules.device_flags(device=first, minute=M) == scored[first.id].flags
 
 
