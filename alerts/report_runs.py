@@ -19,7 +19,7 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -28,15 +28,14 @@ from django.conf import settings
 from django.core.files import File
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from .channels import DeliveryError, Unconfirmed
+from .channels import Commit
 from .channels.email import email_send
-from .delivery import backoff
-from .models import DeliveryStatus, Frequency, ReportRun, ReportSchedule, report_storage
+from .delivery import send_once, sweep
+from .models import Frequency, ReportRun, ReportSchedule, report_storage
 from .report_content import ReportFile, report_write
 from .reports import period_for
 
@@ -220,49 +219,16 @@ def _email(run: ReportRun) -> EmailMultiAlternatives:
     return email
 
 
+def _send_run(run: ReportRun, commit: Commit) -> dict[str, Any]:
+    email_send(_email(run), commit)
+    return {}
+
+
 def run_send(pk: int) -> str:
     """Email the run if it is due and nobody else is sending it; its status after."""
-    now = timezone.now()
-    lease = timedelta(seconds=settings.ALERTS_DELIVERY_LEASE)
-    claimable = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], due_at__lte=now)
-    claimable |= Q(status=DeliveryStatus.SENDING, lease_until__lt=now)
-    if not ReportRun.objects.filter(claimable, pk=pk).update(
-        status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, lease_until=now + lease
-    ):
-        return "not due"
-    run = ReportRun.objects.select_related("tenant").get(pk=pk)
-    mine = ReportRun.objects.filter(pk=pk, attempts=run.attempts)
+    from .tasks import report_send
 
-    def commit() -> None:
-        if not mine.filter(status=DeliveryStatus.SENDING).update(status=DeliveryStatus.COMMITTED):
-            raise DeliveryError("Another sender took this report over (the lease ran out).")
-
-    try:
-        email_send(_email(run), commit)
-    except Unconfirmed as exc:
-        mine.filter(status=DeliveryStatus.COMMITTED).update(
-            status=DeliveryStatus.UNCONFIRMED, reason=str(exc)[:500]
-        )
-        return DeliveryStatus.UNCONFIRMED
-    except DeliveryError as exc:
-        failed = exc.permanent or run.attempts >= settings.ALERTS_DELIVERY_ATTEMPTS
-        due = now + backoff(run.attempts)
-        mine.filter(status__in=[DeliveryStatus.SENDING, DeliveryStatus.COMMITTED]).update(
-            status=DeliveryStatus.FAILED if failed else DeliveryStatus.RETRYING,
-            reason=str(exc)[:500],
-            due_at=due,
-            lease_until=None,
-        )
-        if failed:
-            return DeliveryStatus.FAILED
-        from .tasks import report_send
-
-        report_send.apply_async((pk,), eta=due)
-        return DeliveryStatus.RETRYING
-    mine.filter(status=DeliveryStatus.COMMITTED).update(
-        status=DeliveryStatus.SENT, sent_at=timezone.now(), reason=""
-    )
-    return DeliveryStatus.SENT
+    return send_once(ReportRun, pk, _send_run, report_send)
 
 
 def runs_sweep(now: datetime | None = None) -> dict[str, int]:
@@ -270,16 +236,5 @@ def runs_sweep(now: datetime | None = None) -> dict[str, int]:
     unconfirmed after it (never a second email)."""
     from .tasks import report_send
 
-    now = now or timezone.now()
-    unconfirmed = ReportRun.objects.filter(
-        status=DeliveryStatus.COMMITTED, lease_until__lt=now
-    ).update(
-        status=DeliveryStatus.UNCONFIRMED,
-        reason="The sender stopped after handing the report over; not resent.",
-    )
-    due = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], due_at__lte=now)
-    due |= Q(status=DeliveryStatus.SENDING, lease_until__lt=now)
-    pks = list(ReportRun.objects.filter(due).values_list("pk", flat=True)[:100])
-    for pk in pks:
-        report_send.apply_async((pk,))
-    return {"requeued": len(pks), "unconfirmed": unconfirmed, "parts_removed": parts_sweep()}
+    result = sweep(ReportRun, report_send, now)
+    return {**result, "parts_removed": parts_sweep()}

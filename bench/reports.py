@@ -138,18 +138,26 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--metrics", type=int, default=1, choices=range(1, len(METRICS) + 1))
     parser.add_argument("--period", choices=list(PERIOD_AT), default="month")
+    parser.add_argument(
+        "--reuse", action="store_true", help="the data the last run loaded with these arguments"
+    )
     args = parser.parse_args()
 
-    database_url = scratch_database(
-        dotenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5433/iotplatform"),
-        "iot_bench_reports",
-    )
+    base = dotenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5433/iotplatform")
+    saved = STORAGE / "loaded.json"
+    key = [args.devices, args.metrics, args.period]
+    if args.reuse and saved.exists() and json.loads(saved.read_text())["key"] == key:
+        database_url = base.rsplit("/", 1)[0] + "/iot_bench_reports"
+        loaded = json.loads(saved.read_text())
+    else:
+        database_url = scratch_database(base, "iot_bench_reports")
+        print(f"loading a {args.period} of minute rollups for {args.devices} devices …",
+              file=sys.stderr)  # fmt: skip
+        loaded = load(database_url, args.devices, args.metrics, args.period)
+        print(f"  loaded in {loaded['load_s']:.0f} s", file=sys.stderr)
+        STORAGE.mkdir(exist_ok=True)
+        saved.write_text(json.dumps({**loaded, "key": key}))
     conninfo = database_url.replace("postgres://", "postgresql://", 1)
-    print(
-        f"loading a {args.period} of minute rollups for {args.devices} devices …", file=sys.stderr
-    )
-    loaded = load(database_url, args.devices, args.metrics, args.period)
-    print(f"  loaded in {loaded['load_s']:.0f} s", file=sys.stderr)
     print("producing the ten-pump report …", file=sys.stderr)
     small = produce(database_url, loaded["small"], loaded["at"])
     print("producing the whole fleet's report …", file=sys.stderr)

@@ -3,12 +3,15 @@ export and a report's readings section are this one file.
 
 ``COPY`` writes the rows (time on the clock of ``tz``, then count, min, avg, max), one time slice
 at a time in time order: the rollups are stored as they were ingested, every device's minute
-beside the others', so a slice is read from neighbouring pages and sorted in memory, where one
-device at a time would touch a page per row. A slice holds about ``SLICE_ROWS`` rows, so memory
-on both sides stays flat however long the range.
+beside the others', so a slice of most of a tenant's devices is read by its time range from
+neighbouring pages, joined to the devices' labels by a hash and sorted in memory; one device
+at a time (an index probe per device) would touch a page per row, which is only worth it for a
+few devices of many. A slice holds about ``SLICE_ROWS`` rows, so memory on both sides stays flat
+however long the range.
 """
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,9 +27,10 @@ EXPORT_BUCKETS = {name: BUCKETS[name] for name in ("1m", "15m", "1h", "1d")}
 HEADER = ["time", "device_id", "device", "metric", "count", "min", "avg", "max"]
 SLICE_ROWS = 100_000
 CHUNK_BYTES = 256 * 1024
-# The session's clock is the file's while a slice is copied (its ``TimeZone``).
+# The session's clock is the file's while the rows are copied (its ``TimeZone``), and the
+# planner's choices those of a bulk read: a slice sorted in memory, the labels joined by hash.
 CLOCK = """'YYYY-MM-DD"T"HH24:MI:SSTZH:TZM'"""
-SET_TZ = "SELECT set_config('TimeZone', %s, true)"
+BULK = {"work_mem": "64MB", "enable_nestloop": "off"}
 
 
 class BucketRows:
@@ -34,8 +38,9 @@ class BucketRows:
 
     def __init__(
         self, *, tenant_id: int, devices: dict[int, str], metrics: list[str], start: datetime,
-        end: datetime, width: timedelta, tz: str, limit: int | None = None,
+        end: datetime, width: timedelta, tz: str, limit: int | None = None, few: bool = False,
     ) -> None:  # fmt: skip
+        """``few``: the devices are a small share of the tenant's (each is probed by its key)."""
         table, column = source_for(width, tz, start, end)
         native = {"telemetry_rollup_1m": BUCKETS["1m"], "telemetry_rollup_1h": BUCKETS["1h"]}
         if native.get(table) == width:
@@ -48,7 +53,8 @@ class BucketRows:
         self.sql = (
             f"COPY (SELECT to_char(r.b, {CLOCK}), r.device_id, d.label, r.metric, {figures} "
             f"FROM (SELECT {bucket} AS b, * FROM {table} WHERE tenant_id = %s "
-            f"AND device_id = ANY(%s){' AND metric = ANY(%s)' if metrics else ''} "
+            f"{'AND device_id = ANY(%s) ' if few else ''}"
+            f"{'AND metric = ANY(%s) ' if metrics else ''}"
             f"AND {column} >= %s AND {column} < %s) r "
             "JOIN unnest(%s::int8[], %s::text[]) AS d(id, label) ON d.id = r.device_id "
             f"{grouping} ORDER BY r.b, r.device_id, r.metric{' LIMIT %s' if limit else ''}) "
@@ -56,7 +62,7 @@ class BucketRows:
         )
         self.tenant_id, self.devices, self.metrics = tenant_id, devices, metrics
         self.start, self.end, self.width, self.tz = start, end, width, tz
-        self.limit = limit
+        self.limit, self.few = limit, few
 
     def slices(self) -> Iterator[tuple[datetime, datetime]]:
         """Whole buckets, about ``SLICE_ROWS`` rows each, from the first bucket to the end."""
@@ -76,7 +82,7 @@ class BucketRows:
 
     def params(self, start: datetime, end: datetime) -> list[Any]:
         return [
-            *self.bucket_params, self.tenant_id, list(self.devices),
+            *self.bucket_params, self.tenant_id, *([list(self.devices)] if self.few else []),
             *([self.metrics] if self.metrics else []), start, end,
             list(self.devices), list(self.devices.values()),
             *([self.limit] if self.limit else []),
@@ -86,8 +92,7 @@ class BucketRows:
         """Write the rows in chunks through Django's connection (its transaction: what a test
         or a report's worker sees); how many were written."""
         rows, chunk = 0, bytearray()
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(SET_TZ, [self.tz])
+        with transaction.atomic(), connection.cursor() as cursor, _local(cursor, self.tz):
             for start, end in self.slices():
                 with cursor.cursor.copy(self.sql, self.params(start, end)) as copy:
                     for row in copy:
@@ -98,7 +103,6 @@ class BucketRows:
                             chunk.clear()
                 if self.limit is not None and rows >= self.limit:
                     break
-            cursor.execute(SET_TZ, ["UTC"])
         if chunk:
             write(bytes(chunk))
         return rows
@@ -110,7 +114,8 @@ class BucketRows:
         async with await psycopg.AsyncConnection.connect(
             conninfo(application_name="iot-export"), autocommit=True
         ) as conn:
-            await conn.execute("SELECT set_config('TimeZone', %s, false)", [self.tz])
+            for name, value in {"TimeZone": self.tz, **BULK}.items():
+                await conn.execute("SELECT set_config(%s, %s, false)", [name, value])
             cursor = conn.cursor()
             for start, end in self.slices():
                 async with cursor.copy(self.sql, self.params(start, end)) as copy:
@@ -120,3 +125,19 @@ class BucketRows:
                             yield bytes(chunk)
                             chunk.clear()
         yield bytes(chunk)
+
+
+@contextmanager
+def _local(cursor: Any, tz: str) -> Iterator[None]:
+    """The clock and the bulk-read settings for the transaction, put back after (a test's
+    transaction goes on)."""
+    wanted = {"TimeZone": tz, **BULK}
+    cursor.execute(
+        "SELECT " + ", ".join(["current_setting(%s)"] * len(wanted)), list(wanted)
+    )  # fmt: skip
+    before = dict(zip(wanted, cursor.fetchone(), strict=True))
+    for name, value in wanted.items():
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+    yield
+    for name, value in before.items():
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])

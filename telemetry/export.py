@@ -128,6 +128,7 @@ def export_response(*, tenant: Tenant, params: dict[str, Any]) -> StreamingHttpR
             end=params["end"],
             width=EXPORT_BUCKETS[params["bucket"]],
             tz=tz,
+            few=len(devices) * 4 < device_selectors.device_list(tenant=tenant).count(),
         )
         body = buckets.stream()
     else:

@@ -43,7 +43,14 @@ def test_the_readings_hold_the_series_apis_buckets_on_the_tenants_clock(
     theirs = _pump(other_tenant, "G-1")
     _day_of_readings(pump)
     _readings(theirs, [(DAY_START + timedelta(hours=2), 70.0)])
-    schedule = _daily(tenant, sections=["readings"], bucket=bucket, metrics=["temperature"])
+    listed: dict[str, Any] = {}
+    if bucket == "15m":  # one device of five: probed by its key rather than the tenant scanned
+        for i in range(4):
+            _pump(tenant, f"X-{i}")
+        listed = {"scope": "list", "devices": [pump]}
+    schedule = _daily(
+        tenant, sections=["readings"], bucket=bucket, metrics=["temperature"], **listed
+    )
     run = run_make(schedule, at=RUN_AT)
     rows = list(csv.DictReader(io.StringIO(run_files(run)["readings.csv"].decode())))
     assert run.files == [

@@ -208,7 +208,7 @@ def test_an_operator_sends_a_report_now_beside_the_scheduled_one(
 
 
 def test_a_preview_shows_the_first_rows_without_saving(
-    tenant: Tenant, admin: Any, operator: Any, api_as: Any
+    tenant: Tenant, other_tenant: Tenant, admin: Any, operator: Any, api_as: Any
 ) -> None:
     pump = _pump(tenant, "P-9")
     now = datetime.now(UTC)
@@ -235,6 +235,11 @@ def test_a_preview_shows_the_first_rows_without_saving(
     bad = api_as(admin).post("/api/v1/reports/preview", {**body, "emails": ["nope"]}, format="json")
     assert bad.status_code == 400 and "'nope'" in str(bad.json()["emails"])
     assert api_as(operator).post("/api/v1/reports/preview", body, format="json").status_code == 403
+    theirs = _pump(other_tenant, "G-9")  # another tenant's device is no choice
+    sneaky = api_as(admin).post(
+        "/api/v1/reports/preview", {**body, "devices": [theirs.pk]}, format="json"
+    )
+    assert sneaky.status_code == 400 and "Unknown devices" in str(sneaky.json()["devices"])
 
 
 def test_the_anomaly_section_holds_the_periods_spells_and_the_scores_at_its_end(

@@ -132,6 +132,7 @@ def test_the_reports_page_shows_the_tenants_schedules_and_runs_with_the_roles_co
     page = page_as(viewer).get("/reports/").content.decode()
     assert "Pumps daily" in page and "Daily at 07:00" in page and "Globex secret" not in page
     assert f"/api/v1/reports/runs/{run.pk}/files/summary.csv" in page
+    assert f"/api/v1/reports/runs/{run.pk}/archive" in page and f'id="run-{run.pk}"' in page
     assert "data-send" not in page and "New schedule" not in page
     operated = page_as(operator).get("/reports/").content.decode()
     assert "data-send" in operated and "data-edit" not in operated

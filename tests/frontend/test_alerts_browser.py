@@ -208,8 +208,12 @@ def test_an_admin_previews_saves_and_sends_a_report(page: Page, server: str, tmp
         form.locator("[data-preview-button]").click()
         expect(form.locator("[data-error]")).to_contain_text("Not an email address: 'nope'")
         form.locator('[name="emails"]').fill("plant@acme.example")
+        expect(form.locator('[name="bucket"]')).to_be_hidden()
+        form.locator('input[name="sections"][value="readings"]').check()
+        form.locator('[name="bucket"]').select_option("15m")  # shown once readings is ticked
         form.locator("[data-preview-button]").click()
         expect(form.locator("[data-preview]")).to_contain_text("summary.csv: 0 rows")
+        expect(form.locator("[data-preview]")).to_contain_text("readings.csv: 0 rows")
         expect(form.locator("[data-preview] th").first).to_have_text("device_id")
         form.locator('button[type="submit"]').click()
         row = page.locator("#schedules tr", has_text="Pumps daily")
@@ -224,6 +228,11 @@ def test_an_admin_previews_saves_and_sends_a_report(page: Page, server: str, tmp
             page.reload()
         expect(run.locator('[data-field="status"]')).to_have_text("Sent")
         page.screenshot(path=str(SHOTS / "reports.png"), full_page=True)
-    assert ReportSchedule.objects.get().emails == ["plant@acme.example"]
+    saved = ReportSchedule.objects.get()
+    assert (saved.emails, saved.sections, saved.bucket) == (
+        ["plant@acme.example"],
+        ["summary", "readings"],
+        "15m",
+    )
     assert ReportRun.objects.get().manual
     assert len(list(box.glob("*.eml"))) == 1
