@@ -42,13 +42,14 @@ lint: install ## ruff check, ruff format --check and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-bench: install services browser ## ingestion, query, simulator and live benchmarks (print figures; see README)
+bench: install services browser ## ingestion, query, simulator, live, alert and report benchmarks (print figures; see README)
 	$(PY) bench/ingest.py
 	$(PY) bench/query.py
 	$(PY) bench/simulator.py
 	$(PY) bench/live.py
 	$(PY) bench/live.py --background 200
 	$(PY) bench/alerts.py
+	$(PY) bench/reports.py
 
 lock: ## re-pin requirements/*.txt from requirements/*.in
 	$(PY) -m pip install -q uv

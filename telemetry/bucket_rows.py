@@ -57,7 +57,9 @@ class BucketRows:
             f"{'AND metric = ANY(%s) ' if metrics else ''}"
             f"AND {column} >= %s AND {column} < %s) r "
             "JOIN unnest(%s::int8[], %s::text[]) AS d(id, label) ON d.id = r.device_id "
-            f"{grouping} ORDER BY r.b, r.device_id, r.metric{' LIMIT %s' if limit else ''}) "
+            # Metric keys are ASCII: byte order, not the locale's (a quarter of the time).
+            f'{grouping} ORDER BY r.b, r.device_id, r.metric COLLATE "C"'
+            f"{' LIMIT %s' if limit else ''}) "
             "TO STDOUT WITH (FORMAT csv)"
         )
         self.tenant_id, self.devices, self.metrics = tenant_id, devices, metrics
