@@ -426,6 +426,7 @@ class ReportRun(models.Model):
     archive = models.FileField(
         storage=report_storage, max_length=200, blank=True, help_text="the files, zipped"
     )
+    archive_bytes = models.BigIntegerField(null=True, blank=True, help_text="the zip's size")
     status = models.CharField(
         max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )

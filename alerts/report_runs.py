@@ -117,6 +117,7 @@ def run_make(schedule: ReportSchedule, *, at: datetime | None = None, by: Any = 
                 recipients=recipients,
                 files=[{"name": f.name, "rows": f.rows, "bytes": f.bytes} for f in files],
                 archive=name,
+                archive_bytes=storage.size(name),
                 due_at=timezone.now(),
                 manual=by is not None,
                 requested_by=by,
@@ -187,7 +188,7 @@ def attachments(run: ReportRun) -> str:
     mail: the link only)."""
     if sum(f["bytes"] for f in run.files) <= settings.REPORTS_ZIP_OVER_BYTES:
         return "files"
-    return "zip" if run.archive.size <= settings.REPORTS_ATTACH_MAX_BYTES else "none"
+    return "zip" if (run.archive_bytes or 0) <= settings.REPORTS_ATTACH_MAX_BYTES else "none"
 
 
 def _email(run: ReportRun) -> EmailMultiAlternatives:
@@ -199,7 +200,7 @@ def _email(run: ReportRun) -> EmailMultiAlternatives:
         "tz": tz,
         "link": f"{settings.PUBLIC_URL.rstrip('/')}/reports/#run-{run.pk}",
         "attached": attachments(run),
-        "megabytes": f"{run.archive.size / 1e6:.1f}",
+        "megabytes": f"{(run.archive_bytes or 0) / 1e6:.1f}",
     }
     email = EmailMultiAlternatives(
         subject=f"[Report] {run.name}: {context['local_start']:%Y-%m-%d} to "

@@ -162,10 +162,6 @@ class ScheduleDetailView(ScheduleWriting):
 
 class RunOutput(serializers.ModelSerializer):
     schedule = serializers.IntegerField(source="schedule_id", allow_null=True)
-    archive_bytes = serializers.SerializerMethodField(help_text="the zip of all the files")
-
-    def get_archive_bytes(self, run: ReportRun) -> int | None:
-        return run.archive.size if run.archive else None
 
     class Meta:
         model = ReportRun
@@ -214,6 +210,11 @@ def _archive_chunks(run: ReportRun, size: int = 256 * 1024) -> Iterator[bytes]:
             yield chunk
 
 
+def _kept_or_404(run: ReportRun) -> None:
+    if not run.archive.name or not run.archive.storage.exists(run.archive.name):
+        raise exceptions.NotFound("This report's files are no longer kept.")
+
+
 class RunFileView(TenantAPIView):
     """One of a report's CSV files, downloaded again (streamed, whatever its size)."""
 
@@ -226,8 +227,9 @@ class RunFileView(TenantAPIView):
     def get(self, request: Request, pk: int, name: str) -> StreamingHttpResponse:
         run = self.get_object()
         names = [f["name"] for f in run.files]
-        if name not in names or not run.archive:
+        if name not in names:
             raise exceptions.NotFound(f"No file {name!r} in this report: {names}.")
+        _kept_or_404(run)
         response = StreamingHttpResponse(
             _streamed(run_file_chunks(run, name)), content_type="text/csv; charset=utf-8"
         )
@@ -242,12 +244,12 @@ class RunArchiveView(RunFileView):
     @extend_schema(responses={(200, "application/zip"): bytes})
     def get(self, request: Request, pk: int) -> StreamingHttpResponse:  # type: ignore[override]
         run = self.get_object()
-        if not run.archive:
-            raise exceptions.NotFound("This report has no files.")
+        _kept_or_404(run)
         response = StreamingHttpResponse(
             _streamed(_archive_chunks(run)), content_type="application/zip"
         )
-        response["Content-Length"] = str(run.archive.size)
+        if run.archive_bytes is not None:
+            response["Content-Length"] = str(run.archive_bytes)
         response["Content-Disposition"] = (
             f'attachment; filename="report-{run.pk}-{run.period_start:%Y%m%d}.zip"'
         )

@@ -108,7 +108,7 @@ def test_a_report_too_large_to_mail_links_to_its_zip(
     assert lines[0] == "time,device_id,device,metric,count,min,avg,max"
     assert len(lines) - 1 == next(f["rows"] for f in run.files if f["name"] == "readings.csv")
     page = api_as(admin).get(f"/api/v1/reports/runs/{run.pk}").json()
-    assert page["archive_bytes"] == run.archive.size
+    assert page["archive_bytes"] == run.archive.size == run.archive_bytes
 
 
 def test_a_preview_reads_the_readings_only_as_far_as_it_shows(
@@ -137,11 +137,16 @@ def test_a_preview_reads_the_readings_only_as_far_as_it_shows(
 
 
 def test_a_deleted_report_takes_its_zip_and_dead_writers_parts_are_swept(
-    tenant: Tenant, settings: Any
+    tenant: Tenant, admin: Any, api_as: Any
 ) -> None:
     run = run_make(_daily(tenant), at=RUN_AT)
     path = Path(run.archive.path)
     assert path.exists()
+    path.unlink()  # lost from the storage: a 404 saying so, not a broken download
+    gone = api_as(admin).get(f"/api/v1/reports/runs/{run.pk}/files/summary.csv")
+    assert gone.status_code == 404 and "no longer kept" in gone.json()["detail"]
+    run = run_make(_daily(tenant, name="Again"), at=RUN_AT)
+    path = Path(run.archive.path)
     run.delete()
     assert not path.exists()
     stale = path.parent.parent / "dead-writer.part"
