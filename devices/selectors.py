@@ -2,11 +2,14 @@
 
 from typing import Any
 
-from django.db.models import Avg, Count, Max, QuerySet
+from django.db.models import Avg, Count, Max, Q, QuerySet
 
 from iotplatform.tenancy.models import Tenant
 
 from .models import Command, Device, DeviceStatus, DeviceStatusChange, DeviceType
+
+FAIL_SOON_HOURS = 24.0
+FAIL_WEEK_HOURS = 7 * 24.0
 
 
 def device_list(
@@ -62,12 +65,20 @@ def command_list(*, tenant: Tenant | None, device: Device | None = None) -> Quer
 
 def fleet_status(*, tenant: Tenant) -> dict[str, Any]:
     """The tenant's devices by status (``total``, ``active`` — healthy or anomalous — and one
-    count per status), their average health and when the newest of them last reported."""
+    count per status), their average health, how many are predicted to fail within a day and
+    within a week (remaining useful life; devices in maintenance left out) and when the newest
+    of them last reported."""
     devices = Device.objects.filter(tenant=tenant)
     counts = {status: 0 for status in DeviceStatus.values}
     for row in devices.values("status").annotate(n=Count("id")):
         counts[row["status"]] = row["n"]
-    figures = devices.aggregate(health=Avg("health"), newest=Max("last_seen"))
+    serviced = Q(status=DeviceStatus.MAINTENANCE)
+    figures = devices.aggregate(
+        health=Avg("health"),
+        newest=Max("last_seen"),
+        fail_24h=Count("id", filter=Q(rul_hours__lte=FAIL_SOON_HOURS) & ~serviced),
+        fail_7d=Count("id", filter=Q(rul_hours__lte=FAIL_WEEK_HOURS) & ~serviced),
+    )
     active = (DeviceStatus.HEALTHY, DeviceStatus.ANOMALY)
     return {
         "devices": {
@@ -76,5 +87,34 @@ def fleet_status(*, tenant: Tenant) -> dict[str, Any]:
             **counts,
         },
         "avg_health": figures["health"],
+        "fail_24h": figures["fail_24h"],
+        "fail_7d": figures["fail_7d"],
         "last_seen": figures["newest"],
     }
+
+
+def attention_list(*, devices: list[Device], limit: int = 12) -> list[Device]:
+    """The devices that need attention, the riskiest first: those not healthy or predicted to
+    fail within a week, by remaining useful life (unknown last), then status (anomaly, offline,
+    maintenance), then health."""
+    rank: dict[str, int] = {
+        DeviceStatus.ANOMALY: 0,
+        DeviceStatus.OFFLINE: 1,
+        DeviceStatus.MAINTENANCE: 2,
+    }
+    risky = [
+        d
+        for d in devices
+        if d.status != DeviceStatus.HEALTHY
+        or (d.rul_hours is not None and d.rul_hours <= FAIL_WEEK_HOURS)
+    ]
+    risky.sort(
+        key=lambda d: (
+            d.rul_hours is None,
+            d.rul_hours or 0.0,
+            rank.get(d.status, 3),
+            d.health if d.health is not None else 101.0,
+            d.name,
+        )
+    )
+    return risky[:limit]

@@ -29,5 +29,7 @@ def dashboard_summary(*, tenant: Tenant) -> dict[str, Any]:
         "readings_5m": readings["readings"],
         "anomaly_rate_5m": readings["anomaly_rate"],
         "avg_health": fleet["avg_health"],
+        "fail_24h": fleet["fail_24h"],
+        "fail_7d": fleet["fail_7d"],
         "freshness_seconds": max(0.0, (now - newest).total_seconds()) if newest else None,
     }

@@ -51,7 +51,7 @@ def home(request: TenantRequest) -> HttpResponse:
     latest = latest_values(tenant=tenant, device_ids=active)
     metrics = key_metrics(devices)
     changes = list(device_selectors.status_change_list(tenant=tenant).select_related("device")[:30])
-    attention = [d for d in devices if d.status != DeviceStatus.HEALTHY][:12]
+    attention = device_selectors.attention_list(devices=devices)
     page_data = {
         "summary_url": reverse("api-fleet-summary"),
         "fleet_url": reverse("api-fleet-series"),
@@ -99,6 +99,14 @@ def device_list(request: TenantRequest) -> HttpResponse:
         .distinct("device_id")
         .values_list("device_id", "at")
     )
+    # Why each device is in its status now: the reason of the change that brought it there.
+    reasons = {
+        device_id: (to_status, reason)
+        for device_id, to_status, reason in device_selectors.status_change_list(tenant=tenant)
+        .order_by("device_id", "-at")
+        .distinct("device_id")
+        .values_list("device_id", "to_status", "reason")
+    }
     ruls = sorted(d.rul_hours for d in devices if d.rul_hours is not None)
     low_rul = ruls[max(0, len(ruls) // 10 - 1)] if ruls else None
     rows = [
@@ -108,6 +116,7 @@ def device_list(request: TenantRequest) -> HttpResponse:
             "avg_temperature": averages.get(d.id),
             "last_anomaly": last_anomaly.get(d.id),
             "low_rul": low_rul is not None and d.rul_hours is not None and d.rul_hours <= low_rul,
+            "reason": reasons[d.id][1] if reasons.get(d.id, ("",))[0] == d.status else "",
         }
         for d in devices
     ]

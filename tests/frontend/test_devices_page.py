@@ -1,3 +1,4 @@
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -26,6 +27,31 @@ class TestDevicesPage:
         assert 'class="low-rul"' in worn_row
         assert html.count('class="low-rul"') == 1
 
+    def test_a_status_pill_says_why_the_device_is_in_its_status(
+        self, page_as: Any, viewer: Any, tenant: Tenant
+    ) -> None:
+        from devices.models import DeviceStatus, DeviceStatusChange
+
+        odd = factories.make_device(tenant, name="Odd", status=DeviceStatus.ANOMALY, health=41.6)
+        back = factories.make_device(tenant, name="Back", status=DeviceStatus.HEALTHY)
+        from django.utils import timezone
+
+        now = timezone.now()
+        for minutes, device, to, reason in (
+            (3, odd, DeviceStatus.ANOMALY, "vibration 3.2 sd above its baseline"),
+            (2, back, DeviceStatus.ANOMALY, "a spike"),
+            (1, back, DeviceStatus.HEALTHY, ""),  # the reason of an earlier status is not shown
+        ):
+            DeviceStatusChange.objects.create(
+                tenant=tenant, device=device, from_status="healthy", to_status=to,
+                reason=reason, at=now - timedelta(minutes=minutes),
+            )  # fmt: skip
+        html = page_as(viewer).get("/devices/").content.decode()
+        assert 'title="vibration 3.2 sd above its baseline">Anomaly<' in html
+        assert "a spike" not in html
+        odd_row = html[html.index("Odd") :][:1500]
+        assert ">42</td>" in odd_row  # health 0-100, whole numbers
+
     def test_viewers_get_no_action_buttons_operators_do(
         self, page_as: Any, viewer: Any, operator: Any, device: Device
     ) -> None:
@@ -52,6 +78,7 @@ def test_simulator_and_export_pages(
 ) -> None:
     page = page_as(operator).get("/simulator/")
     assert page.status_code == 200 and b'data-action="start"' in page.content
+    assert b"</strong>." in page.content and b"</strong>;" not in page.content  # no stray ";"
     assert b'data-action="start"' not in page_as(viewer).get("/simulator/").content
     export = page_as(viewer).get("/export/").content.decode()
     assert "P-001" in export and "G-001" not in export

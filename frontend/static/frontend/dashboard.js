@@ -26,7 +26,9 @@
     setCard("alerts_5m", s.alerts_5m);
     setCard("readings_5m", s.readings_5m);
     setCard("anomaly_rate_5m", s.anomaly_rate_5m === null ? "—" : (s.anomaly_rate_5m * 100).toFixed(1) + "%");
-    setCard("avg_health", fmt(s.avg_health, 2));
+    setCard("avg_health", fmt(s.avg_health, 0));
+    setCard("fail_24h", s.fail_24h);
+    setCard("fail_7d", s.fail_7d);
     if (s.freshness_seconds !== null) newest = Date.now() - s.freshness_seconds * 1000;
   }
 

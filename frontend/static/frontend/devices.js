@@ -137,7 +137,34 @@
     const pill = row.querySelector("[data-status-pill]");
     pill.className = "pill status-" + data.to;
     pill.textContent = IoTLive.statusLabel(data.to);
+    pill.title = data.reason || "";
     applyFilters();
+  });
+  // Health and RUL as the scoring minute sets them; the lowest tenth of RULs in red (as the
+  // server marks them on load).
+  function setNumber(cell, value) {
+    if (!cell || value === undefined) return;
+    cell.dataset.value = value === null ? "" : value;
+    cell.textContent = value === null ? "—" : Number(value).toFixed(0);
+  }
+  function markLowRul() {
+    const rows = Array.from(table.querySelectorAll("tr[data-device]"));
+    const ruls = rows.map(function (r) { return r.querySelector("[data-rul]").dataset.value; })
+      .filter(function (v) { return v !== ""; }).map(Number).sort(function (a, b) { return a - b; });
+    const low = ruls.length ? ruls[Math.max(0, Math.floor(ruls.length / 10) - 1)] : null;
+    for (const row of rows) {
+      const v = row.querySelector("[data-rul]").dataset.value;
+      row.classList.toggle("low-rul", low !== null && v !== "" && Number(v) <= low);
+    }
+  }
+  IoTLive.on(IoTLive.events.DEVICE_SCORES, function (data) {
+    for (const [id, score] of Object.entries(data.devices)) {
+      const row = table.querySelector('tr[data-device="' + id + '"]');
+      if (!row) continue;
+      setNumber(row.querySelector("[data-health]"), score.health);
+      setNumber(row.querySelector("[data-rul]"), score.rul_hours);
+    }
+    markLowRul();
   });
   IoTLive.on(IoTLive.events.COMMAND_STATUS, function (data) { showCommand(data.device, data.kind, data.status); });
   applyFilters();

