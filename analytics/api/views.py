@@ -1,5 +1,5 @@
 """The analytics API: model versions, retraining with progress, anomaly spells, a device's
-prediction. Viewers read; admins retrain."""
+prediction. Viewers read; operators and admins retrain."""
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -60,11 +60,11 @@ class ModelVersionDetailView(TenantAPIView):
 
 
 class TrainingListView(TenantAPIView):
-    """Retraining runs; an admin asks for one (answered at once: the run's progress is at
-    ``/analytics/training/<id>`` and on the live socket)."""
+    """Retraining runs; an operator or an admin asks for one (answered at once: the run's
+    progress is at ``/analytics/training/<id>`` and on the live socket)."""
 
     serializer_class = TrainingRunOutput
-    write_role = Role.ADMIN
+    write_role = Role.OPERATOR
 
     def tenant_queryset(self) -> QuerySet[TrainingRun]:
         return selectors.training_run_list(tenant=self.tenant)

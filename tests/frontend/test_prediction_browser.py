@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 from devices.models import DeviceStatus
@@ -16,7 +17,7 @@ from iotplatform import live
 from iotplatform.tenancy.models import Role, Tenant
 
 from .. import factories
-from .test_browser import browser, page, server, sign_in
+from .test_browser import SHOTS, browser, page, server, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 __all__ = ["browser", "page", "server"]
@@ -81,3 +82,48 @@ def test_the_devices_table_follows_health_and_rul_live(
     expect(pill).to_have_attribute("title", REASON)
     expect(first).to_have_class(LOW)  # still; another tenant's score changed nothing
     assert page.locator(f'tr[data-device="{theirs.id}"]').count() == 0
+
+
+def test_an_operator_retrains_a_type_and_follows_its_progress(
+    page: Page, server: str, tenant: Tenant
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from analytics.models import ModelVersion
+    from tests.analytics import plant
+
+    from .. import servers
+
+    factories.make_user(tenant, Role.OPERATOR, "models-op")
+    devices = plant.pumps(tenant, 3)
+    now = timezone.now().replace(second=0, microsecond=0)
+    plant.store(plant.normal(devices, start=now - timedelta(days=2), minutes=2 * 1440 - 5))
+    with servers.celery_worker():
+        sign_in(page, server, "models-op")
+        page.goto(f"{server}/models/")
+        pump = page.locator('section[data-type="pump"]')
+        expect(pump).to_contain_text("Not trained yet")
+        pump.locator("[data-retrain]").click()
+        expect(pump.locator("[data-training]")).to_be_visible()
+        steps: list[tuple[float, str]] = []
+        for _ in range(600):  # the run's steps as the page shows them, until it reloads
+            try:
+                seen = page.evaluate(
+                    '(() => { const b = document.querySelector(\'section[data-type="pump"] '
+                    "[data-training]'); return b && !b.hidden ? [b.querySelector('[data-bar]')"
+                    ".value, b.querySelector('[data-step]').textContent] : null; })()"
+                )
+            except PlaywrightError:  # the page reloading itself at the end of the run
+                seen = None
+            if seen is None and steps:
+                break
+            if seen and (not steps or tuple(seen) != steps[-1]):
+                steps.append((float(seen[0]), str(seen[1])))
+            page.wait_for_timeout(200)
+        expect(pump.locator('tr[data-state="active"]').first).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(SHOTS / "models.png"), full_page=True)
+    assert any(0 < value < 1 and "training" in step for value, step in steps), steps
+    assert steps[-1][0] == 1.0 and "new versions below" in steps[-1][1], steps
+    assert ModelVersion.objects.filter(tenant=tenant, state="active").exists()
