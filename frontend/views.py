@@ -178,7 +178,8 @@ def device_detail(request: TenantRequest, pk: int) -> HttpResponse:
     # Threshold lines and the explorer's default bounds: the device's own over its type's.
     metrics = device.metric_definitions()
     for key in metrics_of(tenant=request.tenant, devices=[device]):
-        metrics.setdefault(key, {})
+        if not key.startswith("_"):  # the engine's scores (_health, …): the Prediction card's
+            metrics.setdefault(key, {})
     page_data = {
         "device": device.id,
         "metrics": metrics,
@@ -189,6 +190,8 @@ def device_detail(request: TenantRequest, pk: int) -> HttpResponse:
         "labels": {**dict(CommandKind.choices), **dict(CommandStatus.choices)},
         "export_url": reverse("export-readings"),
         "alarms_url": reverse("api-alarm-list"),
+        "prediction_url": reverse("api-device-prediction", args=[device.id]),
+        "scores_url": reverse("api-device-scores", args=[device.id]),
     }
     commands = device_selectors.command_list(tenant=request.tenant, device=device)[:10]
     return render(

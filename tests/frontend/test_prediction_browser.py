@@ -127,3 +127,58 @@ def test_an_operator_retrains_a_type_and_follows_its_progress(
     assert any(0 < value < 1 and "training" in step for value, step in steps), steps
     assert steps[-1][0] == 1.0 and "new versions below" in steps[-1][1], steps
     assert ModelVersion.objects.filter(tenant=tenant, state="active").exists()
+
+
+def test_the_device_page_shows_the_prediction_and_follows_it_live(
+    page: Page, server: str, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.telemetry.known_readings import write
+
+    factories.make_user(tenant, Role.VIEWER, "prediction-viewer")
+    kind = factories.make_device_type(tenant)
+    pump = factories.make_device(
+        tenant, kind, name="Pump P", status=DeviceStatus.HEALTHY, health=72.4, rul_hours=131.2,
+        cluster=2,
+    )  # fmt: skip
+    theirs = factories.make_device(other_tenant, name="Theirs")
+    now = timezone.now().replace(second=0, microsecond=0)
+    rows = []
+    for hours_ago in range(24, -1, -1):  # a day of scores: health falling, life shrinking
+        at = now - timedelta(hours=hours_ago)
+        for metric, value in (("_health", 96 - hours_ago), ("_rul_hours", 131.2 + hours_ago),
+                              ("_rul_low", 96.0 + hours_ago), ("_rul_high", 188.4 + hours_ago),
+                              ("_anomaly", 0.42)):  # fmt: skip
+            rows.append((at, tenant.id, pump.id, metric, float(value)))
+    write(rows)
+    sign_in(page, server, "prediction-viewer")
+    page.goto(f"{server}/devices/{pump.id}/")
+    card = page.locator("#prediction")
+    expect(card.locator('[data-p="health"]')).to_have_text("72 / 100")
+    expect(card.locator('[data-p="rul"]')).to_have_text("131 h (80 %: 96 to 188 h)")
+    expect(card.locator('[data-p="anomaly_score"]')).to_have_text("0.42")
+    expect(card.locator('[data-p="cluster"]')).to_have_text("2")
+    expect(card.locator("#trend")).to_have_attribute("data-points", re.compile(r"^[1-9]\d*$"))
+    assert page.locator("#chart-_health").count() == 0  # the scores are not metrics' charts
+    crossing = {"metric": "temperature", "limit": 75.0, "direction": "above", "hours": 1.6,
+                "earliest_hours": 0.9}  # fmt: skip
+    _publish_elsewhere(
+        other_tenant.id,
+        live.Event.DEVICE_SCORES,
+        {"minute": now.isoformat(), "devices": {str(theirs.id): _score(5.0, 2.0)}},
+    )
+    _publish_elsewhere(
+        tenant.id,
+        live.Event.DEVICE_SCORES,
+        {"minute": now.isoformat(),
+         "devices": {str(pump.id): {**_score(64.6, 101.0), "crossing": crossing}}},
+    )  # fmt: skip
+    expect(card.locator('[data-p="health"]')).to_have_text("65 / 100")
+    expect(card.locator('[data-p="rul"]')).to_have_text("101 h (80 %: 81 to 121 h)")
+    expect(card.locator('[data-p="crossing"]')).to_have_text(
+        "temperature passes 75 °C (above) in about 1.6 h, as early as 54 min"
+    )
+    page.screenshot(path=str(SHOTS / "device-prediction.png"), full_page=True)
