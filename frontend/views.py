@@ -192,6 +192,8 @@ def device_detail(request: TenantRequest, pk: int) -> HttpResponse:
         "alarms_url": reverse("api-alarm-list"),
         "prediction_url": reverse("api-device-prediction", args=[device.id]),
         "scores_url": reverse("api-device-scores", args=[device.id]),
+        "spells_url": reverse("api-anomaly-list"),
+        "forecast_url": reverse("api-device-forecast", args=[device.id]),
     }
     commands = device_selectors.command_list(tenant=request.tenant, device=device)[:10]
     return render(

@@ -136,6 +136,7 @@ def test_the_device_page_shows_the_prediction_and_follows_it_live(
 
     from django.utils import timezone
 
+    from analytics.models import AnomalyEvent
     from tests.telemetry.known_readings import write
 
     factories.make_user(tenant, Role.VIEWER, "prediction-viewer")
@@ -153,9 +154,26 @@ def test_the_device_page_shows_the_prediction_and_follows_it_live(
                               ("_rul_low", 96.0 + hours_ago), ("_rul_high", 188.4 + hours_ago),
                               ("_anomaly", 0.42)):  # fmt: skip
             rows.append((at, tenant.id, pump.id, metric, float(value)))
+    for minute in range(180, 0, -1):  # the last three hours' temperature, climbing to its limit
+        rows.append((now - timedelta(minutes=minute), tenant.id, pump.id, "temperature",
+                     60.0 + 14.0 * (180 - minute) / 180))  # fmt: skip
     write(rows)
+    kind.metrics = {"temperature": {"unit": "°C", "warn_high": 75.0, "alarm_high": 90.0}}
+    kind.save()
+    AnomalyEvent.objects.create(
+        tenant=tenant, device=pump, detector="residual", started_at=now - timedelta(minutes=40),
+        last_at=now - timedelta(minutes=30), ended_at=now - timedelta(minutes=30), minutes=10,
+        peak_score=2.4, drivers=[{"metric": "temperature", "share": 0.8, "value": 71.0}],
+    )  # fmt: skip
     sign_in(page, server, "prediction-viewer")
     page.goto(f"{server}/devices/{pump.id}/")
+    chart = page.locator("#chart-temperature")
+    expect(chart).to_have_attribute("data-forecast", re.compile(r"^[1-9]\d*$"), timeout=20_000)
+    expect(chart).to_have_attribute("data-crossing", re.compile(r"^\d"))  # passes 75 °C soon
+    marks = page.evaluate(
+        "document.getElementById('chart-temperature').layout.annotations.map(a => a.text)"
+    )
+    assert "◆" in marks  # the anomaly spell, on the chart of the metric that drove it
     card = page.locator("#prediction")
     expect(card.locator('[data-p="health"]')).to_have_text("72 / 100")
     expect(card.locator('[data-p="rul"]')).to_have_text("131 h (80 %: 96 to 188 h)")

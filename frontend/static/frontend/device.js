@@ -1,7 +1,9 @@
 // Device page: one chart per metric from the bucketed series API (min/max band, average line,
 // threshold lines), a range picker, a live tail extended in place from the device's socket,
 // statistics and histograms with a KDE of the range, and the anomaly explorer, whose flagged
-// readings are marked on the metric's chart.
+// readings are marked on the metric's chart. The engine's anomaly spells are marked on the
+// charts of the metrics that drove them, and a recent range gets the next 3 hours' forecast
+// with its interval on each chart with limits, and when it passes one.
 (function () {
   "use strict";
   const data = JSON.parse(document.getElementById("device-data").textContent);
@@ -23,6 +25,8 @@
   // device's state), with the rule named at the top.
   const SEVERITY = { critical: "255,92,92", major: "255,159,67", minor: "241,196,15", warning: "63,182,255", info: "139,152,165" };
   let deviceAlarms = [];
+  let deviceSpells = [];
+  const SPELL = "181,123,255";
 
   async function loadAlarms() {
     try {
@@ -30,6 +34,11 @@
                                    { credentials: "same-origin" });
       if (response.ok) deviceAlarms = (await response.json()).results;
     } catch (err) { /* markers are extras: the charts stand without them */ }
+    try {
+      const response = await fetch(data.spells_url + "?" + new URLSearchParams({
+        device: String(data.device), start: iso(shown.start), end: iso(Date.now()) }), { credentials: "same-origin" });
+      if (response.ok) deviceSpells = (await response.json()).results;
+    } catch (err) { /* as above */ }
   }
 
   function alarmMarks(metric) {
@@ -48,7 +57,53 @@
                    text: "⚑", font: { color: "rgb(" + rgb + ")", size: 12 },
                    hovertext: a.severity + " · " + a.rule_name + " · " + a.status + " · opened " + new Date(from).toLocaleString() });
     }
+    for (const e of deviceSpells) {
+      const drivers = (e.drivers || []).map(function (d) { return d.metric; });
+      if (drivers.length && drivers.indexOf(metric) < 0) continue;
+      const from = new Date(e.started_at).getTime();
+      const to = e.ended_at ? new Date(e.ended_at).getTime() : Date.now();
+      if (to < shown.start || from > until) continue;
+      shapes.push({ type: "rect", xref: "x", yref: "paper", x0: iso(from), x1: iso(Math.max(to, from + 60e3)), y0: 0, y1: 1,
+                    fillcolor: "rgba(" + SPELL + ",0.10)", line: { color: "rgba(" + SPELL + ",0.6)", width: 1, dash: "dot" } });
+      notes.push({ x: iso(from), xref: "x", yref: "paper", y: 1, yanchor: "bottom", showarrow: false,
+                   text: "◆", font: { color: "rgb(" + SPELL + ")", size: 12 },
+                   hovertext: "anomaly · " + e.detector + " · " + (e.drivers || []).map(function (d) {
+                     return d.metric + " " + Math.round((d.share || 0) * 100) + " %"; }).join(", ") +
+                     " · peak " + Number(e.peak_score).toFixed(2) + " · from " + new Date(from).toLocaleString() });
+    }
     return { shapes: shapes, notes: notes };
+  }
+
+  // The next hours of each metric with limits: the forecast's mean dotted, its interval shaded,
+  // and a note where it passes a limit. Only for a range ending now.
+  async function loadForecasts() {
+    if (!liveOk || range.key === "1w") return;
+    for (const metric of data.metric_keys) {
+      const def = data.metrics[metric] || {};
+      if (!["warn_low", "warn_high", "alarm_low", "alarm_high"].some(function (k) { return typeof def[k] === "number"; })) continue;
+      const div = document.getElementById(chartId(metric));
+      try {
+        const response = await fetch(data.forecast_url + "?" + new URLSearchParams({ metric: metric, hours: "3" }), { credentials: "same-origin" });
+        if (!response.ok || !div || !div.data) continue;
+        const f = await response.json();
+        if (!f.forecast.t.length) continue;
+        Plotly.addTraces(div, [
+          { x: f.forecast.t, y: f.forecast.high, mode: "lines", line: { width: 0 }, hoverinfo: "skip", name: "forecast high" },
+          { x: f.forecast.t, y: f.forecast.low, mode: "lines", line: { width: 0 }, fill: "tonexty",
+            fillcolor: "rgba(" + SPELL + ",0.16)", name: Math.round(f.level * 100) + " % interval" },
+          { x: f.forecast.t, y: f.forecast.mean, mode: "lines", line: { color: "rgb(" + SPELL + ")", dash: "dot", width: 1.4 }, name: "forecast" },
+        ]);
+        div.dataset.forecast = String(f.forecast.t.length);
+        const c = f.crossings.find(function (x) { return x.at !== null; });
+        if (c) {
+          Plotly.relayout(div, { annotations: (div.layout.annotations || []).concat([{
+            x: c.at, xref: "x", yref: "y", y: c.limit, showarrow: true, arrowhead: 2, ax: -30, ay: -24,
+            text: "passes " + c.limit + (def.unit ? " " + def.unit : "") + " in about " + c.hours.toFixed(1) + " h",
+            font: { color: "rgb(" + SPELL + ")", size: 11 } }]) });
+          div.dataset.crossing = String(c.hours);
+        }
+      } catch (err) { /* a forecast is an extra: the chart stands without it */ }
+    }
   }
 
   function layout(metric, empty, start, end) {
@@ -124,6 +179,7 @@
                    { displaylogo: false, responsive: true });
     }
     loadStatistics();
+    loadForecasts();
     if (explorer.dataset.active) explore();
   }
 
@@ -317,7 +373,7 @@
       if (!div || !div.layout) continue;
       const marks = alarmMarks(metric);
       const keep = (div.layout.shapes || []).filter(function (sh) { return sh.xref === "paper"; });
-      const notes = (div.layout.annotations || []).filter(function (n) { return n.text !== "⚑"; });
+      const notes = (div.layout.annotations || []).filter(function (n) { return n.text !== "⚑" && n.text !== "◆"; });
       Plotly.relayout(div, { shapes: keep.concat(marks.shapes), annotations: marks.notes.concat(notes) });
     }
   });
