@@ -40,9 +40,15 @@ def simulation_get(*, tenant: Tenant) -> SimulatedFleet:
 
 @transaction.atomic
 def simulation_control(
-    *, tenant: Tenant, action: str, devices: int | None = None, interval_seconds: int | None = None
+    *,
+    tenant: Tenant,
+    action: str,
+    devices: int | None = None,
+    interval_seconds: int | None = None,
+    time_scale: float | None = None,
 ) -> SimulatedFleet:
-    """start, stop or restart the tenant's simulated fleet (optionally resized)."""
+    """start, stop or restart the tenant's simulated fleet (optionally resized, or its wear
+    sped up: ``time_scale`` times the clock, readings still in real time)."""
     fleet = SimulatedFleet.objects.select_for_update().get_or_create(tenant=tenant)[0]
     if action not in ("start", "stop", "restart"):
         raise ValidationError({"action": "One of start, stop, restart."})
@@ -54,11 +60,16 @@ def simulation_control(
         if not 1 <= interval_seconds <= 3600:
             raise ValidationError({"interval_seconds": "From 1 to 3600."})
         fleet.interval_seconds = interval_seconds
+    if time_scale is not None:
+        if not 1 <= time_scale <= 100_000:
+            raise ValidationError({"time_scale": "From 1 to 100000."})
+        fleet.time_scale = time_scale
+    changed = devices is not None or interval_seconds is not None or time_scale is not None
     if action == "stop":
         fleet.desired = State.STOPPED
     else:
         fleet.desired = State.RUNNING
-        if action == "restart" or devices is not None or interval_seconds is not None:
+        if action == "restart" or changed:
             fleet.restart_requested_at = timezone.now()
     fleet.save()
     _publish(fleet)
@@ -73,6 +84,7 @@ def _publish(fleet: SimulatedFleet) -> None:
             "desired": fleet.desired,
             "status": fleet.status,
             "devices": fleet.devices,
+            "time_scale": fleet.time_scale,
             "stats": fleet.stats,
         },
     )

@@ -149,6 +149,13 @@ class SimulationInput(serializers.Serializer):
     action = serializers.ChoiceField(choices=["start", "stop", "restart"])
     devices = serializers.IntegerField(min_value=1, max_value=10_000, required=False)
     interval_seconds = serializers.IntegerField(min_value=1, max_value=3600, required=False)
+    time_scale = serializers.FloatField(
+        min_value=1,
+        max_value=100_000,
+        required=False,
+        help_text="how many times faster than the clock the devices wear (their readings still "
+        "come in real time): 360 ages them an hour every 10 s",
+    )
 
 
 class SimulationOutput(serializers.Serializer):
@@ -156,6 +163,7 @@ class SimulationOutput(serializers.Serializer):
     status = serializers.CharField()
     devices = serializers.IntegerField()
     interval_seconds = serializers.IntegerField()
+    time_scale = serializers.FloatField(help_text="how many times faster than the clock they wear")
     started_at = serializers.DateTimeField(allow_null=True)
     heartbeat_at = serializers.DateTimeField(allow_null=True)
     stats = serializers.DictField(

@@ -30,16 +30,16 @@ class TestSimulationAPI:
             api_as(operator)
             .post(
                 "/api/v1/simulator",
-                {"action": "start", "devices": 5, "interval_seconds": 2},
+                {"action": "start", "devices": 5, "interval_seconds": 2, "time_scale": 3600},
                 format="json",
             )
             .json()
         )
-        assert (started["desired"], started["devices"], started["interval_seconds"]) == (
-            "running",
-            5,
-            2,
-        )
+        assert (
+            started["desired"], started["devices"], started["interval_seconds"],
+            started["time_scale"],
+        ) == ("running", 5, 2, 3600.0)  # fmt: skip
+        assert SimulatedFleet.objects.get().restart_requested_at is not None  # applied at once
 
     @pytest.mark.parametrize(
         ("body", "field"),
@@ -48,6 +48,8 @@ class TestSimulationAPI:
             ({"action": "start", "devices": 0}, "devices"),
             ({"action": "start", "devices": 20_000}, "devices"),
             ({"action": "start", "interval_seconds": 0}, "interval_seconds"),
+            ({"action": "start", "time_scale": 0.5}, "time_scale"),
+            ({"action": "start", "time_scale": "fast"}, "time_scale"),
         ],
     )
     def test_bad_requests_name_the_field(

@@ -26,6 +26,7 @@
       if (button.dataset.action !== "stop") {
         body.devices = Number(f.get("devices"));
         body.interval_seconds = Number(f.get("interval_seconds"));
+        body.time_scale = Number(f.get("time_scale"));
       }
       const response = await fetch("/api/v1/simulator", {
         method: "POST", credentials: "same-origin",
