@@ -26,6 +26,40 @@ REDELIVER_AFTER = timedelta(seconds=15)
 THRESHOLD_KEYS = ("warn_low", "warn_high", "alarm_low", "alarm_high")
 
 
+# Faults the simulator's devices take on when told: wear that brings a failure near, or a
+# one-off anomaly on a metric for some minutes.
+WEAR_FAULTS = ("bearing", "overheating", "seal_leak", "battery_fade")
+ANOMALY_FAULTS = ("spike", "drift", "stuck")
+
+
+def fault_validate(device: Device, payload: Any) -> dict[str, Any]:
+    """A ``simulate`` command's payload: {fault, metric (an anomaly's; default its type's
+    first), minutes (an anomaly's, 1 to 1440; default 30)}."""
+    if not isinstance(payload, dict):
+        raise ValidationError({"payload": "An object: {fault, metric, minutes}."})
+    fault = payload.get("fault")
+    if fault not in WEAR_FAULTS + ANOMALY_FAULTS:
+        raise ValidationError(
+            {"payload": f"fault: one of {', '.join(WEAR_FAULTS + ANOMALY_FAULTS)}."}
+        )
+    unknown = set(payload) - {"fault", "metric", "minutes"}
+    if unknown:
+        raise ValidationError({"payload": f"Unknown field {sorted(unknown)[0]!r}."})
+    out: dict[str, Any] = {"fault": fault}
+    if fault in ANOMALY_FAULTS:
+        metrics = list(device.type.metrics)
+        metric = payload.get("metric") or (metrics[0] if metrics else None)
+        if metric not in metrics:
+            raise ValidationError({"payload": f"metric: one of the type's {metrics}."})
+        minutes = payload.get("minutes", 30)
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 1440:
+            raise ValidationError({"payload": "minutes: a whole number from 1 to 1440."})
+        out.update(metric=metric, minutes=minutes)
+    elif "metric" in payload or "minutes" in payload:
+        raise ValidationError({"payload": "A wear fault takes no metric or minutes."})
+    return out
+
+
 def config_validate(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict) or not payload:
         raise ValidationError({"payload": "set_config needs interval_seconds and/or thresholds."})
@@ -106,6 +140,8 @@ def command_issue(
         thresholds_check(device=device, payload=payload, reported_metrics=reported_metrics)
         device.desired_config = {**device.desired_config, **payload}
         device.save(update_fields=["desired_config"])
+    elif kind == CommandKind.SIMULATE:
+        payload = fault_validate(device, payload)
     elif payload:
         raise ValidationError({"payload": "restart takes no payload."})
     command = Command.objects.create(

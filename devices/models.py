@@ -185,6 +185,7 @@ class DeviceStatusChange(models.Model):
 class CommandKind(models.TextChoices):
     RESTART = "restart", "Restart"
     SET_CONFIG = "set_config", "Set configuration"
+    SIMULATE = "simulate", "Simulated fault"  # understood by the simulator's devices only
 
 
 class CommandStatus(models.TextChoices):

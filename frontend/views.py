@@ -158,12 +158,15 @@ def simulator_page(request: TenantRequest) -> HttpResponse:
     """The tenant's simulated fleet: status and, for operators, start / stop / restart."""
     tenant = request.tenant
     fleet = simulation_get(tenant=tenant)
+    devices = list(device_selectors.device_list(tenant=tenant)[:2000])
     return render(
         request,
         "frontend/simulator.html",
         {
             "fleet": fleet,
             "can_act": request.membership.allows(Role.OPERATOR),
+            "devices": devices,
+            "metrics": sorted({m for d in devices for m in d.type.metrics}),
         },
     )
 

@@ -34,6 +34,11 @@ logger = logging.getLogger("simulator")
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
+WEAR_FAULTS = ("bearing", "overheating", "seal_leak", "battery_fade")
+FAULT_WEAR = 0.75  # a wear fault takes the device this share of its life at once
+FAULT_SPREADS = 6.0  # an anomaly told: this many of the metric's spreads
+
+
 @dataclass
 class LiveDevice:
     spec: DeviceSpec
@@ -45,6 +50,7 @@ class LiveDevice:
     battery_sag: float = 0.0  # points, recovering (physics.SAG_RECOVERY)
     born: float = 0.0
     interval: float | None = None  # set_config: its own reporting interval
+    mode: str | None = None  # a wear fault it was told to take on, over its own failure mode
     last_sent: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -188,7 +194,7 @@ class LiveRunner:
                 d.wander = float(w)
                 d.use += (0.4 + float(lo)) * dt
             degradation = np.clip(np.array([(d.use / d.life_use) ** 1.6 for d in group]), 0, 1)
-            modes = [d.spec.failure_mode for d in group]
+            modes = [d.mode or d.spec.failure_mode for d in group]
             wear = physics.Wear(
                 *[
                     np.where(np.array(modes) == m, degradation, 0.0)
@@ -298,7 +304,33 @@ class LiveRunner:
                 device.config.setdefault("thresholds", {}).update(params["thresholds"])
             device.config.update({k: v for k, v in params.items() if k != "thresholds"})
             return {"ok": True, "config": device.config}
+        if method == "simulate":
+            return self._fault(device, params, now)
         return {"error": f"unknown method {method!r}"}
+
+    def _fault(self, device: LiveDevice, params: dict[str, Any], now: float) -> dict[str, Any]:
+        """Take on a fault as told (the Simulator page): a wear fault brings the device three
+        quarters of the way to its failure in that mode; an anomaly distorts one metric from
+        now for some minutes (a spike: the next reading), labelled like the scheduled ones."""
+        fault = params.get("fault")
+        if fault in WEAR_FAULTS:
+            if fault not in physics.FAILURE_MODES[device.spec.kind]:
+                return {"error": f"a {device.spec.kind} does not fail by {fault}"}
+            device.mode = str(fault)
+            device.use = max(device.use, FAULT_WEAR * device.life_use)
+            return {"ok": True, "fault": fault, "wear": round(device.use / device.life_use, 3)}
+        if fault in ("spike", "drift", "stuck"):
+            metric = str(params.get("metric") or next(iter(anomalies.SPREAD[device.spec.kind])))
+            if metric not in anomalies.SPREAD[device.spec.kind]:
+                return {"error": f"no metric {metric!r} on a {device.spec.kind}"}
+            seconds = self.interval if fault == "spike" else 60.0 * float(params.get("minutes", 30))
+            event = anomalies.Event(
+                kind=str(fault), start=now, end=now + max(seconds, 1.0), metric=metric,
+                magnitude=FAULT_SPREADS, seed=int(now),
+            )  # fmt: skip
+            device.faults.open.append(event)
+            return {"ok": True, "fault": fault, "metric": metric, "until_ms": int(event.end * 1000)}
+        return {"error": f"unknown fault {fault!r}"}
 
     async def _commands(self, client: HTTPClient) -> None:
         """Fetch and answer each device's commands every ``command_poll`` seconds."""

@@ -122,9 +122,13 @@ class ProvisionOutput(serializers.Serializer):
 
 
 class CommandInput(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["restart", "set_config"])
+    kind = serializers.ChoiceField(choices=["restart", "set_config", "simulate"])
     payload = serializers.DictField(
-        required=False, default=dict, help_text="set_config: {interval_seconds, thresholds}"
+        required=False,
+        default=dict,
+        help_text="set_config: {interval_seconds, thresholds}; simulate (the simulator's devices "
+        "only): {fault: bearing|overheating|seal_leak|battery_fade|spike|drift|stuck, metric, "
+        "minutes}",
     )
     ttl_seconds = serializers.IntegerField(
         min_value=10, max_value=86_400, default=300, help_text="expires unanswered after this"

@@ -102,6 +102,10 @@ class TestCommandAPI:
                 "payload",
             ),
             ({"kind": "restart", "ttl_seconds": 1}, "ttl_seconds"),
+            ({"kind": "simulate", "payload": {"fault": "meltdown"}}, "payload"),
+            ({"kind": "simulate", "payload": {"fault": "spike", "metric": "mood"}}, "payload"),
+            ({"kind": "simulate", "payload": {"fault": "drift", "minutes": 0}}, "payload"),
+            ({"kind": "simulate", "payload": {"fault": "bearing", "minutes": 5}}, "payload"),
         ],
     )
     def test_bad_commands_are_400(
@@ -113,6 +117,21 @@ class TestCommandAPI:
         assert response.status_code == 400
         assert field in response.json()
         assert not Command.objects.exists()
+
+    def test_a_simulated_fault_is_queued_with_its_defaults(
+        self, api_as: Any, operator: Any, viewer: Any, device: Device
+    ) -> None:
+        url = f"/api/v1/devices/{device.pk}/commands"
+        body = {"kind": "simulate", "payload": {"fault": "spike"}}
+        assert api_as(viewer).post(url, body, format="json").status_code == 403
+        queued = api_as(operator).post(url, body, format="json")
+        assert queued.status_code == 201, queued.json()
+        command = Command.objects.get()
+        assert (command.kind, command.payload) == (
+            "simulate",
+            {"fault": "spike", "metric": "temperature", "minutes": 30},
+        )
+        assert command_fetch(device_id=device.id) == command  # the device gets it as any other
 
     def test_foreign_device_is_404(self, api_as: Any, operator: Any, other_device: Device) -> None:
         url = f"/api/v1/devices/{other_device.pk}/commands"

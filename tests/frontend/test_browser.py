@@ -409,20 +409,40 @@ def test_viewer_sees_no_simulator_controls(page: Page, server: str, tenant: Tena
 
 
 def test_simulator_page_controls_and_live_status(page: Page, server: str, tenant: Tenant) -> None:
-    from devices.models import SimulatedFleet
+    from devices.models import Command, SimulatedFleet
 
     factories.make_user(tenant, Role.OPERATOR, "sim-op")
     factories.make_user(tenant, Role.OPERATOR, "sim-op-2")
+    pump = factories.make_device(tenant, name="Pump 9")
     sign_in(page, server, "sim-op")
     page.goto(f"{server}/simulator/")
     expect(page.locator("#live-state")).to_have_text("Live", timeout=10_000)
     page.fill("#sim-form input[name=devices]", "7")
     page.fill("#sim-form input[name=interval_seconds]", "5")
+    page.fill("#sim-form input[name=time_scale]", "3600")
     page.click("#sim-form button[data-action=start]")
     expect(page.locator("#sim-desired")).to_have_text("running")
     expect(page.locator("#sim-devices")).to_have_text("7")
     fleet = SimulatedFleet.objects.get(tenant=tenant)
-    assert (fleet.desired, fleet.devices, fleet.interval_seconds) == ("running", 7, 5)
+    assert (fleet.desired, fleet.devices, fleet.interval_seconds, fleet.time_scale) == (
+        "running",
+        7,
+        5,
+        3600.0,
+    )
+    # A fault for one device: a command it obeys; the metric and minutes only for an anomaly.
+    faults = page.locator("#fault-form")
+    expect(faults.locator("select[name=metric]")).to_be_hidden()  # bearing wear first
+    faults.locator("select[name=fault]").select_option("drift")
+    faults.locator("select[name=metric]").select_option("temperature")
+    faults.locator("input[name=minutes]").fill("10")
+    faults.locator("button[type=submit]").click()
+    expect(page.locator("#fault-result")).to_contain_text("drift sent to Pump 9")
+    command = Command.objects.get(device=pump)
+    assert (command.kind, command.payload) == (
+        "simulate",
+        {"fault": "drift", "metric": "temperature", "minutes": 10},
+    )
     page.fill("#sim-form input[name=devices]", "0")
     page.click("#sim-form button[data-action=restart]")
     expect(page.locator("#sim-error")).to_contain_text("devices")

@@ -1,6 +1,7 @@
 """The simulated devices obey commands: restart clears a failure, set_config changes the
 reporting interval and the configuration they report."""
 
+import json
 import time
 from pathlib import Path
 
@@ -66,3 +67,32 @@ def test_set_config_changes_the_reporting_interval(tmp_path: Path) -> None:
 def test_unknown_command_is_answered_with_an_error(tmp_path: Path) -> None:
     r = runner(tmp_path)
     assert "error" in r.apply_command(r.devices[0], "self_destruct", {}, time.time())
+
+
+def test_a_wear_fault_brings_the_failure_near_and_an_anomaly_distorts_a_metric(
+    tmp_path: Path,
+) -> None:
+    from simulator import anomalies
+
+    r = runner(tmp_path, devices=12)  # the fleet's mix: pumps among them
+    pump = next(d for d in r.devices if d.spec.kind == "pump")
+    now = time.time()
+    answer = r.apply_command(pump, "simulate", {"fault": "overheating"}, now)
+    assert answer == {"ok": True, "fault": "overheating", "wear": 0.75}
+    assert pump.mode == "overheating" and pump.use == 0.75 * pump.life_use
+    refused = r.apply_command(pump, "simulate", {"fault": "battery_fade"}, now)
+    assert refused == {"error": "a pump does not fail by battery_fade"}
+    assert "error" in r.apply_command(pump, "simulate", {"fault": "meltdown"}, now)
+
+    def flow(at: float) -> float:
+        body = dict(r._readings(at))[pump.spec.serial]
+        return float(json.loads(body)["values"]["flow"])
+
+    calm = flow(now + 1)
+    spiked = r.apply_command(pump, "simulate", {"fault": "spike", "metric": "flow"}, now + 2)
+    assert spiked["ok"] and spiked["metric"] == "flow"
+    jump = flow(now + 2) - calm
+    assert jump > 4 * anomalies.SPREAD["pump"]["flow"]  # six spreads, less the load's wander
+    assert abs(flow(now + 4) - calm) < 2 * anomalies.SPREAD["pump"]["flow"]  # one reading only
+    stuck = r.apply_command(pump, "simulate", {"fault": "stuck", "minutes": 5}, now + 5)
+    assert stuck["metric"] == "temperature" and stuck["until_ms"] == int((now + 305) * 1000)

@@ -39,4 +39,36 @@
     });
   }
   IoTLive.on(IoTLive.events.SIMULATION_STATUS, show);
+
+  // Fault injection: a "simulate" command to the chosen device; its answer follows live.
+  const faults = document.getElementById("fault-form");
+  if (faults) {
+    const result = document.getElementById("fault-result");
+    const WEAR = ["bearing", "overheating", "seal_leak", "battery_fade"];
+    let sent = null;
+    const showFor = function () {
+      const anomaly = WEAR.indexOf(faults.elements.fault.value) < 0;
+      faults.querySelectorAll("[data-for-anomaly]").forEach(function (l) { l.hidden = !anomaly; });
+    };
+    faults.elements.fault.addEventListener("change", showFor);
+    showFor();
+    faults.addEventListener("submit", async function (e) {
+      e.preventDefault();
+      const f = faults.elements, payload = { fault: f.fault.value };
+      if (WEAR.indexOf(f.fault.value) < 0) {
+        if (f.metric.value) payload.metric = f.metric.value;
+        payload.minutes = Number(f.minutes.value);
+      }
+      try {
+        const command = await IoTLive.api("POST", "/api/v1/devices/" + f.device.value + "/commands",
+                                          { kind: "simulate", payload: payload });
+        sent = command.id;
+        result.textContent = payload.fault + " sent to " + f.device.selectedOptions[0].textContent + ": " + command.status;
+      } catch (err) { result.textContent = err.message; }
+    });
+    IoTLive.on(IoTLive.events.COMMAND_STATUS, function (c) {
+      if (c.command !== sent) return;
+      result.textContent = result.textContent.replace(/: \w+$/, ": " + c.status);
+    });
+  }
 })();
