@@ -27,6 +27,7 @@ import numpy as np
 
 from . import anomalies, physics
 from .fleet import DeviceSpec, Rates, make_fleet
+from .state import device_states
 from .transport import HTTPClient, Spool, TransportError
 
 logger = logging.getLogger("simulator")
@@ -477,6 +478,7 @@ class LiveRunner:
             "failed": sum(d.failed_at is not None for d in self.devices),
             "points_per_s": round(self.stats["generated"] / elapsed, 1),
             "updated_at": int(time.time() * 1000),
+            "wearing": device_states(self.devices, time.time()),
         }
         target = self.state_dir / "status.json"
         temporary = target.with_suffix(".tmp")

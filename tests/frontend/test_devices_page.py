@@ -82,3 +82,21 @@ def test_simulator_and_export_pages(
     assert b'data-action="start"' not in page_as(viewer).get("/simulator/").content
     export = page_as(viewer).get("/export/").content.decode()
     assert "P-001" in export and "G-001" not in export
+
+
+@pytest.mark.django_db
+def test_the_simulator_page_lists_the_devices_nearest_to_failing(
+    page_as: Any, viewer: Any, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    from devices.models import SimulatedFleet
+
+    row = {"serial": "SIM-0007", "kind": "pump", "mode": "bearing", "wear": 0.834,
+           "failed": False, "faults": ["drift (flow)"], "next_anomaly_s": 5400}  # fmt: skip
+    SimulatedFleet.objects.create(tenant=tenant, stats={"wearing": [row]})
+    SimulatedFleet.objects.create(
+        tenant=other_tenant, stats={"wearing": [{**row, "serial": "THEIRS-1"}]}
+    )
+    html = page_as(viewer).get("/simulator/").content.decode()
+    table = html[html.index('id="sim-devices-state"') :][:2000]
+    assert "SIM-0007" in table and "THEIRS-1" not in html
+    assert "<td>bearing</td><td>83 %</td><td>drift (flow)</td><td>5400 s</td>" in table

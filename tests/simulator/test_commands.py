@@ -96,3 +96,26 @@ def test_a_wear_fault_brings_the_failure_near_and_an_anomaly_distorts_a_metric(
     assert abs(flow(now + 4) - calm) < 2 * anomalies.SPREAD["pump"]["flow"]  # one reading only
     stuck = r.apply_command(pump, "simulate", {"fault": "stuck", "minutes": 5}, now + 5)
     assert stuck["metric"] == "temperature" and stuck["until_ms"] == int((now + 305) * 1000)
+
+
+def test_the_status_lists_the_devices_nearest_to_failing_with_their_faults(
+    tmp_path: Path,
+) -> None:
+    from simulator.state import device_states
+
+    r = runner(tmp_path, devices=12)
+    now = time.time()
+    pump = next(d for d in r.devices if d.spec.kind == "pump")
+    r.apply_command(pump, "simulate", {"fault": "bearing"}, now)
+    r.apply_command(pump, "simulate", {"fault": "drift", "metric": "flow", "minutes": 5}, now)
+    states = device_states(r.devices, now + 1, limit=3)
+    assert len(states) == 3
+    first = states[0]
+    assert (first["serial"], first["mode"], first["wear"], first["failed"]) == (
+        pump.spec.serial, "bearing", 0.75, False
+    )  # fmt: skip
+    assert first["faults"] == ["drift (flow)"]
+    assert all(s["wear"] <= first["wear"] for s in states[1:])
+    r._write_status(reporting=12, started=now - 10)
+    written = json.loads((tmp_path / "status.json").read_text())
+    assert written["wearing"][0]["serial"] == pump.spec.serial

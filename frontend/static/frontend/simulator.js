@@ -15,6 +15,23 @@
                              ["sim-rate", "points_per_s"], ["sim-accepted", "accepted"]]) {
       document.getElementById(id).textContent = stats[key] !== undefined ? stats[key] : "—";
     }
+    if (stats.wearing) showDevices(stats.wearing);
+  }
+  // The devices nearest to failing, as the simulator last reported them.
+  function showDevices(rows) {
+    const body = document.querySelector("#sim-devices-state tbody");
+    body.replaceChildren(...rows.map(function (d) {
+      const tr = document.createElement("tr");
+      tr.dataset.serial = d.serial;
+      for (const text of [d.serial, d.kind, d.mode, d.failed ? "failed" : Math.round(d.wear * 100) + " %",
+                          d.faults.length ? d.faults.join(", ") : "—",
+                          d.next_anomaly_s === null ? "—" : d.next_anomaly_s + " s"]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      return tr;
+    }));
   }
   const form = document.getElementById("sim-form");
   if (form) {
