@@ -287,7 +287,6 @@ def readings_file(out: CsvOut, p: Period) -> None:
         tenant_id=p.tenant_id, devices={d.pk: safe_cell(d.serial) for d in p.devices},
         metrics=metrics, start=p.start, end=p.end,
         width=EXPORT_BUCKETS[p.schedule.bucket or "1h"], tz=p.tz, limit=p.limit,
-        few=len(p.devices) * 4 < Device.objects.filter(tenant_id=p.tenant_id).count(),
     ).copy_to(out.write)  # fmt: skip
 
 

@@ -12,7 +12,7 @@ however long the range.
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,7 @@ from django.db import connection, transaction
 
 from iotplatform.database import conninfo
 
-from .queries import BUCKETS, DAY, MONDAY, bucket_floor, bucket_sql, is_days, source_for
+from .queries import BUCKETS, DAY, bucket_floor, bucket_sql, is_days, source_for
 
 EXPORT_BUCKETS = {name: BUCKETS[name] for name in ("1m", "15m", "1h", "1d")}
 HEADER = ["time", "device_id", "device", "metric", "count", "min", "avg", "max"]
@@ -31,6 +31,7 @@ CHUNK_BYTES = 256 * 1024
 # planner's choices those of a bulk read: a slice sorted in memory, the labels joined by hash.
 CLOCK = """'YYYY-MM-DD"T"HH24:MI:SSTZH:TZM'"""
 BULK = {"work_mem": "64MB", "enable_nestloop": "off"}
+FEW_SHARE = 4  # devices are "few" below a quarter of the tenant's
 
 
 class BucketRows:
@@ -38,9 +39,10 @@ class BucketRows:
 
     def __init__(
         self, *, tenant_id: int, devices: dict[int, str], metrics: list[str], start: datetime,
-        end: datetime, width: timedelta, tz: str, limit: int | None = None, few: bool = False,
+        end: datetime, width: timedelta, tz: str, limit: int | None = None,
     ) -> None:  # fmt: skip
-        """``few``: the devices are a small share of the tenant's (each is probed by its key)."""
+        # A small share of the tenant's devices is probed by its key; more, the slice scanned.
+        few = len(devices) * FEW_SHARE < _devices_of(tenant_id)
         table, column = source_for(width, tz, start, end)
         native = {"telemetry_rollup_1m": BUCKETS["1m"], "telemetry_rollup_1h": BUCKETS["1h"]}
         if native.get(table) == width:
@@ -74,8 +76,7 @@ class BucketRows:
         while at < self.end:
             if is_days(self.width):  # local days: step the calendar, not 24 hours
                 zone = ZoneInfo(self.tz)
-                day: date = at.astimezone(zone).date() + buckets * self.width.days * DAY
-                day -= timedelta(days=(day - MONDAY).days % self.width.days)
+                day = at.astimezone(zone).date() + buckets * self.width.days * DAY
                 upto = datetime.combine(day, time(0), tzinfo=zone)
             else:
                 upto = at + buckets * self.width
@@ -127,6 +128,12 @@ class BucketRows:
                             yield bytes(chunk)
                             chunk.clear()
         yield bytes(chunk)
+
+
+def _devices_of(tenant_id: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM devices_device WHERE tenant_id = %s", [tenant_id])
+        return int(cursor.fetchone()[0])
 
 
 @contextmanager

@@ -4,11 +4,10 @@ An asynchronous generator over a server-side cursor on its own connection: under
 server Django sends each chunk as it comes (a synchronous iterator would be read whole first).
 Two layouts of the readings: ``wide``, one row per time and device with a column per metric,
 and ``long``, one row per reading. Or, with a ``bucket``, the rollups: one row per device,
-metric and bucket (count, min, avg, max), written by the database (``COPY``) device by device
-in the order of the rollups' key, so a month of minutes for a thousand devices streams as fast
-as it is read; the reports' readings section is the same file. Times are written on the clock of
-``tz`` (default: the tenant's); day buckets are its days. Serials are written through
-``safe_cell`` (no spreadsheet formula can hide in one).
+metric and bucket (count, min, avg, max), written by the database (``telemetry/bucket_rows.py``:
+``COPY`` a time slice at a time); the reports' readings section is the same file. Times are
+written on the clock of ``tz`` (default: the tenant's); day buckets are its days. Serials are
+written through ``safe_cell`` (no spreadsheet formula can hide in one).
 """
 
 import csv
@@ -32,8 +31,8 @@ from telemetry.selectors import metrics_of
 CHUNK_ROWS = 2000
 
 
-def _format_time(when: datetime, zone: ZoneInfo | None = None) -> str:
-    return (when.astimezone(zone) if zone else when).isoformat().replace("+00:00", "Z")
+def _format_time(when: datetime, zone: ZoneInfo) -> str:
+    return when.astimezone(zone).isoformat().replace("+00:00", "Z")
 
 
 async def readings_csv(
@@ -128,7 +127,6 @@ def export_response(*, tenant: Tenant, params: dict[str, Any]) -> StreamingHttpR
             end=params["end"],
             width=EXPORT_BUCKETS[params["bucket"]],
             tz=tz,
-            few=len(devices) * 4 < device_selectors.device_list(tenant=tenant).count(),
         )
         body = buckets.stream()
     else:

@@ -78,6 +78,9 @@ def test_simulator_and_export_pages(
 ) -> None:
     page = page_as(operator).get("/simulator/")
     assert page.status_code == 200 and b'data-action="start"' in page.content
+    # The fault form offers the tenant's devices only.
+    assert f'<option value="{device.pk}">Pump 1' in page.content.decode()
+    assert b"Globex Press" not in page.content
     assert b"</strong>." in page.content and b"</strong>;" not in page.content  # no stray ";"
     assert b'data-action="start"' not in page_as(viewer).get("/simulator/").content
     export = page_as(viewer).get("/export/").content.decode()
