@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.db.models import Q, QuerySet
 
+from analytics.insights import ANOMALIES_HEADER, anomaly_row, number
 from analytics.models import AnomalyEvent
 from devices.models import Device
 from iotplatform.spreadsheet import safe_cell
@@ -71,10 +72,6 @@ ORDER BY device_id, metric, time DESC
 """
 SCORE_METRICS = {"_health": "health", "_rul_hours": "rul_hours", "_rul_low": "rul_low",
                  "_rul_high": "rul_high"}  # fmt: skip
-ANOMALIES_HEADER = [
-    "event_id", "device", "detector", "started_at", "ended_at", "flagged_minutes", "peak_score",
-    "drivers",
-]  # fmt: skip
 SCORES_HEADER = ["device_id", "device", "health", "rul_hours", "rul_low", "rul_high"]
 
 
@@ -154,10 +151,6 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _number(value: Any) -> str:
-    return "" if value is None else f"{float(value):.6g}"
-
-
 def summary_file(out: CsvOut, p: Period) -> None:
     wanted = set(p.schedule.metrics)
     pairs: list[tuple[Device, str, dict[str, Any]]] = [
@@ -200,8 +193,8 @@ def summary_file(out: CsvOut, p: Period) -> None:
         p95, last = tails.get((device.pk, metric), (None, None))
         out.row([
             device.pk, safe_cell(device.name), safe_cell(device.serial), device.type.name, metric,
-            spec.get("unit", ""), count, _number(low), _number(mean), _number(high), _number(p95),
-            _number(last), warn, critical,
+            spec.get("unit", ""), count, number(low), number(mean), number(high), number(p95),
+            number(last), warn, critical,
         ])  # fmt: skip
 
 
@@ -223,7 +216,7 @@ def alarms_file(out: CsvOut, p: Period) -> None:
         out.row([
             a.pk, safe_cell(a.device.name), safe_cell(a.rule.name), a.severity, a.status,
             local(a.opened_at),
-            _number(a.first_value), _number(a.last_value), a.occurrences,
+            number(a.first_value), number(a.last_value), a.occurrences,
             local(a.acknowledged_at), a.acknowledged_by.get_username() if a.acknowledged_by else "",
             local(a.cleared_at), a.cleared_by.get_username() if a.cleared_by else "",
         ])  # fmt: skip
@@ -243,12 +236,7 @@ def anomalies_file(out: CsvOut, p: Period) -> None:
     )
     out.header(ANOMALIES_HEADER)
     for e in events.iterator(chunk_size=2000):
-        drivers = "; ".join(f"{d.get('metric')} {float(d.get('share', 0)):.0%}" for d in e.drivers)
-        out.row([
-            e.pk, safe_cell(e.device.name), e.detector, e.started_at.astimezone(zone).isoformat(),
-            e.ended_at.astimezone(zone).isoformat() if e.ended_at else "", e.minutes,
-            _number(e.peak_score), drivers,
-        ])  # fmt: skip
+        out.row(anomaly_row(e, zone))
 
 
 def health_file(out: CsvOut, p: Period) -> None:
@@ -268,7 +256,7 @@ def health_file(out: CsvOut, p: Period) -> None:
             continue
         found = scores[device.pk]
         out.row(
-            [device.pk, safe_cell(device.name), *(_number(found.get(c)) for c in SCORES_HEADER[2:])]
+            [device.pk, safe_cell(device.name), *(number(found.get(c)) for c in SCORES_HEADER[2:])]
         )
 
 

@@ -9,8 +9,7 @@ from django.db.models import Q, QuerySet
 from devices.models import Device, DeviceType
 from iotplatform.tenancy.models import Tenant
 
-from .artefacts import artefact_load
-from .models import AnomalyEvent, ModelKind, ModelState, ModelVersion, TrainingRun
+from .models import AnomalyEvent, ModelState, ModelVersion, TrainingRun
 
 
 def model_version_list(
@@ -75,40 +74,3 @@ def open_anomaly(*, tenant: Tenant | None, device: Device) -> AnomalyEvent | Non
     if tenant is None:
         return None
     return AnomalyEvent.objects.filter(tenant=tenant, device=device, ended_at__isnull=True).first()
-
-
-def clusters_view(*, tenant: Tenant | None, device_type: DeviceType) -> dict[str, Any] | None:
-    """The active cluster version of the type, shaped for a 3-D plot; None without one."""
-    version = active_versions(tenant=tenant, device_type=device_type).get(ModelKind.CLUSTER)
-    if version is None:
-        return None
-    artefact = artefact_load(name=version.artefact, checksum=version.checksum)
-    result = artefact["result"]
-    index = artefact["index"]
-    devices = [int(d) for d in index.get_level_values(0)]
-    names = dict(
-        Device.objects.filter(tenant=tenant, id__in=set(devices)).values_list("id", "name")
-    )
-    labels = [int(label) for label in result.labels]
-    anomalies = getattr(result, "anomalies", None) or {}
-    return {
-        "version": version.pk,
-        "device_type": device_type.name,
-        "trained_at": version.trained_at,
-        "eps": float(result.eps),
-        "explained": [float(v) for v in result.explained],
-        "window_minutes": int(version.params.get("window_minutes", 0)),
-        "clusters": {
-            str(label): {"windows": int(count), "anomalies": int(anomalies.get(label, 0))}
-            for label, count in sorted(result.counts.items())
-        },
-        "points": {
-            "device": devices,
-            "name": [names.get(d, "") for d in devices],
-            "start": list(index.get_level_values(1)),
-            "x": [round(float(v), 4) for v in result.coords[:, 0]],
-            "y": [round(float(v), 4) for v in result.coords[:, 1]],
-            "z": [round(float(v), 4) for v in result.coords[:, 2]],
-            "cluster": labels,
-        },
-    }

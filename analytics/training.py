@@ -18,7 +18,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from django.db import transaction
 from django.db.models import Q
@@ -32,10 +31,11 @@ from telemetry.windows import minute_means
 
 from . import registry
 from .artefacts import artefact_load
+from .insights import windows_in_spells
 from .ml import anomaly as anomaly_ml
 from .ml import clusters as cluster_ml
 from .ml import detectors
-from .models import AnomalyEvent, ModelKind, TrainingRun
+from .models import ModelKind, TrainingRun
 from .rul_training import rul_train
 from .training_data import (
     Frames,
@@ -140,30 +140,6 @@ def _latest_windows(
     return pd.concat(parts) if parts else pd.DataFrame()
 
 
-def _windows_in_spells(tenant: Tenant, index: pd.MultiIndex, end: datetime) -> np.ndarray:
-    """Which windows (index: device, first minute) overlap one of their device's anomaly
-    spells: the anomaly count of each cluster."""
-    flags = np.zeros(len(index), dtype=bool)
-    if not len(index):
-        return flags
-    devices = index.get_level_values(0).to_numpy()
-    starts = index.get_level_values(1)
-    first = starts.min()
-    spells = AnomalyEvent.objects.filter(
-        tenant=tenant, device_id__in=sorted({int(d) for d in devices}), started_at__lt=end
-    ).filter(Q(ended_at__isnull=True) | Q(ended_at__gt=first))
-    width = timedelta(minutes=CLUSTER_WINDOW_MINUTES)
-    # each device's windows, found once: a spell looks at its own device's only
-    rows = {int(d): np.flatnonzero(devices == d) for d in np.unique(devices)}
-    for device_id, began, ended in spells.values_list("device_id", "started_at", "ended_at"):
-        own = rows.get(int(device_id))
-        if own is None:
-            continue
-        mine = starts[own]
-        flags[own] |= np.asarray(mine < (ended or end)) & np.asarray(mine + width > began)
-    return flags
-
-
 def cluster_train(
     *,
     tenant: Tenant,
@@ -187,7 +163,9 @@ def cluster_train(
         stats = pd.concat([stats, _latest_windows(tenant, rest, signals, end)]).sort_index()
     if len(stats) < 10:
         raise NotEnoughData(f"{len(stats)} windows of {CLUSTER_WINDOW_MINUTES} minutes")
-    in_spells = _windows_in_spells(tenant, stats.index, end)
+    in_spells = windows_in_spells(
+        tenant, stats.index, timedelta(minutes=CLUSTER_WINDOW_MINUTES), end
+    )
     result = cluster_ml.behaviour_clusters(stats, flags=in_spells)
     latest = stats.groupby(level=0).tail(1)
     positions = {key: i for i, key in enumerate(stats.index)}

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import alert_views, model_views, report_views, views
+from . import alert_views, analytics_views, model_views, report_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -22,4 +22,5 @@ urlpatterns = [
     path("alerts/notifications/", alert_views.notifications_page, name="notifications"),
     path("reports/", report_views.reports_page, name="reports"),
     path("models/", model_views.models_page, name="models"),
+    path("analytics/", analytics_views.analytics_page, name="analytics"),
 ]

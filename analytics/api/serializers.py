@@ -1,9 +1,12 @@
 """Inputs and outputs of the analytics API."""
 
+from typing import Any
+
 from rest_framework import serializers
 
+from analytics import insights
 from analytics.models import AnomalyEvent, ModelKind, ModelState, ModelVersion, TrainingRun
-from telemetry.api.serializers import RangeInput
+from telemetry.api.serializers import RangeInput, RangeTime, tz_field
 
 
 class ModelVersionChangeOutput(serializers.Serializer):
@@ -196,19 +199,79 @@ class ForecastOutput(serializers.Serializer):
 
 class ClustersInput(serializers.Serializer):
     type = serializers.CharField(max_length=100)
+    start = RangeTime(required=False, help_text="only the windows starting at or after this")
+    end = RangeTime(required=False, help_text="only the windows starting before this")
+    tz = tz_field()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("start") and attrs.get("end") and attrs["start"] >= attrs["end"]:
+            raise serializers.ValidationError({"start": "start must be before end."})
+        return attrs
+
+
+class AnomalyStatsInput(RangeInput):
+    type = serializers.CharField(required=False, max_length=100, help_text="one device type")
+    bucket = serializers.ChoiceField(choices=["hour", "day"], default="day")
+    tz = tz_field()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        span = (attrs["end"] - attrs["start"]).total_seconds()
+        limit = insights.MAX_BUCKETS[attrs["bucket"]]
+        if span > limit * (3600 if attrs["bucket"] == "hour" else 86400):
+            raise serializers.ValidationError(
+                {"bucket": f"At most {limit} {attrs['bucket']}s; choose a shorter range or days."}
+            )
+        return attrs
+
+
+class AnomalyExportInput(RangeInput):
+    type = serializers.CharField(required=False, max_length=100, help_text="one device type")
+    device = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    tz = tz_field()
 
 
 class ClustersOutput(serializers.Serializer):
     version = serializers.IntegerField()
     device_type = serializers.CharField()
     trained_at = serializers.DateTimeField()
+    window_start = serializers.DateTimeField(help_text="the data the clusters were found in")
+    window_end = serializers.DateTimeField()
+    windows = serializers.IntegerField(help_text="windows starting in the range asked for")
     eps = serializers.FloatField()
     explained = serializers.ListField(child=serializers.FloatField())
     window_minutes = serializers.IntegerField()
     clusters = serializers.DictField(
-        child=serializers.DictField(), help_text="label → windows and anomalies; -1 = outliers"
+        child=serializers.DictField(),
+        help_text="label → windows, their minutes and the windows overlapping an anomaly spell "
+        "(anomalies), over every window in the range; -1 = outliers",
     )
     points = serializers.DictField(
         child=serializers.ListField(),
-        help_text="one entry per window: device, name, start, x, y, z, cluster",
+        help_text="one entry per window plotted (at most 20,000: every outlier and anomalous "
+        "window, a sample of the rest): device, name, start, x, y, z, cluster, anomalous",
     )
+
+
+class CountOutput(serializers.Serializer):
+    start = serializers.DateTimeField()
+    count = serializers.IntegerField()
+
+
+class DeviceCountOutput(serializers.Serializer):
+    device = serializers.IntegerField()
+    name = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class AnomalyStatsOutput(serializers.Serializer):
+    bucket = serializers.CharField()
+    tz = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    total = serializers.IntegerField(help_text="spells overlapping the range")
+    begun = serializers.IntegerField(help_text="of them, begun in it: the series' sum")
+    series = CountOutput(many=True, help_text="spells begun per hour or day of tz")
+    devices = DeviceCountOutput(many=True, help_text="spells per device, the 20 most")
+    other_devices = serializers.IntegerField(help_text="spells of the devices not listed")
+    detectors = serializers.DictField(child=serializers.IntegerField())

@@ -1,17 +1,19 @@
 """The analytics API: model versions, retraining with progress, anomaly spells, a device's
 prediction. Viewers read; operators and admins retrain."""
 
+from typing import Any
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analytics import baselines, forecasting, rules, scoring, selectors, tasks, training
+from analytics import baselines, forecasting, insights, rules, scoring, selectors, tasks, training
 from analytics.models import AnomalyEvent, ModelVersion, TrainingRun
 from devices.api.base import DeviceScopedView, device_type_or_400
 from devices.selectors import device_list
-from iotplatform.tenancy.models import Role
+from iotplatform.tenancy.models import Role, Tenant
 from iotplatform.tenancy.scoping import TenantAPIView
 from telemetry import queries
 from telemetry.api.serializers import SeriesOutput
@@ -240,8 +242,9 @@ class DeviceForecastView(DeviceScopedView):
 
 
 class ClustersView(TenantAPIView):
-    """The active behaviour clusters of a device type: every window of every device in 3-D
-    (PCA of its scaled mean / std / slope per metric), its cluster (-1: an outlier), and the
+    """The active behaviour clusters of a device type: the windows of every device (those
+    starting in the range, when one is given) in 3-D (PCA of their scaled mean / std / slope per
+    metric), each window's cluster (-1: an outlier) and whether it overlaps an anomaly spell, and
     windows and anomalies per cluster."""
 
     serializer_class = ClustersOutput
@@ -251,11 +254,15 @@ class ClustersView(TenantAPIView):
 
     @extend_schema(parameters=[ClustersInput], responses=ClustersOutput)
     def get(self, request: Request) -> Response:
-        data = self.query(ClustersInput)
-        device_type = device_type_or_400(tenant=self.tenant, name=data["type"])
-        body = selectors.clusters_view(tenant=self.tenant, device_type=device_type)
-        if body is None:
-            raise exceptions.NotFound(
-                f"No behaviour clusters trained for {device_type.name!r} yet."
-            )
-        return Response(ClustersOutput(body).data)
+        windows = cluster_windows_or_404(self.tenant, self.query(ClustersInput))
+        return Response(ClustersOutput(windows.body()).data)
+
+
+def cluster_windows_or_404(tenant: Tenant, data: dict[str, Any]) -> insights.ClusterWindows:
+    device_type = device_type_or_400(tenant=tenant, name=data["type"])
+    windows = insights.ClusterWindows(
+        tenant=tenant, device_type=device_type, start=data.get("start"), end=data.get("end")
+    )
+    if not windows.found:
+        raise exceptions.NotFound(f"No behaviour clusters trained for {device_type.name!r} yet.")
+    return windows
