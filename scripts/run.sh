@@ -16,7 +16,7 @@ export PYTHONUNBUFFERED=1  # log lines reach the files as they happen, not a buf
 
 "$BIN/python" manage.py migrate --noinput -v0
 LOGINS="$("$BIN/python" manage.py demo_setup --simulate "${SIM_DEVICES:-24}" \
-  --history-hours "${SIM_HISTORY_HOURS:-24}")"
+  --history-hours "${SIM_HISTORY_HOURS:-24}" --state-dir "${SIM_STATE_DIR:-.simulator}")"
 
 pids=() names=() tees=()
 # start NAME COMMAND…: COMMAND in the background, its output through the tee into NAME.log.

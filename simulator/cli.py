@@ -41,6 +41,7 @@ def _history(args: argparse.Namespace) -> int:
         interval=args.interval,
         rates=rates,
         parquet=args.parquet,
+        in_service=args.in_service,
         progress=progress,
     )
     print(
@@ -86,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     history.add_argument("--end", type=float, default=None, help="epoch seconds; default now")
     history.add_argument("--out", required=True)
     history.add_argument("--parquet", action="store_true")
+    history.add_argument(
+        "--in-service",
+        action="store_true",
+        help="devices already some way into their first life at the start (default: new); "
+        "the live run continues the wear the history ends with (wear.json)",
+    )
     history.set_defaults(func=_history)
 
     run = sub.add_parser("run", parents=[common], help="play a live fleet against the platform")

@@ -10,7 +10,12 @@ Output directory:
   (``anomalies.LABEL_COLUMNS``; the live runner writes the same);
 - ``failures.csv``: when each device failed and was repaired (``anomalies.FAILURE_COLUMNS``);
 - ``rul.csv``: the true remaining useful life at each reading time (``censored`` when the next
-  failure lies beyond the generated range, so the figure is a lower bound).
+  failure lies beyond the generated range, so the figure is a lower bound);
+- ``wear.json``: where each device's life stands at the end (``state.wear_save``), which a live
+  run given this file in its state directory continues from.
+
+Devices start new, or with ``in_service`` some way into their first life, as a plant's are
+when it is first connected.
 
 ``manage.py telemetry_import DIR`` loads such a directory into a tenant.
 """
@@ -26,9 +31,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from scipy.signal import lfilter
 
-from . import anomalies, physics
+from . import anomalies, physics, state
 from .anomalies import Event
 from .fleet import DeviceSpec, Rates
+from .state import MEAN_USE_RATE, WEAR_FILE, WearState, wear_save
 
 CSV_OPTIONS = pacsv.WriteOptions(quoting_style="none", batch_size=1 << 16)
 RUL_SCHEMA = pa.schema(
@@ -52,6 +58,8 @@ class DeviceHistory:
     failures: list[tuple[float, float]]  # (failed at, repaired at)
     rul: np.ndarray  # seconds to the next failure
     censored: np.ndarray  # bool: no failure before the end of the range
+    ended: WearState  # where its life stands at the end of the range
+    degradation: np.ndarray  # 0 (new) to 1 (failing) at each time
 
 
 def _wander(rng: np.random.Generator, n: int, interval: float) -> np.ndarray:
@@ -61,12 +69,22 @@ def _wander(rng: np.random.Generator, n: int, interval: float) -> np.ndarray:
 
 
 def simulate(
-    spec: DeviceSpec, start: float, end: float, interval: float, rates: Rates
+    spec: DeviceSpec,
+    start: float,
+    end: float,
+    interval: float,
+    rates: Rates,
+    *,
+    in_service: bool = False,
 ) -> DeviceHistory:
+    """The device's history over [start, end): new at ``start``, or (``in_service``) already
+    some way into its first life (``state.in_service``), as a plant's devices are when it is
+    first connected."""
     rng = spec.rng(2)
     t = start + np.arange(int((end - start) // interval)) * interval
     n = len(t)
-    load = np.clip(physics.shift_load(t, spec.phase) + _wander(rng, n, interval), 0.05, 1.0)
+    wander = _wander(rng, n, interval)
+    load = np.clip(physics.shift_load(t, spec.phase) + wander, 0.05, 1.0)
     use = np.cumsum((0.4 + load) * interval)
 
     # Lives: wear accumulates from the last repair; at the end of a life the device fails and
@@ -76,10 +94,12 @@ def simulate(
     down = np.zeros(n, dtype=bool)
     failures: list[tuple[float, float]] = []
     life_use = spec.life_use
-    i0 = 0
+    used = state.in_service(spec) * life_use if in_service else 0.0  # before the first reading
+    first_used = used
+    i0, since = 0, np.zeros(0)
     while i0 < n:
         base = use[i0 - 1] if i0 else 0.0
-        since = use[i0:] - base
+        since = use[i0:] - base + used
         over = np.flatnonzero(since >= life_use)
         stop = i0 + (int(over[0]) if len(over) else n - i0)
         degradation[i0:stop] = (since[: stop - i0] / life_use) ** 1.6
@@ -92,12 +112,19 @@ def simulate(
         down[stop:back] = True
         failures.append((failed_at, repaired_at))
         life_use = spec.life_use * float(rng.lognormal(0.0, rates.life_spread / 2))
+        used = 0.0
         i0 = back
+    # Where the life under way stands at the end (a device down at the end: a new life begins).
+    ended = WearState(use=0.0, life_use=life_use, age=0.0, wander=float(wander[-1]) if n else 0.0)
+    if n and i0 < n:
+        ended.use = float(since[-1])
+        ended.age = end - float(t[i0]) + (first_used / MEAN_USE_RATE if i0 == 0 else 0.0)
 
     wear = physics.Wear.of(spec.failure_mode, np.clip(degradation, 0, 1))
     sags = (rng.random(n) < interval * physics.SAGS_PER_DAY / physics.DAY) * rng.uniform(1, 4, n)
     sag = lfilter([1.0], [1, -float(np.exp(-interval / physics.SAG_RECOVERY))], sags)
-    elapsed = t - t[life_start_index]
+    first_age = first_used / MEAN_USE_RATE
+    elapsed = t - t[life_start_index] + np.where(life_start_index == 0, first_age, 0.0)
     battery = physics.battery_level(
         elapsed, fade=wear.battery_fade, drain_per_day=spec.drain_per_day, sag=sag
     )
@@ -115,7 +142,9 @@ def simulate(
         next_failure[t <= failed_at] = failed_at
     censored = ~np.isfinite(next_failure)
     rul = np.where(censored, end - t, next_failure - t)
-    return DeviceHistory(spec, t, ts, reporting, values, events, failures, rul, censored)
+    return DeviceHistory(
+        spec, t, ts, reporting, values, events, failures, rul, censored, ended, degradation
+    )
 
 
 def _table(history: DeviceHistory) -> pa.Table:
@@ -150,9 +179,11 @@ def generate(
     interval: float,
     rates: Rates,
     parquet: bool = False,
+    in_service: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, float]:
     """Write the fleet's history to ``out``; returns counts and the rate achieved."""
+    worn: dict[str, WearState] = {}
     out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     points = 0
@@ -180,7 +211,8 @@ def generate(
         failures = csv.writer(failures_file)
         failures.writerow(anomalies.FAILURE_COLUMNS)
         for done, spec in enumerate(fleet, 1):
-            history = simulate(spec, start, end, interval, rates)
+            history = simulate(spec, start, end, interval, rates, in_service=in_service)
+            worn[spec.serial] = history.ended
             table = _table(history)
             writer.write_table(table)
             if parquet_writer is not None:
@@ -214,6 +246,8 @@ def generate(
         devices.writerow(["serial", "type", "name", "location", "failure_mode"])
         for spec in fleet:
             devices.writerow([spec.serial, spec.kind, spec.name, spec.location, spec.failure_mode])
+    if fleet:
+        wear_save(out / WEAR_FILE, at=end, seed=fleet[0].seed, states=worn)
     seconds = time.perf_counter() - began
     return {
         "devices": len(fleet),

@@ -26,18 +26,22 @@ from typing import Any
 import numpy as np
 
 from . import anomalies, physics
+from .faults import take_fault
 from .fleet import DeviceSpec, Rates, make_fleet
-from .state import device_states
+from .state import (
+    MEAN_USE_RATE,
+    WEAR_FILE,
+    WearState,
+    device_states,
+    in_service,
+    wear_load,
+    wear_save,
+)
 from .transport import HTTPClient, Spool, TransportError
 
 logger = logging.getLogger("simulator")
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
-
-
-WEAR_FAULTS = ("bearing", "overheating", "seal_leak", "battery_fade")
-FAULT_WEAR = 0.75  # a wear fault takes the device this share of its life at once
-FAULT_SPREADS = 6.0  # an anomaly told: this many of the metric's spreads
 
 
 @dataclass
@@ -87,17 +91,24 @@ class LiveRunner:
         self.command_poll = command_poll
         self.rng = random.Random(seed)
         self.noise = np.random.default_rng([seed, 0x11FE])
+        self.seed = seed
         now = time.time()
-        self.devices = [
-            LiveDevice(
-                spec,
-                anomalies.LiveFaults(spec, rates),
-                life_use=spec.life_use,
-                use=spec.life_use * self.rng.uniform(0.0, 0.7),
-                born=now,
+        saved = wear_load(state_dir / WEAR_FILE, seed=seed, now=now, rate=time_scale)
+        self.devices = []
+        for spec in make_fleet(devices, seed, rates):
+            used = in_service(spec) * spec.life_use
+            was = saved.get(spec.serial) or WearState(used, spec.life_use, used / MEAN_USE_RATE)
+            self.devices.append(
+                LiveDevice(
+                    spec,
+                    anomalies.LiveFaults(spec, rates),
+                    use=was.use,
+                    life_use=was.life_use,
+                    wander=was.wander,
+                    born=now - was.age / time_scale,
+                    mode=was.mode,
+                )
             )
-            for spec in make_fleet(devices, seed, rates)
-        ]
         self.tokens: dict[str, str] = {}
         self.stats = {
             "ticks": 0,
@@ -306,32 +317,8 @@ class LiveRunner:
             device.config.update({k: v for k, v in params.items() if k != "thresholds"})
             return {"ok": True, "config": device.config}
         if method == "simulate":
-            return self._fault(device, params, now)
+            return take_fault(device, params, now, self.interval)
         return {"error": f"unknown method {method!r}"}
-
-    def _fault(self, device: LiveDevice, params: dict[str, Any], now: float) -> dict[str, Any]:
-        """Take on a fault as told (the Simulator page): a wear fault brings the device three
-        quarters of the way to its failure in that mode; an anomaly distorts one metric from
-        now for some minutes (a spike: the next reading), labelled like the scheduled ones."""
-        fault = params.get("fault")
-        if fault in WEAR_FAULTS:
-            if fault not in physics.FAILURE_MODES[device.spec.kind]:
-                return {"error": f"a {device.spec.kind} does not fail by {fault}"}
-            device.mode = str(fault)
-            device.use = max(device.use, FAULT_WEAR * device.life_use)
-            return {"ok": True, "fault": fault, "wear": round(device.use / device.life_use, 3)}
-        if fault in ("spike", "drift", "stuck"):
-            metric = str(params.get("metric") or next(iter(anomalies.SPREAD[device.spec.kind])))
-            if metric not in anomalies.SPREAD[device.spec.kind]:
-                return {"error": f"no metric {metric!r} on a {device.spec.kind}"}
-            seconds = self.interval if fault == "spike" else 60.0 * float(params.get("minutes", 30))
-            event = anomalies.Event(
-                kind=str(fault), start=now, end=now + max(seconds, 1.0), metric=metric,
-                magnitude=FAULT_SPREADS, seed=int(now),
-            )  # fmt: skip
-            device.faults.open.append(event)
-            return {"ok": True, "fault": fault, "metric": metric, "until_ms": int(event.end * 1000)}
-        return {"error": f"unknown fault {fault!r}"}
 
     async def _commands(self, client: HTTPClient) -> None:
         """Fetch and answer each device's commands every ``command_poll`` seconds."""
@@ -443,6 +430,7 @@ class LiveRunner:
             if time.time() - last_log >= 30:
                 last_log = time.time()
                 logger.info("stats %s", json.dumps(self.stats))
+                self._save_wear()
             next_tick += self.interval
             await asyncio.sleep(max(0.0, next_tick - time.time()))
         self.stopping = False
@@ -451,6 +439,7 @@ class LiveRunner:
         while not spool.empty() and time.time() < deadline:
             await asyncio.sleep(0.2)
         self.stopping = True
+        self._save_wear()
         self._labels(time.time(), stopping=True)
         for device in self.devices:
             if device.failed_at is not None:
@@ -484,6 +473,17 @@ class LiveRunner:
         temporary = target.with_suffix(".tmp")
         temporary.write_text(json.dumps(status))
         temporary.replace(target)
+
+    def _save_wear(self) -> None:
+        """Where each device's life stands (a failed one: its next life, about to begin)."""
+        now = time.time()
+        states = {
+            d.spec.serial: WearState(0.0, d.life_use, 0.0)
+            if d.failed_at is not None
+            else WearState(d.use, d.life_use, (now - d.born) * self.time_scale, d.mode, d.wander)
+            for d in self.devices
+        }
+        wear_save(self.state_dir / WEAR_FILE, at=now, seed=self.seed, states=states)
 
     def _warn(self, message: str) -> None:
         """Log a delivery problem at most every 10 seconds."""

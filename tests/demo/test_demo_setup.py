@@ -43,3 +43,26 @@ def test_demo_tenants_have_the_standard_device_types() -> None:
     for slug in ("acme", "globex"):
         names = set(DeviceType.objects.filter(tenant__slug=slug).values_list("name", flat=True))
         assert {"pump", "motor", "compressor"} <= names, (slug, names)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_history_hands_its_wear_to_the_live_fleet(tmp_path, monkeypatch) -> None:
+    import json
+
+    from analytics.tasks import training_run_execute
+    from simulator.fleet import make_fleet
+    from telemetry.models import Reading
+
+    monkeypatch.setattr(training_run_execute, "delay", lambda pk: None)
+    call_command(
+        "demo_setup", "--simulate", "6", "--history-hours", "1", "--state-dir", str(tmp_path),
+        stdout=StringIO(), stderr=StringIO(),
+    )  # fmt: skip
+    assert Reading.objects.filter(tenant__slug="acme").exists()
+    fleet = SimulatedFleet.objects.get(tenant__slug="acme")
+    wear = json.loads((tmp_path / "acme" / "wear.json").read_text())
+    specs = make_fleet(6, fleet.seed)
+    assert wear["seed"] == fleet.seed and set(wear["devices"]) == {s.serial for s in specs}
+    # in service: every device some way into its life, as the live fleet will go on from
+    shares = [w["use"] / w["life_use"] for w in wear["devices"].values()]
+    assert all(0 < share < 1 for share in shares) and max(shares) > 0.1

@@ -70,6 +70,8 @@ def test_store_and_forward_across_a_platform_restart(tmp_path: Path, tenant: Ten
             simulator.kill()
         first.close()
     summary = json.loads((state / "summary.json").read_text())
+    wear = json.loads((state / "wear.json").read_text())  # where the next run picks up
+    assert wear["seed"] == 3 and len(wear["devices"]) == 8
     assert summary["spooled"] > 0, summary  # it did have to buffer
     assert summary["spool_left"] == 0 and summary["rejected"] == 0, summary
     assert Device.objects.filter(tenant=tenant).count() == 8

@@ -1,3 +1,4 @@
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from iotplatform.tenancy.models import Role, Tenant
 from iotplatform.tenancy.services import membership_set
 from simulator.fleet import Rates, make_fleet
 from simulator.history import generate
+from simulator.state import WEAR_FILE
 from telemetry.models import Reading
 
 DEMO_TENANTS = [
@@ -56,15 +58,27 @@ class Command(BaseCommand):
             help="with --simulate: give the fleet this much history (one reading per 30 s), "
             "once — skipped when Acme already has readings",
         )
+        parser.add_argument(
+            "--state-dir",
+            default=".simulator",
+            help="the simulator's state directory (simulator_supervise's): the live fleet "
+            "continues the wear the history ends with",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.setup(**options)
         if options["simulate"] and options["history_hours"]:
-            self.history(devices=options["simulate"], hours=options["history_hours"])
+            self.history(
+                devices=options["simulate"],
+                hours=options["history_hours"],
+                state_dir=Path(options["state_dir"]),
+            )
 
-    def history(self, *, devices: int, hours: int) -> None:
+    def history(self, *, devices: int, hours: int, state_dir: Path) -> None:
         """The simulator's history of the same seeded fleet, imported: the same serials the live
-        fleet provisions, so charts of the last day are full from the first minute."""
+        fleet provisions, so charts of the last day are full from the first minute. The plant
+        is in service (its devices some way into their lives), and the live fleet picks up each
+        device's wear where the history leaves it (``wear.json`` in Acme's state directory)."""
         tenant = Tenant.objects.get(slug="acme")
         if Reading.objects.filter(tenant=tenant).exists():
             return
@@ -79,9 +93,12 @@ class Command(BaseCommand):
                 end=end,
                 interval=30,
                 rates=rates,
+                in_service=True,
             )
             call_command("telemetry_import", directory, tenant="acme", stdout=self.stderr)
             call_command("failures_import", directory, tenant="acme", stdout=self.stderr)
+            (state_dir / tenant.slug).mkdir(parents=True, exist_ok=True)
+            shutil.move(Path(directory) / WEAR_FILE, state_dir / tenant.slug / WEAR_FILE)
         # Models from the imported day, trained by the worker as soon as it runs (the nightly
         # retrain keeps them fresh after that).
         for run in training_runs_nightly():
