@@ -372,6 +372,8 @@ def _publish(
                 "name": names.get(e.device_id, ""),
                 "state": state,
                 "at": minute.isoformat(),
+                "detector": e.detector,
+                "started_at": e.started_at.isoformat(),
                 "score": round(e.peak_score, 3),
                 "drivers": e.drivers,
             }

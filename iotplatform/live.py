@@ -123,6 +123,8 @@ class AnomalyData(TypedDict):
     name: str
     state: str  # "opened" or "ended"
     at: str
+    detector: str  # the detector that opened it
+    started_at: str
     score: float
     drivers: list[dict[str, Any]]  # [{metric, share, value}], largest share first
 

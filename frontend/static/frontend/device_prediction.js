@@ -25,13 +25,16 @@
     set("crossing", c.metric + " passes " + c.limit + unit(c.metric) + " (" + c.direction + ") in about " +
         hours(c.hours) + ", as early as " + hours(c.earliest_hours));
   }
+  function showSpell(a) {
+    set("anomaly", a ? "since " + new Date(a.started_at).toLocaleString() + ", " + a.detector + ": " +
+        a.drivers.map(function (d) { return d.metric + " " + Math.round((d.share || 0) * 100) + " %"; }).join(", ") : "none open");
+  }
   function show(p) {
     set("minute", p.minute ? "as of " + new Date(p.minute).toLocaleTimeString() : "not scored yet");
     set("health", p.health === null ? "—" : Math.round(p.health) + " / 100");
     showRul(p.rul);
     set("anomaly_score", p.anomaly_score === null ? "—" : p.anomaly_score.toFixed(2) + (p.anomaly_score > 1 ? " (above 1: anomalous)" : ""));
-    set("anomaly", p.anomaly ? "since " + new Date(p.anomaly.started_at).toLocaleString() + ", " + p.anomaly.detector + ": " +
-        p.anomaly.drivers.map(function (d) { return d.metric + " " + Math.round((d.share || 0) * 100) + " %"; }).join(", ") : "none open");
+    showSpell(p.anomaly);
     if (p.minute) showCrossing(p.crossing);
     set("cluster", p.cluster === null ? "—" : (p.cluster < 0 ? "an outlier" : String(p.cluster)));
   }
@@ -83,6 +86,10 @@
       const at = payload.minute;
       Plotly.extendTraces(trend, { x: [[at], [at], [at], [at]], y: [[s.rul_high], [s.rul_low], [s.rul_hours], [s.health]] }, [0, 1, 2, 3]);
     }
+  });
+  // A spell of this device opening or ending, as the scoring minute finds it.
+  IoTLive.on(IoTLive.events.ANOMALY, function (a) {
+    if (String(a.device) === String(data.device)) showSpell(a.state === "opened" ? a : null);
   });
   load();
 })();
