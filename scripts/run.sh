@@ -71,6 +71,12 @@ if [ -z "${SMS_BACKEND:-}" ]; then
     --account-sid "$SMS_ACCOUNT_SID" --auth-token "$SMS_AUTH_TOKEN"
 fi
 
+# MQTT: the platform's broker (Mosquitto with the platform's plugin) and the bridge that feeds
+# what devices publish into the ingestion pipeline (and keeps the broker's credentials file).
+MQTT_PORT="${MQTT_PORT:-1884}"
+export MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT"
+start broker bash scripts/broker.sh run "$MQTT_PORT"
+start mqtt "$BIN/python" manage.py mqtt_ingest
 start web "$BIN/python" -m iotplatform.server --host "$HOST" --port "$PORT" \
   --workers "${WEB_WORKERS:-1}"
 start worker "$BIN/celery" -A iotplatform worker --loglevel INFO \
@@ -93,7 +99,8 @@ cat <<BANNER
  IoT Platform is up at $URL  (simulated fleet: ${SIM_DEVICES:-24} devices of Acme Plant)
  Admin: ${URL}admin/   API docs: ${URL}api/docs/   Health: ${URL}healthz
 $LOGINS
- Logs: $LOG_DIR/ (web.log, worker.log, beat.log, alerts.log, simulator.log); warnings and errors show here.
+ Devices over MQTT: $MQTT_URL (username: the device's token; topic v1/devices/me/telemetry)
+ Logs: $LOG_DIR/ (web.log, worker.log, beat.log, alerts.log, simulator.log, broker.log, mqtt.log); warnings and errors show here.
  Alarm emails and text messages "sent": $LOG_DIR/mail/ (index.log, *.eml) and $LOG_DIR/sms/messages.jsonl
  Ctrl-C stops everything.
 ================================================================

@@ -73,16 +73,13 @@ fi
 wait_tcp "$(url_host "$REDIS_URL")" "$(url_port "$REDIS_URL" 6379)" 30
 
 # --- Mosquitto ------------------------------------------------------------------------------
-if [ -z "${MQTT_URL:-}" ]; then
-  MQTT_URL="mqtt://127.0.0.1:1883"
-  if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
-    command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || apt_install mosquitto
-    log "starting mosquitto on 127.0.0.1:1883"
-    printf 'listener 1883 127.0.0.1\nallow_anonymous true\npersistence false\n' >/tmp/iotplatform-mosquitto.conf
-    /usr/sbin/mosquitto -d -c /tmp/iotplatform-mosquitto.conf
-  fi
-fi
-wait_tcp "$(url_host "$MQTT_URL")" "$(url_port "$MQTT_URL" 1883)" 30
+# The platform's broker is Mosquitto with the platform's plugin (scripts/broker.sh), run by
+# `make run` and by the tests that need it (each on its own port); here it is only built. An
+# MQTT_URL set in the environment names a broker that loads the plugin (docker/compose).
+bash scripts/broker.sh build
+case "${MQTT_URL:-}" in
+  ""|mqtt://127.0.0.1:1883) MQTT_URL="mqtt://127.0.0.1:${MQTT_PORT:-1884}" ;;  # 1883: an older default
+esac
 
 # --- .env ------------------------------------------------------------------------------------
 {

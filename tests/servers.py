@@ -187,3 +187,33 @@ def sms_gateway(directory: Path) -> Iterator[str]:
     with running(args, ARTIFACTS / f"sms-gateway-{port}.log") as proc:
         wait_port(port, proc)
         yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def mqtt_broker(directory: Path, port: int | None = None) -> Iterator[tuple[str, Path]]:
+    """The platform's broker (Mosquitto with its plugin, as `make run` starts it) on a port of
+    its own, reading the credentials file in ``directory``; yields its URL and that file."""
+    subprocess.run(["bash", "scripts/broker.sh", "build"], cwd=ROOT, check=True)
+    port = port or free_port()
+    credentials = directory / "credentials"
+    credentials.touch()
+    data = directory / "data"
+    config = subprocess.run(
+        ["bash", "scripts/broker.sh", "config", str(port), str(credentials), str(data)],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    data.mkdir(exist_ok=True)
+    (directory / "mosquitto.conf").write_text(config)
+    args = ["/usr/sbin/mosquitto", "-c", str(directory / "mosquitto.conf")]
+    with running(args, ARTIFACTS / f"mosquitto-{port}.log") as proc:
+        wait_port(port, proc)
+        yield f"mqtt://127.0.0.1:{port}", credentials
+
+
+@contextmanager
+def mqtt_bridge(url: str, credentials: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``manage.py mqtt_ingest`` against the broker at ``url``, keeping ``credentials``."""
+    args = [str(BIN / "python"), "manage.py", "mqtt_ingest"]
+    extra = {"MQTT_URL": url, "MQTT_CREDENTIALS_FILE": str(credentials), **env}
+    with running(args, ARTIFACTS / "mqtt-bridge.log", **extra) as proc:
+        yield proc

@@ -95,7 +95,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery broker and results, Channels layer ---------------------------------
 REDIS_URL: str = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
-MQTT_URL: str = env("MQTT_URL", default="mqtt://127.0.0.1:1883")
+# --- MQTT: the platform's broker (Mosquitto with broker/iot_auth.c) and its bridge ----------------
+MQTT_URL: str = env("MQTT_URL", default="mqtt://127.0.0.1:1884")
+# Where the bridge keeps the digests of every valid credential for the broker's plugin to read.
+MQTT_CREDENTIALS_FILE: str = env(
+    "MQTT_CREDENTIALS_FILE", default=str(BASE_DIR / ".broker" / "credentials")
+)
+# The bridge's own login at the broker (username iot-bridge); by default derived from SECRET_KEY.
+MQTT_BRIDGE_PASSWORD: str = env("MQTT_BRIDGE_PASSWORD", default="")
+MQTT_BRIDGE_INFLIGHT = env.int("MQTT_BRIDGE_INFLIGHT", default=1000)  # messages being stored
 
 CACHES = {
     "default": {

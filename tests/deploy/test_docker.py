@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ..servers import ROOT
@@ -50,18 +51,20 @@ def test_compose_runs_every_part() -> None:
         "worker",
         "beat",
         "alerts",
+        "mqtt-ingest",
     }
     assert spec["services"]["timescaledb"]["image"].startswith("timescale/timescaledb")
 
 
-def test_dockerfile_passes_hadolint_and_runs_as_non_root() -> None:
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "broker.Dockerfile"])
+def test_dockerfile_passes_hadolint_and_runs_as_non_root(dockerfile: str) -> None:
     result = subprocess.run(
-        ["hadolint", str(DOCKER / "Dockerfile")],
+        ["hadolint", str(DOCKER / dockerfile)],
         capture_output=True,
         text=True,
         timeout=60,
         env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    text = (DOCKER / "Dockerfile").read_text()
+    text = (DOCKER / dockerfile).read_text()
     assert "\nUSER " in text and "USER root" not in text

@@ -2,6 +2,7 @@
 admin in, keeps the console to the banner and warnings (the full logs in files the banner names),
 and stops cleanly on Ctrl-C (SIGINT to its process group, as a terminal sends it)."""
 
+import json
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -56,6 +58,39 @@ def scratch_database() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _mqtt_publish(port: int, token: str, values: dict[str, float]) -> None:
+    """Publish as a ThingsBoard device does, retrying the CONNECT until the broker knows the
+    token (the bridge writes its credentials file within seconds of the token's issue)."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    deadline = time.monotonic() + 30
+    while True:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+        client.username_pw_set(token)
+        answered, accepted = threading.Event(), list[bool]()
+
+        def on_connect(
+            _c: Any, _u: Any, _f: Any, reason: Any, _p: Any, *,
+            answered: threading.Event = answered, accepted: list[bool] = accepted,
+        ) -> None:  # fmt: skip
+            accepted.append(not reason.is_failure)
+            answered.set()
+
+        client.on_connect = on_connect
+        client.connect("127.0.0.1", port, keepalive=10)
+        client.loop_start()
+        if answered.wait(10) and accepted[0]:
+            client.publish("v1/devices/me/telemetry", json.dumps(values), qos=1).wait_for_publish(5)
+            client.disconnect()
+            client.loop_stop()
+            return
+        client.loop_stop()
+        assert time.monotonic() < deadline, "the broker never let the device in"
+        time.sleep(1)
+
+
 def test_make_run_comes_up_and_stops_cleanly(clean_copy: Path, scratch_database: str) -> None:
     port = servers.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
@@ -66,6 +101,7 @@ def test_make_run_comes_up_and_stops_cleanly(clean_copy: Path, scratch_database:
         DATABASE_URL=scratch_database,
         REDIS_URL=servers.settings.REDIS_URL,
         SIM_HISTORY_HOURS="3",
+        MQTT_PORT=str(servers.free_port()),
         RUN_LOG_DIR="run-logs",
         MAIL_SINK_PORT=str(servers.free_port()),
         SMS_GATEWAY_PORT=str(servers.free_port()),
@@ -130,10 +166,28 @@ def test_make_run_comes_up_and_stops_cleanly(clean_copy: Path, scratch_database:
                 time.sleep(1)
             assert len(devices) == 24, devices
             assert sum(d["status"] != "offline" for d in devices) >= 21, devices
+            # A device of the fleet publishes over MQTT with its token (ThingsBoard's way): the
+            # broker lets it in once the bridge has its credential, the bridge stores it.
+            serial, token = next(iter(json.loads(
+                (clean_copy / ".simulator" / "acme" / "tokens.json").read_text()
+            ).items()))  # fmt: skip
+            device = next(d for d in devices if d["serial"] == serial)
+            _mqtt_publish(int(env["MQTT_PORT"]), token, {"mqtt_probe": 42.5})
+            deadline = time.monotonic() + 30
+            latest: dict[str, Any] = {}
+            while time.monotonic() < deadline and "mqtt_probe" not in latest:
+                time.sleep(0.5)
+                latest = (
+                    session.get(f"{base}/api/v1/telemetry/latest", timeout=10)
+                    .json()["devices"]
+                    .get(str(device["id"]), {})
+                )
+            assert latest["mqtt_probe"]["value"] == 42.5, latest
             # The console keeps the banner in sight: every process logs in full to its file
             # under RUN_LOG_DIR, which the banner names, and only warnings reach the console.
             assert (
-                "Logs: run-logs/ (web.log, worker.log, beat.log, alerts.log, simulator.log)" in text
+                "Logs: run-logs/ (web.log, worker.log, beat.log, alerts.log, simulator.log, "
+                "broker.log, mqtt.log)" in text
             )
             logs = clean_copy / "run-logs"
             assert "Uvicorn running" in (logs / "web.log").read_text()

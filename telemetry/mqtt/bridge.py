@@ -1,0 +1,202 @@
+"""The MQTT bridge: what devices and gateways publish, from the broker into the ingestion
+pipeline (the HTTP transport's, not a copy of it).
+
+- It logs in as ``iot-bridge`` with a persistent session (clean session off, a fixed client id)
+  and takes ``$share/iot-ingest/iot/t/#`` at QoS 1: several bridges share the stream, and what is
+  published while none runs waits at the broker.
+- Each message is acknowledged only once its readings are committed (paho's manual acks): a
+  bridge killed mid-stream leaves the unacknowledged ones to be sent again, and the pipeline's
+  idempotent write stores nothing twice. While the database is down (503) a message is retried
+  with backoff, never dropped; over a device's rate (429) it waits its turn.
+- A message the pipeline refuses for good (malformed JSON, nothing valid: 4xx) is acknowledged
+  and dropped, the reason logged; the bridge goes on.
+- Topics come re-addressed by the broker's plugin: ``iot/t/<tenant>/d/<device>/telemetry`` from
+  a device, ``iot/t/<tenant>/g/<key>/telemetry`` from a gateway (its tenant's devices by serial).
+- It keeps the broker's credentials file in step (``credentials``): rewritten whenever a
+  credential is issued, revoked or deleted, checked every second.
+"""
+
+import asyncio
+import contextlib
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from devices.credentials import DeviceIdentity, GatewayIdentity, Identity
+from telemetry.ingest.errors import IngestError
+from telemetry.ingest.pipeline import IngestPipeline
+
+from .credentials import (
+    BRIDGE_USERNAME,
+    bridge_password,
+    credentials_fingerprint,
+    credentials_write,
+)
+
+logger = logging.getLogger(__name__)
+
+SUBSCRIPTION = "$share/iot-ingest/iot/t/#"
+TOPIC = re.compile(r"^iot/t/(\d{1,18})/([dg])/(\d{1,18})/telemetry$")
+CREDENTIALS_EVERY = 1.0  # seconds
+MAX_BACKOFF = 30.0
+
+
+@dataclass
+class BridgeStats:
+    received: int = 0
+    stored: int = 0  # messages with readings committed (or already there)
+    dropped: int = 0  # refused for good, or not for the pipeline
+    retried: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+class Bridge:
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        client_id: str = "iot-ingest-1",
+        pipeline: IngestPipeline | None = None,
+        inflight: int | None = None,
+        credentials_file: str | None = None,
+    ) -> None:
+        parts = urlsplit(url or settings.MQTT_URL)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 1883
+        self.client_id = client_id
+        self.pipeline = pipeline or IngestPipeline()
+        self.inflight = inflight or settings.MQTT_BRIDGE_INFLIGHT
+        self.credentials_file = credentials_file
+        self.stats = BridgeStats()
+        self.serials: dict[int, str | None] = {}
+        self.connected = asyncio.Event()
+        self.queue: asyncio.Queue[mqtt.MQTTMessage] = asyncio.Queue()
+        self.client: mqtt.Client | None = None
+
+    # --- the broker side (paho's thread) ------------------------------------------------------
+
+    def _client(self, loop: asyncio.AbstractEventLoop) -> mqtt.Client:
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        client.username_pw_set(BRIDGE_USERNAME, bridge_password())
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+
+        def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+            if reason.is_failure:
+                logger.warning("broker refused the bridge: %s", reason)
+                return
+            c.subscribe(SUBSCRIPTION, qos=1)
+            loop.call_soon_threadsafe(self.connected.set)
+            logger.info("bridge connected to %s:%s", self.host, self.port)
+
+        def on_disconnect(_c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+            loop.call_soon_threadsafe(self.connected.clear)
+            logger.warning("bridge lost the broker (%s); reconnecting", reason)
+
+        def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+            loop.call_soon_threadsafe(self.queue.put_nowait, message)
+
+        client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
+        client.on_message = on_message
+        return client
+
+    # --- messages -----------------------------------------------------------------------------
+
+    async def _identity(self, topic: str) -> Identity | None:
+        found = TOPIC.match(topic)
+        if not found:
+            return None
+        tenant, kind, ident = int(found[1]), found[2], int(found[3])
+        if kind == "g":
+            return GatewayIdentity(tenant_id=tenant)
+        if ident not in self.serials:
+            await self.pipeline.start()
+            assert self.pipeline.pool is not None
+            async with self.pipeline.pool.connection() as conn:
+                row = await (
+                    await conn.execute(
+                        "SELECT serial FROM devices_device WHERE id = %s AND tenant_id = %s",
+                        (ident, tenant),
+                    )
+                ).fetchone()
+            self.serials[ident] = row[0] if row else None
+        serial = self.serials[ident]
+        return None if serial is None else DeviceIdentity(ident, tenant, serial)
+
+    def _drop(self, reason: str, topic: str) -> None:
+        self.stats.dropped += 1
+        self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
+        logger.info("dropped a message on %s: %s", topic, reason)
+
+    async def handle(self, message: mqtt.MQTTMessage) -> None:
+        """Store one message's readings (retrying while storage is down), then acknowledge."""
+        self.stats.received += 1
+        identity = await self._identity(message.topic)
+        backoff = 0.5
+        while identity is not None:
+            try:
+                await self.pipeline.ingest_body(identity, bytes(message.payload))
+                self.stats.stored += 1
+                break
+            except IngestError as exc:
+                if exc.status in (429, 503):  # its turn later / storage down: kept, retried
+                    self.stats.retried += 1
+                    await asyncio.sleep(exc.retry_after or backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF)
+                    continue
+                self._drop(f"{exc.status} {exc.message}", message.topic)
+                break
+        else:
+            self._drop("not a telemetry topic of a known device", message.topic)
+        if self.client is not None and message.qos > 0:
+            self.client.ack(message.mid, message.qos)
+
+    async def _worker(self) -> None:
+        while True:
+            message = await self.queue.get()
+            try:
+                await self.handle(message)
+            except Exception:  # a bug must not stop the bridge; the message comes again later
+                logger.exception("could not handle a message on %s", message.topic)
+
+    async def _keep_credentials(self) -> None:
+        seen: tuple[object, ...] | None = None
+        while True:
+            try:
+                now = await sync_to_async(credentials_fingerprint)()
+                if now != seen:
+                    await sync_to_async(credentials_write)(self.credentials_file)
+                    seen = now
+            except Exception:  # the database is down: the file stays as it was
+                logger.warning("could not refresh the broker's credentials", exc_info=True)
+            await asyncio.sleep(CREDENTIALS_EVERY)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        keeper = asyncio.create_task(self._keep_credentials())
+        self.client = self._client(loop)
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        workers = [asyncio.create_task(self._worker()) for _ in range(self.inflight)]
+        try:
+            await (stop or asyncio.Event()).wait()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+            for task in [keeper, *workers]:
+                task.cancel()
+            for task in [keeper, *workers]:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self.pipeline.stop()

@@ -1,0 +1,196 @@
+"""Devices publishing over MQTT through the platform's broker (real Mosquitto with the
+platform's plugin) and the bridge (``manage.py mqtt_ingest``) into the ingestion pipeline.
+
+A ThingsBoard-style device (username = its token, topic v1/devices/me/telemetry) is stored as
+itself; a wrong or revoked token is refused at CONNECT, and a connected device whose token is
+revoked is cut off within seconds; a publish on another device's topic never reaches storage;
+a malformed payload is dropped without stopping the bridge; a bridge killed mid-stream loses
+nothing: after its restart, stored == published."""
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from devices.models import Device
+from devices.services import device_token_revoke, device_token_rotate
+from iotplatform.tenancy.models import Tenant
+from telemetry.models import Reading
+from telemetry.mqtt.credentials import credentials_write
+
+from .. import factories, servers
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def _client(url: str, username: str, client_id: str = "", clean: bool = True) -> mqtt.Client:
+    """A device's MQTT connection as ThingsBoard firmware makes it; raises on a refusal."""
+    host, port = url.removeprefix("mqtt://").split(":")
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean,
+        protocol=mqtt.MQTTv311,
+    )  # fmt: skip
+    client.username_pw_set(username)
+    refused: list[Any] = []
+    ready = threading.Event()
+
+    def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            refused.append(reason)
+        ready.set()
+
+    client.on_connect = on_connect
+    client.connect(host, int(port), keepalive=10)
+    client.loop_start()
+    assert ready.wait(10), "no CONNACK"
+    if refused:
+        client.loop_stop()
+        raise ConnectionRefusedError(str(refused[0]))
+    return client
+
+
+def _until(check: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError("not within the time")
+
+
+def _bridge_ready() -> None:
+    """The bridge has its subscription (its session collects from now on)."""
+    log = servers.ARTIFACTS / "mqtt-bridge.log"
+    _until(lambda: log.exists() and "bridge connected" in log.read_text())
+    time.sleep(0.5)
+
+
+def _stored(device: Device) -> int:
+    return Reading.objects.filter(device=device).count()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Any:
+    with servers.mqtt_broker(tmp_path) as (url, credentials):
+        yield url, credentials
+
+
+def test_a_thingsboard_device_publishes_as_itself_and_nothing_else(
+    broker: Any, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    url, credentials = broker
+    device = factories.make_device(tenant, name="Pump 1", serial="P-1")
+    token = device_token_rotate(device=device)
+    theirs = factories.make_device(other_tenant, name="Press", serial="G-1")
+    device_token_rotate(device=theirs)
+    with servers.mqtt_bridge(url, credentials):
+        _bridge_ready()
+        assert "iot-bridge" in credentials.read_text()  # the bridge wrote the file
+        with pytest.raises(ConnectionRefusedError):
+            _client(url, "not-a-token")
+        client = _client(url, token)
+        t0 = int(time.time() * 1000)
+        for i in range(10):  # both payload shapes, QoS 1 and 0
+            body = {"ts": t0 + i, "values": {"temperature": 20.0 + i, "pressure": 3.0}}
+            client.publish("v1/devices/me/telemetry", json.dumps(body), qos=1).wait_for_publish(5)
+        client.publish("v1/devices/me/telemetry", '{"vibration": 1.5}', qos=0)
+        # someone else's topics: refused by the broker, never stored
+        client.publish(f"iot/t/{other_tenant.id}/d/{theirs.id}/telemetry", '{"x": 1}', qos=1)
+        client.publish("v1/devices/G-1/telemetry", '{"x": 2}', qos=1)
+        # a malformed payload is dropped; the bridge carries on
+        client.publish("v1/devices/me/telemetry", "{not json", qos=1).wait_for_publish(5)
+        client.publish("v1/devices/me/telemetry", '{"current": 7.5}', qos=1).wait_for_publish(5)
+        _until(lambda: _stored(device) == 10 * 2 + 2)
+        time.sleep(1.0)
+        client.loop_stop()
+    assert _stored(device) == 22
+    assert _stored(theirs) == 0 and not Reading.objects.filter(metric="x").exists()
+    assert Reading.objects.filter(device=device, metric="current", value=7.5).exists()
+    log = (servers.ARTIFACTS / "mqtt-bridge.log").read_text()
+    assert "dropped a message" in log and "400" in log
+
+
+def test_a_revoked_token_is_cut_off_and_refused_within_seconds(broker: Any, tenant: Tenant) -> None:
+    url, credentials = broker
+    device = factories.make_device(tenant, name="Pump 1", serial="P-1")
+    token = device_token_rotate(device=device)
+    with servers.mqtt_bridge(url, credentials):
+        _bridge_ready()
+        client = _client(url, token)
+        gone = threading.Event()
+        client.on_disconnect = lambda *args: gone.set()
+        device_token_revoke(device=device)
+        assert gone.wait(10), "the revoked device stayed connected"
+        client.loop_stop()
+        with pytest.raises(ConnectionRefusedError):
+            _client(url, token)
+        # a new token works within seconds of its issue
+        fresh = device_token_rotate(device=device)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                _client(url, fresh).loop_stop()
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, "the new token was never let in"
+                time.sleep(0.2)
+
+
+def test_a_bridge_killed_mid_stream_loses_nothing(broker: Any, tenant: Tenant) -> None:
+    url, credentials = broker
+    device = factories.make_device(tenant, name="Pump 1", serial="P-1")
+    token = device_token_rotate(device=device)
+    credentials_write(credentials)
+    with servers.mqtt_bridge(url, credentials, INGEST_DEVICE_RATE="100000") as bridge:
+        _bridge_ready()  # subscribed: its session now collects what is published
+        client = _client(url, token, client_id="pump-1", clean=False)
+        t0 = int(time.time() * 1000) - 600_000
+        sent = 0
+
+        def publish(count: int) -> Any:
+            nonlocal sent
+            for _ in range(count):
+                body = {"ts": t0 + sent, "values": {"temperature": 20 + sent % 7}}
+                info = client.publish("v1/devices/me/telemetry", json.dumps(body), qos=1)
+                sent += 1
+            return info
+
+        publish(300)
+        _until(lambda: _stored(device) > 0)
+        bridge.kill()  # mid-stream: some stored, some in flight, the rest queued
+        publish(300).wait_for_publish(20)
+        assert _stored(device) < sent
+    with servers.mqtt_bridge(url, credentials, INGEST_DEVICE_RATE="100000"):
+        _until(lambda: _stored(device) >= sent, timeout=60)
+        time.sleep(1.0)
+    client.loop_stop()
+    assert _stored(device) == sent == 600
+
+
+def test_a_gateway_publishes_for_its_tenants_devices_only(
+    broker: Any, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    from devices.services import ingest_key_create
+
+    url, credentials = broker
+    ours = factories.make_device(tenant, name="Pump 1", serial="P-1")
+    theirs = factories.make_device(other_tenant, name="Press", serial="G-1")
+    _, key = ingest_key_create(tenant=tenant)
+    with servers.mqtt_bridge(url, credentials):
+        _bridge_ready()
+        gateway = _client(url, key)
+        ts = int(time.time() * 1000)
+        body = {"P-1": [{"ts": ts, "values": {"temperature": 21.0}}],
+                "G-1": [{"ts": ts, "values": {"temperature": 99.0}}]}  # fmt: skip
+        gateway.publish("v1/gateway/telemetry", json.dumps(body), qos=1).wait_for_publish(5)
+        # a gateway may not pose as a device of its own
+        gateway.publish("v1/devices/me/telemetry", '{"temperature": 5.0}', qos=1)
+        _until(lambda: _stored(ours) == 1)
+        time.sleep(1.0)
+        gateway.loop_stop()
+    assert _stored(theirs) == 0  # another tenant's serial is not this gateway's
+    assert Reading.objects.get(device=ours).value == 21.0
