@@ -20,7 +20,9 @@
  * (iot/t/<tenant>/d/<device>/...; a gateway's iot/t/<tenant>/g/<key>/...), where only the bridge
  * may subscribe; retain is cleared. The bridge pushes a command to a device by publishing on
  * iot/rpc/<device id>/<command id>: the plugin hands it to each connection of that device as
- * v1/devices/me/rpc/request/<command id>.
+ * v1/devices/me/rpc/request/<command id>. Devices coming and going are told to the bridges on
+ * iot/presence/<tenant>/<device> ("1" or "0"; all connected devices again when a bridge
+ * publishes on iot/rpc/presence), so they know whom to push commands to.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,7 @@ struct connection {
 	char *client_id;
 	unsigned char digest[DIGEST];
 	char kind;
+	long tenant;
 	long device;
 };
 
@@ -176,7 +179,23 @@ static const struct credential *identity(struct mosquitto *client)
 	return find(digest);
 }
 
-static void remember(struct mosquitto *client, const unsigned char digest[DIGEST], char kind, long device)
+/* Tell the bridges a device came or went (iot/presence/<tenant>/<device>: "1" or "0"). */
+static void presence(long tenant, long device, const char *state)
+{
+	char topic[96];
+	snprintf(topic, sizeof(topic), "iot/presence/%ld/%ld", tenant, device);
+	mosquitto_broker_publish_copy(NULL, topic, 1, state, 1, false, NULL);
+}
+
+static int connected(long device, const struct mosquitto *except)
+{
+	for(size_t i = 0; i < connections_count; i++){
+		if(connections[i].kind == DEVICE && connections[i].device == device && connections[i].client != except) return 1;
+	}
+	return 0;
+}
+
+static void remember(struct mosquitto *client, const unsigned char digest[DIGEST], char kind, long tenant, long device)
 {
 	if(connections_count == connections_size){
 		size_t size = connections_size ? 2 * connections_size : 256;
@@ -190,16 +209,20 @@ static void remember(struct mosquitto *client, const unsigned char digest[DIGEST
 	c->client_id = strdup(mosquitto_client_id(client) ? mosquitto_client_id(client) : "");
 	memcpy(c->digest, digest, DIGEST);
 	c->kind = kind;
+	c->tenant = tenant;
 	c->device = device;
+	if(kind == DEVICE) presence(tenant, device, "1");
 }
 
 static void forget(struct mosquitto *client)
 {
 	for(size_t i = 0; i < connections_count; i++){
 		if(connections[i].client == client){
-			free(connections[i].client_id);
+			struct connection gone = connections[i];
 			connections[i] = connections[--connections_count];
 			i--;
+			if(gone.kind == DEVICE && !connected(gone.device, client)) presence(gone.tenant, gone.device, "0");
+			free(gone.client_id);
 		}
 	}
 }
@@ -218,7 +241,7 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 			if(credentials[i].kind == BRIDGE && !strcmp(credentials[i].username, ed->username)
 					&& !memcmp(credentials[i].digest, digest, DIGEST)){
 				forget(ed->client);
-				remember(ed->client, digest, BRIDGE, 0);
+				remember(ed->client, digest, BRIDGE, 0, 0);
 				return MOSQ_ERR_SUCCESS;
 			}
 		}
@@ -228,7 +251,7 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 	const struct credential *c = find(digest);
 	if(!c || c->kind == BRIDGE) return MOSQ_ERR_AUTH;
 	forget(ed->client);
-	remember(ed->client, digest, c->kind, c->kind == DEVICE ? c->id : 0);
+	remember(ed->client, digest, c->kind, c->tenant, c->kind == DEVICE ? c->id : 0);
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -247,7 +270,8 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 	if(ed->access == MOSQ_ACL_UNSUBSCRIBE) return MOSQ_ERR_SUCCESS;
 	if(c->kind == BRIDGE){
 		if(ed->access == MOSQ_ACL_WRITE) return starts(t, RPC_PREFIX) ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
-		return starts(t, "iot/t/") || starts(t, "$share/") ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
+		return starts(t, "iot/t/") || starts(t, "iot/presence/") || starts(t, "$share/")
+			? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
 	}
 	if(c->kind == DEVICE){
 		switch(ed->access){
@@ -274,6 +298,12 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 static int push_command(struct mosquitto_evt_message *ed)
 {
 	const char *rest = ed->topic + strlen(RPC_PREFIX);
+	if(!strcmp(rest, "presence")){ /* a bridge (re)starting asks who is connected */
+		for(size_t i = 0; i < connections_count; i++){
+			if(connections[i].kind == DEVICE) presence(connections[i].tenant, connections[i].device, "1");
+		}
+		return MOSQ_ERR_SUCCESS;
+	}
 	char *end;
 	long device = strtol(rest, &end, 10);
 	if(end == rest || *end != '/' || !end[1]) return MOSQ_ERR_ACL_DENIED;

@@ -14,10 +14,16 @@ pipeline (the HTTP transport's, not a copy of it).
   a device, ``iot/t/<tenant>/g/<key>/telemetry`` from a gateway (its tenant's devices by serial).
 - It keeps the broker's credentials file in step (``credentials``): rewritten whenever a
   credential is issued, revoked or deleted, checked every second.
+- Commands: every bridge hears devices come and go (``iot/presence/...``, from the plugin) and
+  pushes a connected device's pending commands within a second of their issue (or of its
+  connecting) on ``iot/rpc/<device>/<id>``, which the plugin hands to that device as ThingsBoard's
+  ``v1/devices/me/rpc/request/<id>``; the device's answer on ``v1/devices/me/rpc/response/<id>``
+  settles the command (acked or failed) as the HTTP answer does.
 """
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -28,9 +34,11 @@ import paho.mqtt.client as mqtt
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from devices.commands import command_fetch
 from devices.credentials import DeviceIdentity, GatewayIdentity, Identity
 from telemetry.ingest.errors import IngestError
 from telemetry.ingest.pipeline import IngestPipeline
+from telemetry.ingest.rpc import rpc_answer
 
 from .credentials import (
     BRIDGE_USERNAME,
@@ -42,7 +50,15 @@ from .credentials import (
 logger = logging.getLogger(__name__)
 
 SUBSCRIPTION = "$share/iot-ingest/iot/t/#"
+PRESENCE = "iot/presence/#"  # every bridge hears every device come and go
 TOPIC = re.compile(r"^iot/t/(\d{1,18})/([dg])/(\d{1,18})/telemetry$")
+RESPONSE = re.compile(r"^iot/t/(\d{1,18})/d/(\d{1,18})/rpc/response/(\d{1,18})$")
+PRESENT = re.compile(r"^iot/presence/(\d{1,18})/(\d{1,18})$")
+COMMANDS_EVERY = 1.0  # seconds between looks for commands to push
+PENDING_SQL = (
+    "SELECT DISTINCT device_id FROM devices_command "
+    "WHERE status = 'pending' AND device_id = ANY(%s)"
+)
 CREDENTIALS_EVERY = 1.0  # seconds
 MAX_BACKOFF = 30.0
 
@@ -53,6 +69,7 @@ class BridgeStats:
     stored: int = 0  # messages with readings committed (or already there)
     dropped: int = 0  # refused for good, or not for the pipeline
     retried: int = 0
+    commands: int = 0  # pushed to devices
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -77,6 +94,8 @@ class Bridge:
         self.connected = asyncio.Event()
         self.queue: asyncio.Queue[mqtt.MQTTMessage] = asyncio.Queue()
         self.client: mqtt.Client | None = None
+        self.present: set[int] = set()  # devices connected to the broker now
+        self.wake = asyncio.Event()  # a device came: look for its commands at once
 
     # --- the broker side (paho's thread) ------------------------------------------------------
 
@@ -95,7 +114,9 @@ class Bridge:
             if reason.is_failure:
                 logger.warning("broker refused the bridge: %s", reason)
                 return
-            c.subscribe(SUBSCRIPTION, qos=1)
+            c.subscribe([(SUBSCRIPTION, 1), (PRESENCE, 1)])
+            loop.call_soon_threadsafe(self.present.clear)
+            c.publish("iot/rpc/presence", b"", qos=1)  # who is connected now
             loop.call_soon_threadsafe(self.connected.set)
             logger.info("bridge connected to %s:%s", self.host, self.port)
 
@@ -140,8 +161,40 @@ class Bridge:
         logger.info("dropped a message on %s: %s", topic, reason)
 
     async def handle(self, message: mqtt.MQTTMessage) -> None:
-        """Store one message's readings (retrying while storage is down), then acknowledge."""
+        """Store one message's readings (retrying while storage is down), or take a device's
+        answer to a command or its coming and going; then acknowledge."""
         self.stats.received += 1
+        if present := PRESENT.match(message.topic):
+            self._presence(int(present[2]), message.payload == b"1")
+        elif answer := RESPONSE.match(message.topic):
+            await self._answer(int(answer[1]), int(answer[2]), int(answer[3]), message)
+        else:
+            await self._store(message)
+        if self.client is not None and message.qos > 0:
+            self.client.ack(message.mid, message.qos)
+
+    def _presence(self, device_id: int, here: bool) -> None:
+        if here:
+            self.present.add(device_id)
+            self.wake.set()
+        else:
+            self.present.discard(device_id)
+
+    async def _answer(
+        self, tenant: int, device: int, command: int, message: mqtt.MQTTMessage
+    ) -> None:
+        identity = await self._identity(f"iot/t/{tenant}/d/{device}/telemetry")
+        try:
+            response = json.loads(message.payload) if message.payload else {}
+            if identity is None:
+                raise IngestError(404, "unknown device")
+            assert isinstance(identity, DeviceIdentity)
+            await rpc_answer(identity, command_id=command, response=response)
+        except (ValueError, IngestError) as exc:
+            reason = exc.message if isinstance(exc, IngestError) else "malformed JSON"
+            self._drop(f"answer to command {command}: {reason}", message.topic)
+
+    async def _store(self, message: mqtt.MQTTMessage) -> None:
         identity = await self._identity(message.topic)
         backoff = 0.5
         while identity is not None:
@@ -159,8 +212,29 @@ class Bridge:
                 break
         else:
             self._drop("not a telemetry topic of a known device", message.topic)
-        if self.client is not None and message.qos > 0:
-            self.client.ack(message.mid, message.qos)
+
+    async def _push_commands(self) -> None:
+        """Hand each connected device its pending commands (marked sent as they go); the HTTP
+        long poll keeps serving the devices that are not connected here."""
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), COMMANDS_EVERY)
+            self.wake.clear()
+            if not self.present or self.client is None or not self.connected.is_set():
+                continue
+            try:
+                await self.pipeline.start()
+                assert self.pipeline.pool is not None
+                async with self.pipeline.pool.connection() as conn:
+                    rows = await (await conn.execute(PENDING_SQL, (list(self.present),))).fetchall()
+                for (device_id,) in rows:
+                    while command := await sync_to_async(command_fetch)(device_id=device_id):
+                        body = {"method": command.kind, "params": command.payload}
+                        topic = f"iot/rpc/{device_id}/{command.id}"
+                        self.client.publish(topic, json.dumps(body), qos=1)
+                        self.stats.commands += 1
+            except Exception:  # the database is down: the commands wait for the next look
+                logger.warning("could not push commands", exc_info=True)
 
     async def _worker(self) -> None:
         while True:
@@ -185,6 +259,7 @@ class Bridge:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         loop = asyncio.get_running_loop()
         keeper = asyncio.create_task(self._keep_credentials())
+        pusher = asyncio.create_task(self._push_commands())
         self.client = self._client(loop)
         self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
@@ -194,9 +269,9 @@ class Bridge:
         finally:
             self.client.disconnect()
             self.client.loop_stop()
-            for task in [keeper, *workers]:
+            for task in [keeper, pusher, *workers]:
                 task.cancel()
-            for task in [keeper, *workers]:
+            for task in [keeper, pusher, *workers]:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.pipeline.stop()

@@ -194,3 +194,53 @@ def test_a_gateway_publishes_for_its_tenants_devices_only(
         gateway.loop_stop()
     assert _stored(theirs) == 0  # another tenant's serial is not this gateway's
     assert Reading.objects.get(device=ours).value == 21.0
+
+
+def test_a_command_is_pushed_to_the_connected_device_alone_and_its_answer_settles_it(
+    broker: Any, tenant: Tenant
+) -> None:
+    import queue
+
+    from devices.commands import command_issue
+    from devices.models import Command, CommandKind
+
+    url, credentials = broker
+    operator = factories.make_user(tenant, "operator")
+    pump = factories.make_device(tenant, name="Pump 1", serial="P-1")
+    other = factories.make_device(tenant, name="Pump 2", serial="P-2")
+    tokens = {d.id: device_token_rotate(device=d) for d in (pump, other)}
+    with servers.mqtt_bridge(url, credentials):
+        _bridge_ready()
+        received: dict[int, queue.Queue[Any]] = {}
+        clients = {}
+        for device in (pump, other):
+            inbox: queue.Queue[Any] = queue.Queue()
+            client = _client(url, tokens[device.id])
+            client.on_message = lambda _c, _u, m, inbox=inbox: inbox.put(m)
+            client.subscribe("v1/devices/me/rpc/request/+", qos=1)
+            received[device.id], clients[device.id] = inbox, client
+        time.sleep(1.0)  # subscribed, and the bridge heard both come
+        command = command_issue(device=pump, kind=CommandKind.RESTART, payload={}, by=operator)
+        message = received[pump.id].get(timeout=10)  # pushed within a second or so
+        assert message.topic == f"v1/devices/me/rpc/request/{command.id}"
+        assert json.loads(message.payload) == {"method": "restart", "params": {}}
+        assert Command.objects.get(pk=command.id).status == "sent"
+        clients[pump.id].publish(
+            f"v1/devices/me/rpc/response/{command.id}", json.dumps({"ok": True}), qos=1
+        )
+        _until(lambda: Command.objects.get(pk=command.id).status == "acked")
+        assert received[other.id].empty()  # the other device heard nothing
+        # a device that connects later gets what was issued while it was away
+        clients[other.id].disconnect()
+        clients[other.id].loop_stop()
+        time.sleep(0.5)
+        later = command_issue(device=other, kind=CommandKind.RESTART, payload={}, by=operator)
+        assert Command.objects.get(pk=later.id).status == "pending"  # not pushed into the void
+        inbox = queue.Queue()
+        client = _client(url, tokens[other.id])
+        client.on_message = lambda _c, _u, m: inbox.put(m)
+        client.subscribe("v1/devices/me/rpc/request/+", qos=1)
+        message = inbox.get(timeout=10)
+        assert message.topic == f"v1/devices/me/rpc/request/{later.id}"
+        client.loop_stop()
+        clients[pump.id].loop_stop()
