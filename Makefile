@@ -11,7 +11,7 @@ export VENV HOST PORT
 
 install: $(VENV)/.installed ## the .venv with the pinned dependencies
 
-$(VENV)/.installed: requirements/base.txt requirements/dev.txt scripts/install.sh
+$(VENV)/.installed: requirements/base.txt requirements/dev.txt requirements/tb.txt scripts/install.sh
 	bash scripts/install.sh
 	@touch $@
 

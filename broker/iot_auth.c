@@ -278,10 +278,12 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 			case MOSQ_ACL_WRITE:
 				return !strcmp(t, "v1/devices/me/telemetry") || starts(t, "v1/devices/me/rpc/response/")
 					? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
-			case MOSQ_ACL_SUBSCRIBE:
-				return !strcmp(t, "v1/devices/me/rpc/request/+") ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
-			default: /* READ: only what the plugin hands it */
-				return starts(t, "v1/devices/me/rpc/request/") ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
+			case MOSQ_ACL_SUBSCRIBE: /* what ThingsBoard's device SDKs subscribe to on connecting */
+				return !strcmp(t, "v1/devices/me/rpc/request/+") || !strcmp(t, "v1/devices/me/rpc/response/+")
+					|| !strcmp(t, "v1/devices/me/attributes") || !strcmp(t, "v1/devices/me/attributes/response/+")
+					? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
+			default: /* READ: only ever what the plugin hands it */
+				return starts(t, DEVICE_PREFIX) ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
 		}
 	}
 	switch(ed->access){ /* a gateway */

@@ -16,3 +16,12 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements/dev.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+
+# ThingsBoard's device SDK for the MQTT compatibility test, apart (it brings its own paho).
+TB_VENV="${TB_VENV:-.venv-tb}"
+if [ ! -f "$TB_VENV/.installed" ] || [ requirements/tb.txt -nt "$TB_VENV/.installed" ]; then
+  "$PYTHON" -m venv "$TB_VENV"
+  "$TB_VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements/tb.txt \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  touch "$TB_VENV/.installed"
+fi

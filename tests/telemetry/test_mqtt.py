@@ -244,3 +244,35 @@ def test_a_command_is_pushed_to_the_connected_device_alone_and_its_answer_settle
         assert message.topic == f"v1/devices/me/rpc/request/{later.id}"
         client.loop_stop()
         clients[pump.id].loop_stop()
+
+
+def test_an_unmodified_thingsboard_device_sdk_sends_and_answers_a_command(
+    broker: Any, tenant: Tenant
+) -> None:
+    import subprocess
+
+    from devices.commands import command_issue
+    from devices.models import Command, CommandKind
+
+    url, credentials = broker
+    device = factories.make_device(tenant, name="Pump 1", serial="P-1")
+    token = device_token_rotate(device=device)
+    port = url.rsplit(":", 1)[1]
+    sdk = servers.ROOT / ".venv-tb" / "bin" / "python"
+    assert sdk.exists(), "make install puts ThingsBoard's SDK in .venv-tb"
+    with servers.mqtt_bridge(url, credentials):
+        _bridge_ready()
+        device_process = subprocess.Popen(
+            [str(sdk), str(servers.ROOT / "tests" / "telemetry" / "tb_device.py"), port, token,
+             "15"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            _until(lambda: _stored(device) == 2)
+            command = command_issue(device=device, kind=CommandKind.RESTART, payload={})
+            _until(lambda: Command.objects.get(pk=command.id).status == "acked")
+        finally:
+            device_process.kill()
+            output = device_process.communicate(timeout=10)[0]
+    assert "telemetry 0" in output and f"rpc {command.id} restart" in output, output
+    assert Reading.objects.get(device=device, metric="temperature").value == 41.2
