@@ -17,8 +17,9 @@
  * Topics. A device may publish only on v1/devices/me/telemetry and v1/devices/me/rpc/response/<id>
  * and subscribe only to v1/devices/me/rpc/request/+ (a gateway: v1/gateway/telemetry and
  * v1/gateway/rpc). Its messages are re-addressed before routing: "me" becomes the device
- * (iot/t/<tenant>/d/<device>/...; a gateway's iot/t/<tenant>/g/<key>/...), where only the bridge
- * may subscribe; retain is cleared. The bridge pushes a command to a device by publishing on
+ * (iot/<partition>/t/<tenant>/d/<device>/...; a gateway's iot/<partition>/t/<tenant>/g/<key>/...,
+ * the partition the device or key id modulo plugin_opt_partitions, default 16), where only the
+ * bridges may subscribe, each to its partitions; retain is cleared. The bridge pushes a command to a device by publishing on
  * iot/rpc/<device id>/<command id>: the plugin hands it to each connection of that device as
  * v1/devices/me/rpc/request/<command id>. Devices coming and going are told to the bridges on
  * iot/presence/<tenant>/<device> ("1" or "0"; all connected devices again when a bridge
@@ -58,6 +59,7 @@ struct connection {
 };
 
 static mosquitto_plugin_id_t *plugin_id;
+static long partitions = 16;
 static char *credentials_path;
 static struct credential *credentials;
 static size_t credentials_count;
@@ -270,8 +272,7 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 	if(ed->access == MOSQ_ACL_UNSUBSCRIBE) return MOSQ_ERR_SUCCESS;
 	if(c->kind == BRIDGE){
 		if(ed->access == MOSQ_ACL_WRITE) return starts(t, RPC_PREFIX) ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
-		return starts(t, "iot/t/") || starts(t, "iot/presence/") || starts(t, "$share/")
-			? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
+		return starts(t, "iot/") ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
 	}
 	if(c->kind == DEVICE){
 		switch(ed->access){
@@ -327,10 +328,11 @@ static int on_message(int event, void *event_data, void *userdata)
 	if(!c) return MOSQ_ERR_ACL_DENIED;
 	if(c->kind == BRIDGE) return starts(ed->topic, RPC_PREFIX) ? push_command(ed) : MOSQ_ERR_SUCCESS;
 	char topic[256];
+	long partition = c->id % partitions;
 	if(c->kind == DEVICE && starts(ed->topic, DEVICE_PREFIX)){
-		snprintf(topic, sizeof(topic), "iot/t/%ld/d/%ld/%s", c->tenant, c->id, ed->topic + strlen(DEVICE_PREFIX));
+		snprintf(topic, sizeof(topic), "iot/%ld/t/%ld/d/%ld/%s", partition, c->tenant, c->id, ed->topic + strlen(DEVICE_PREFIX));
 	}else if(c->kind == GATEWAY && starts(ed->topic, GATEWAY_PREFIX)){
-		snprintf(topic, sizeof(topic), "iot/t/%ld/g/%ld/%s", c->tenant, c->id, ed->topic + strlen(GATEWAY_PREFIX));
+		snprintf(topic, sizeof(topic), "iot/%ld/t/%ld/g/%ld/%s", partition, c->tenant, c->id, ed->topic + strlen(GATEWAY_PREFIX));
 	}else{
 		return MOSQ_ERR_ACL_DENIED;
 	}
@@ -375,7 +377,9 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
 	plugin_id = identifier;
 	for(int i = 0; i < option_count; i++){
 		if(!strcmp(options[i].key, "credentials_file")) credentials_path = strdup(options[i].value);
+		if(!strcmp(options[i].key, "partitions")) partitions = atol(options[i].value);
 	}
+	if(partitions < 1) partitions = 1;
 	if(!credentials_path){
 		mosquitto_log_printf(MOSQ_LOG_ERR, "iot_auth: plugin_opt_credentials_file is required");
 		return MOSQ_ERR_INVAL;

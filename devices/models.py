@@ -251,6 +251,12 @@ class SimulatedFleet(models.Model):
     interval_seconds = models.PositiveIntegerField(default=5)
     seed = models.IntegerField(default=42)
     time_scale = models.FloatField(default=360.0)
+    transport = models.CharField(
+        max_length=8,
+        choices=[("http", "HTTP"), ("mqtt", "MQTT")],
+        default="http",
+        help_text="how the simulated devices report: the HTTP ingest API or the MQTT broker",
+    )
     restart_requested_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

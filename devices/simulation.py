@@ -16,6 +16,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -46,9 +47,11 @@ def simulation_control(
     devices: int | None = None,
     interval_seconds: int | None = None,
     time_scale: float | None = None,
+    transport: str | None = None,
 ) -> SimulatedFleet:
-    """start, stop or restart the tenant's simulated fleet (optionally resized, or its wear
-    sped up: ``time_scale`` times the clock, readings still in real time)."""
+    """start, stop or restart the tenant's simulated fleet (optionally resized, its wear
+    sped up: ``time_scale`` times the clock, readings still in real time, or reporting over
+    another ``transport``: http or mqtt)."""
     fleet = SimulatedFleet.objects.select_for_update().get_or_create(tenant=tenant)[0]
     if action not in ("start", "stop", "restart"):
         raise ValidationError({"action": "One of start, stop, restart."})
@@ -64,7 +67,11 @@ def simulation_control(
         if not 1 <= time_scale <= 100_000:
             raise ValidationError({"time_scale": "From 1 to 100000."})
         fleet.time_scale = time_scale
-    changed = devices is not None or interval_seconds is not None or time_scale is not None
+    if transport is not None:
+        if transport not in ("http", "mqtt"):
+            raise ValidationError({"transport": "One of http, mqtt."})
+        fleet.transport = transport
+    changed = any(v is not None for v in (devices, interval_seconds, time_scale, transport))
     if action == "stop":
         fleet.desired = State.STOPPED
     else:
@@ -85,6 +92,7 @@ def _publish(fleet: SimulatedFleet) -> None:
             "status": fleet.status,
             "devices": fleet.devices,
             "time_scale": fleet.time_scale,
+            "transport": fleet.transport,
             "stats": fleet.stats,
         },
     )
@@ -127,6 +135,7 @@ class Supervisor:
             str(fleet.time_scale),
             "--state-dir",
             str(state),
+            *(["--mqtt", settings.MQTT_URL] if fleet.transport == "mqtt" else []),
             "--tenant-key",
             self._key(fleet.tenant),
         ]

@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from devices import selectors as device_selectors
-from devices.models import CommandKind, CommandStatus, DeviceStatus
+from devices.models import CommandKind, CommandStatus, DeviceStatus, SimulatedFleet
 from devices.simulation import simulation_get
 from frontend.selectors import dashboard_summary
 from iotplatform.tenancy import selectors as tenancy_selectors
@@ -167,6 +167,7 @@ def simulator_page(request: TenantRequest) -> HttpResponse:
             "can_act": request.membership.allows(Role.OPERATOR),
             "devices": devices,
             "metrics": sorted({m for d in devices for m in d.type.metrics}),
+            "transports": SimulatedFleet._meta.get_field("transport").choices,
         },
     )
 

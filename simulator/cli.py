@@ -66,6 +66,7 @@ def _run(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         duplicate_rate=args.duplicate_rate,
         command_poll=args.command_poll,
+        mqtt_url=args.mqtt,
     )
     return runner.run(duration=args.duration)
 
@@ -119,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
         type=duration,
         default=10.0,
         help="how often each device asks for commands (0: never)",
+    )
+    run.add_argument(
+        "--mqtt",
+        default=None,
+        metavar="URL",
+        help="send readings and take commands over MQTT (mqtt://host:port, the platform's "
+        "broker; each device logs in with its token); provisioning still uses --url",
     )
     run.set_defaults(func=_run)
 

@@ -28,6 +28,7 @@ import numpy as np
 from . import anomalies, physics
 from .faults import take_fault
 from .fleet import DeviceSpec, Rates, make_fleet
+from .mqtt import MQTTFleet
 from .state import (
     MEAN_USE_RATE,
     WEAR_FILE,
@@ -37,11 +38,9 @@ from .state import (
     wear_load,
     wear_save,
 )
-from .transport import HTTPClient, Spool, TransportError
+from .transport import RETRY_STATUSES, HTTPClient, Spool, TransportError, tokens_load
 
 logger = logging.getLogger("simulator")
-
-RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
 @dataclass
@@ -77,6 +76,7 @@ class LiveRunner:
         repair_minutes: float = 10.0,
         connections: int = 32,
         command_poll: float = 10.0,
+        mqtt_url: str | None = None,
     ):
         self.url = url.rstrip("/")
         self.tenant_key = tenant_key
@@ -89,6 +89,8 @@ class LiveRunner:
         self.repair_seconds = repair_minutes * 60
         self.connections = connections
         self.command_poll = command_poll
+        self.mqtt_url = mqtt_url  # readings and commands over MQTT (provisioning stays HTTP)
+        self.mqtt: MQTTFleet | None = None
         self.rng = random.Random(seed)
         self.noise = np.random.default_rng([seed, 0x11FE])
         self.seed = seed
@@ -120,60 +122,9 @@ class LiveRunner:
             "resent": 0,
             "failures": 0,
             "commands": 0,
+            "published": 0,  # over MQTT
         }
         self.stopping = False
-
-    # --- tokens ------------------------------------------------------------------------------
-
-    async def _load_tokens(self, client: HTTPClient) -> None:
-        store = self.state_dir / "tokens.json"
-        if self.tokens_file:
-            for line in Path(self.tokens_file).read_text().splitlines():
-                if line.strip():
-                    serial, token = line.split()
-                    self.tokens[serial] = token
-        elif store.exists():
-            self.tokens = json.loads(store.read_text())
-        missing = [d.spec for d in self.devices if d.spec.serial not in self.tokens]
-        if not missing:
-            return
-        if not self.tenant_key:
-            raise SystemExit(
-                f"{len(missing)} device(s) have no token: give --tenant-key or --tokens"
-            )
-        for first in range(0, len(missing), 500):
-            chunk = missing[first : first + 500]
-            body = json.dumps(
-                {
-                    "devices": [
-                        {"serial": s.serial, "type": s.kind, "name": s.name, "location": s.location}
-                        for s in chunk
-                    ]
-                }
-            ).encode()
-            for attempt in range(60):
-                try:
-                    answer = await client.request(
-                        "POST",
-                        "/api/v1/provision",
-                        body,
-                        {"Authorization": f"Gateway {self.tenant_key}"},
-                    )
-                except TransportError as exc:
-                    answer = None
-                    logger.warning("provisioning: platform unreachable (%s); retrying", exc)
-                if answer is not None and answer.status == 200:
-                    break
-                if answer is not None and answer.status not in RETRY_STATUSES:
-                    raise SystemExit(f"provisioning refused: {answer.status} {answer.body[:300]!r}")
-                await asyncio.sleep(min(2 + attempt, 10))
-            else:
-                raise SystemExit("provisioning: the platform did not answer")
-            for device in answer.json()["devices"]:
-                self.tokens[device["serial"]] = device["token"]
-        store.parent.mkdir(parents=True, exist_ok=True)
-        store.write_text(json.dumps(self.tokens))
-        logger.info("provisioned %d device(s)", len(missing))
 
     # --- physics -----------------------------------------------------------------------------
 
@@ -348,8 +299,21 @@ class LiveRunner:
 
     # --- delivery ------------------------------------------------------------------------------
 
+    def _obey(self, serial: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A command pushed over MQTT, carried out as the HTTP-polled ones are."""
+        device = next(d for d in self.devices if d.spec.serial == serial)
+        result = self.apply_command(device, method, params, time.time())
+        self.stats["commands"] += 1
+        logger.info("%s: %s %s (MQTT)", serial, method, json.dumps(result))
+        return result
+
     async def _send(self, client: HTTPClient, serial: str, body: bytes) -> bool:
-        """True when the platform took it (stored, duplicate or rejected for good)."""
+        """True when the platform took it (stored, duplicate or rejected for good); over MQTT,
+        when the device's connection took it (QoS 1: the broker has it once acknowledged)."""
+        if self.mqtt is not None:
+            published = self.mqtt.publish(serial, body)
+            self.stats["published"] += published
+            return published
         token = self.tokens[serial]
         try:
             answer = await client.request(
@@ -393,16 +357,24 @@ class LiveRunner:
         drain_client = HTTPClient(self.url, connections=4)
         spool = Spool(self.state_dir / "spool")
         self._set_aside_old_labels()
-        await self._load_tokens(client)
+        self.tokens = await tokens_load(
+            client,
+            state_dir=self.state_dir,
+            tokens_file=self.tokens_file,
+            tenant_key=self.tenant_key,
+            specs=[d.spec for d in self.devices],
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self._stop)
         drainer = asyncio.create_task(self._drain(drain_client, spool))
         command_client = HTTPClient(self.url, connections=8)
-        commander = (
-            asyncio.create_task(self._commands(command_client)) if self.command_poll > 0 else None
-        )
+        if self.mqtt_url:
+            self.mqtt = MQTTFleet(self.mqtt_url, self.tokens, self._obey)
+            await self.mqtt.start([d.spec.serial for d in self.devices])
+        polling = self.command_poll > 0 and self.mqtt is None  # MQTT pushes commands instead
+        commander = asyncio.create_task(self._commands(command_client)) if polling else None
         started = time.time()
         next_tick = started
         last_log = started
@@ -449,6 +421,8 @@ class LiveRunner:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self.mqtt is not None:
+            await self.mqtt.close()
         await command_client.close()
         await client.close()
         await drain_client.close()

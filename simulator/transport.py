@@ -157,3 +157,64 @@ class Spool:
             with segment.open() as handle:
                 for line in handle:
                     yield json.loads(line)
+
+
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+async def tokens_load(
+    client: HTTPClient,
+    *,
+    state_dir: Path,
+    tokens_file: str | None,
+    tenant_key: str | None,
+    specs: list[Any],
+) -> dict[str, str]:
+    """Each device's token by serial: from ``tokens_file`` (``serial token`` lines), or kept in
+    ``tokens.json`` of the state directory; the devices without one are provisioned through
+    ``/api/v1/provision`` with the tenant's ingestion key (and kept)."""
+    tokens: dict[str, str] = {}
+    store = state_dir / "tokens.json"
+    if tokens_file:
+        for line in Path(tokens_file).read_text().splitlines():
+            if line.strip():
+                serial, token = line.split()
+                tokens[serial] = token
+    elif store.exists():
+        tokens = json.loads(store.read_text())
+    missing = [s for s in specs if s.serial not in tokens]
+    if not missing:
+        return tokens
+    if not tenant_key:
+        raise SystemExit(f"{len(missing)} device(s) have no token: give --tenant-key or --tokens")
+    for first in range(0, len(missing), 500):
+        chunk = missing[first : first + 500]
+        body = json.dumps(
+            {
+                "devices": [
+                    {"serial": s.serial, "type": s.kind, "name": s.name, "location": s.location}
+                    for s in chunk
+                ]
+            }
+        ).encode()
+        for attempt in range(60):
+            try:
+                answer = await client.request(
+                    "POST", "/api/v1/provision", body, {"Authorization": f"Gateway {tenant_key}"}
+                )
+            except TransportError as exc:
+                answer = None
+                logger.warning("provisioning: platform unreachable (%s); retrying", exc)
+            if answer is not None and answer.status == 200:
+                break
+            if answer is not None and answer.status not in RETRY_STATUSES:
+                raise SystemExit(f"provisioning refused: {answer.status} {answer.body[:300]!r}")
+            await asyncio.sleep(min(2 + attempt, 10))
+        else:
+            raise SystemExit("provisioning: the platform did not answer")
+        for device in answer.json()["devices"]:
+            tokens[device["serial"]] = device["token"]
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text(json.dumps(tokens))
+    logger.info("provisioned %d device(s)", len(missing))
+    return tokens

@@ -160,6 +160,11 @@ class SimulationInput(serializers.Serializer):
         help_text="how many times faster than the clock the devices wear (their readings still "
         "come in real time): 360 ages them an hour every 10 s",
     )
+    transport = serializers.ChoiceField(
+        choices=["http", "mqtt"],
+        required=False,
+        help_text="how the devices report: the HTTP ingest API or the platform's MQTT broker",
+    )
 
 
 class SimulationOutput(serializers.Serializer):
@@ -168,6 +173,7 @@ class SimulationOutput(serializers.Serializer):
     devices = serializers.IntegerField()
     interval_seconds = serializers.IntegerField()
     time_scale = serializers.FloatField(help_text="how many times faster than the clock they wear")
+    transport = serializers.CharField(help_text="http or mqtt")
     started_at = serializers.DateTimeField(allow_null=True)
     heartbeat_at = serializers.DateTimeField(allow_null=True)
     stats = serializers.DictField(

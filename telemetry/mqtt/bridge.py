@@ -2,16 +2,21 @@
 pipeline (the HTTP transport's, not a copy of it).
 
 - It logs in as ``iot-bridge`` with a persistent session (clean session off, a fixed client id)
-  and takes ``$share/iot-ingest/iot/t/#`` at QoS 1: several bridges share the stream, and what is
-  published while none runs waits at the broker.
+  and takes its partitions at QoS 1: ``iot/<p>/t/#`` for the 16 partitions p (a device's id
+  modulo 16, set by the plugin), all of them, or with ``--part k/n`` those with p % n == k, so
+  n bridges share the stream. What is published while a bridge is away waits at the broker, and
+  its subscriptions survive a broker restart. (Not MQTT's shared subscriptions: Mosquitto 2.0
+  does not restore them from its persistence file, so after a broker restart everything published
+  before the bridges were back would be dropped.)
 - Each message is acknowledged only once its readings are committed (paho's manual acks): a
   bridge killed mid-stream leaves the unacknowledged ones to be sent again, and the pipeline's
   idempotent write stores nothing twice. While the database is down (503) a message is retried
   with backoff, never dropped; over a device's rate (429) it waits its turn.
 - A message the pipeline refuses for good (malformed JSON, nothing valid: 4xx) is acknowledged
   and dropped, the reason logged; the bridge goes on.
-- Topics come re-addressed by the broker's plugin: ``iot/t/<tenant>/d/<device>/telemetry`` from
-  a device, ``iot/t/<tenant>/g/<key>/telemetry`` from a gateway (its tenant's devices by serial).
+- Topics come re-addressed by the broker's plugin: ``iot/<p>/t/<tenant>/d/<device>/telemetry``
+  from a device, ``iot/<p>/t/<tenant>/g/<key>/telemetry`` from a gateway (its tenant's devices by
+  serial).
 - It keeps the broker's credentials file in step (``credentials``): rewritten whenever a
   credential is issued, revoked or deleted, checked every second.
 - Commands: every bridge hears devices come and go (``iot/presence/...``, from the plugin) and
@@ -49,10 +54,10 @@ from .credentials import (
 
 logger = logging.getLogger(__name__)
 
-SUBSCRIPTION = "$share/iot-ingest/iot/t/#"
+PARTITIONS = 16  # the plugin's plugin_opt_partitions
 PRESENCE = "iot/presence/#"  # every bridge hears every device come and go
-TOPIC = re.compile(r"^iot/t/(\d{1,18})/([dg])/(\d{1,18})/telemetry$")
-RESPONSE = re.compile(r"^iot/t/(\d{1,18})/d/(\d{1,18})/rpc/response/(\d{1,18})$")
+TOPIC = re.compile(r"^iot/\d{1,4}/t/(\d{1,18})/([dg])/(\d{1,18})/telemetry$")
+RESPONSE = re.compile(r"^iot/\d{1,4}/t/(\d{1,18})/d/(\d{1,18})/rpc/response/(\d{1,18})$")
 PRESENT = re.compile(r"^iot/presence/(\d{1,18})/(\d{1,18})$")
 COMMANDS_EVERY = 1.0  # seconds between looks for commands to push
 PENDING_SQL = (
@@ -78,14 +83,17 @@ class Bridge:
         self,
         *,
         url: str | None = None,
-        client_id: str = "iot-ingest-1",
+        part: tuple[int, int] = (0, 1),
         pipeline: IngestPipeline | None = None,
         inflight: int | None = None,
         credentials_file: str | None = None,
     ) -> None:
         parts = urlsplit(url or settings.MQTT_URL)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 1883
-        self.client_id = client_id
+        index, count = part
+        self.client_id = f"iot-ingest-{index}-of-{count}"
+        # this bridge's partitions: the broker keeps their (plain) subscriptions across restarts
+        self.subscriptions = [(f"iot/{p}/t/#", 1) for p in range(PARTITIONS) if p % count == index]
         self.pipeline = pipeline or IngestPipeline()
         self.inflight = inflight or settings.MQTT_BRIDGE_INFLIGHT
         self.credentials_file = credentials_file
@@ -114,7 +122,7 @@ class Bridge:
             if reason.is_failure:
                 logger.warning("broker refused the bridge: %s", reason)
                 return
-            c.subscribe([(SUBSCRIPTION, 1), (PRESENCE, 1)])
+            c.subscribe([*self.subscriptions, (PRESENCE, 1)])
             loop.call_soon_threadsafe(self.present.clear)
             c.publish("iot/rpc/presence", b"", qos=1)  # who is connected now
             loop.call_soon_threadsafe(self.connected.set)
@@ -183,7 +191,7 @@ class Bridge:
     async def _answer(
         self, tenant: int, device: int, command: int, message: mqtt.MQTTMessage
     ) -> None:
-        identity = await self._identity(f"iot/t/{tenant}/d/{device}/telemetry")
+        identity = await self._identity(f"iot/0/t/{tenant}/d/{device}/telemetry")
         try:
             response = json.loads(message.payload) if message.payload else {}
             if identity is None:
@@ -258,6 +266,10 @@ class Bridge:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         loop = asyncio.get_running_loop()
+        # the bridge's own login is in the file the broker reads: written before logging in
+        with contextlib.suppress(Exception):  # the database is down: the file as it was
+            await sync_to_async(credentials_write)(self.credentials_file)
+            await asyncio.sleep(CREDENTIALS_EVERY * 1.2)  # the plugin re-reads it within a second
         keeper = asyncio.create_task(self._keep_credentials())
         pusher = asyncio.create_task(self._push_commands())
         self.client = self._client(loop)

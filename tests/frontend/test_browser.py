@@ -420,16 +420,15 @@ def test_simulator_page_controls_and_live_status(page: Page, server: str, tenant
     page.fill("#sim-form input[name=devices]", "7")
     page.fill("#sim-form input[name=interval_seconds]", "5")
     page.fill("#sim-form input[name=time_scale]", "3600")
+    page.select_option("#sim-form select[name=transport]", "mqtt")
     page.click("#sim-form button[data-action=start]")
     expect(page.locator("#sim-desired")).to_have_text("running")
     expect(page.locator("#sim-devices")).to_have_text("7")
+    expect(page.locator("#sim-transport")).to_have_text("MQTT")
     fleet = SimulatedFleet.objects.get(tenant=tenant)
-    assert (fleet.desired, fleet.devices, fleet.interval_seconds, fleet.time_scale) == (
-        "running",
-        7,
-        5,
-        3600.0,
-    )
+    assert (
+        fleet.desired, fleet.devices, fleet.interval_seconds, fleet.time_scale, fleet.transport
+    ) == ("running", 7, 5, 3600.0, "mqtt")  # fmt: skip
     # A fault for one device: a command it obeys; the metric and minutes only for an anomaly.
     faults = page.locator("#fault-form")
     expect(faults.locator("select[name=metric]")).to_be_hidden()  # bearing wear first

@@ -41,6 +41,39 @@ class TestSimulationAPI:
         ) == ("running", 5, 2, 3600.0)  # fmt: skip
         assert SimulatedFleet.objects.get().restart_requested_at is not None  # applied at once
 
+    def test_the_fleet_reports_over_mqtt_when_asked(
+        self, api_as: Any, operator: Any, tenant: Tenant, tmp_path: Path, monkeypatch: Any
+    ) -> None:
+        from django.conf import settings
+
+        from devices import simulation
+
+        answer = api_as(operator).post(
+            "/api/v1/simulator", {"action": "start", "transport": "mqtt"}, format="json"
+        )
+        assert answer.status_code == 200 and answer.json()["transport"] == "mqtt"
+        started: list[list[str]] = []
+
+        class Process:
+            pid = 4242
+
+            def __init__(self, args: list[str], **kwargs: Any) -> None:
+                started.append(args)
+
+            def poll(self) -> None:
+                return None
+
+        monkeypatch.setattr(simulation.subprocess, "Popen", Process)
+        supervisor = Supervisor(url="http://127.0.0.1:9", state_root=tmp_path)
+        supervisor.tick()
+        args = started[0]
+        assert args[args.index("--mqtt") + 1] == settings.MQTT_URL
+        supervisor.processes.clear()
+        api_as(operator).post("/api/v1/simulator", {"action": "restart", "transport": "http"},
+                              format="json")  # fmt: skip
+        supervisor.tick()
+        assert "--mqtt" not in started[1]
+
     @pytest.mark.parametrize(
         ("body", "field"),
         [
@@ -50,6 +83,7 @@ class TestSimulationAPI:
             ({"action": "start", "interval_seconds": 0}, "interval_seconds"),
             ({"action": "start", "time_scale": 0.5}, "time_scale"),
             ({"action": "start", "time_scale": "fast"}, "time_scale"),
+            ({"action": "start", "transport": "coap"}, "transport"),
         ],
     )
     def test_bad_requests_name_the_field(

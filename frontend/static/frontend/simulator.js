@@ -11,8 +11,10 @@
     document.getElementById("sim-desired").textContent = data.desired;
     document.getElementById("sim-devices").textContent = data.devices;
     const stats = data.stats || {};
+    if (data.transport) document.getElementById("sim-transport").textContent = data.transport.toUpperCase();
+    const delivered = data.transport === "mqtt" ? "published" : "accepted";
     for (const [id, key] of [["sim-reporting", "reporting"], ["sim-failed", "failed"],
-                             ["sim-rate", "points_per_s"], ["sim-accepted", "accepted"]]) {
+                             ["sim-rate", "points_per_s"], ["sim-accepted", delivered]]) {
       document.getElementById(id).textContent = stats[key] !== undefined ? stats[key] : "—";
     }
     if (stats.wearing) showDevices(stats.wearing);
@@ -44,6 +46,7 @@
         body.devices = Number(f.get("devices"));
         body.interval_seconds = Number(f.get("interval_seconds"));
         body.time_scale = Number(f.get("time_scale"));
+        body.transport = f.get("transport");
       }
       const response = await fetch("/api/v1/simulator", {
         method: "POST", credentials: "same-origin",
