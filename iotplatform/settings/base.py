@@ -103,7 +103,7 @@ MQTT_CREDENTIALS_FILE: str = env(
 )
 # The bridge's own login at the broker (username iot-bridge); by default derived from SECRET_KEY.
 MQTT_BRIDGE_PASSWORD: str = env("MQTT_BRIDGE_PASSWORD", default="")
-MQTT_BRIDGE_INFLIGHT = env.int("MQTT_BRIDGE_INFLIGHT", default=1000)  # messages being stored
+MQTT_BRIDGE_INFLIGHT = env.int("MQTT_BRIDGE_INFLIGHT", default=16)  # batches being stored
 
 CACHES = {
     "default": {

@@ -31,6 +31,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,6 +42,7 @@ from django.conf import settings
 
 from devices.commands import command_fetch
 from devices.credentials import DeviceIdentity, GatewayIdentity, Identity
+from telemetry.ingest import parse
 from telemetry.ingest.errors import IngestError
 from telemetry.ingest.pipeline import IngestPipeline
 from telemetry.ingest.rpc import rpc_answer
@@ -65,6 +67,7 @@ PENDING_SQL = (
     "WHERE status = 'pending' AND device_id = ANY(%s)"
 )
 CREDENTIALS_EVERY = 1.0  # seconds
+BATCH_POINTS = 5000  # about this many readings stored in one go (INGEST_MAX_POINTS allows 10,000)
 MAX_BACKOFF = 30.0
 
 
@@ -202,24 +205,65 @@ class Bridge:
             reason = exc.message if isinstance(exc, IngestError) else "malformed JSON"
             self._drop(f"answer to command {command}: {reason}", message.topic)
 
+    async def _retrying(self, identity: Identity, call: Any, count: int) -> IngestError | None:
+        """Run ``call()`` (an ingest of ``count`` messages) until it stores them, retrying while
+        over a rate or while storage is down; the error when they are refused for good."""
+        backoff = 0.5
+        while True:
+            try:
+                await call()
+                self.stats.stored += count
+                return None
+            except IngestError as exc:
+                if exc.status not in (429, 503):
+                    return exc
+                self.stats.retried += 1
+                await asyncio.sleep(exc.retry_after or backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+
     async def _store(self, message: mqtt.MQTTMessage) -> None:
         identity = await self._identity(message.topic)
-        backoff = 0.5
-        while identity is not None:
-            try:
-                await self.pipeline.ingest_body(identity, bytes(message.payload))
-                self.stats.stored += 1
-                break
-            except IngestError as exc:
-                if exc.status in (429, 503):  # its turn later / storage down: kept, retried
-                    self.stats.retried += 1
-                    await asyncio.sleep(exc.retry_after or backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF)
-                    continue
-                self._drop(f"{exc.status} {exc.message}", message.topic)
-                break
-        else:
+        if identity is None:
             self._drop("not a telemetry topic of a known device", message.topic)
+            return
+        body = bytes(message.payload)
+        refused = await self._retrying(
+            identity, lambda: self.pipeline.ingest_body(identity, body), 1
+        )
+        if refused is not None:
+            self._drop(f"{refused.status} {refused.message}", message.topic)
+
+    async def _store_merged(self, topic: str, messages: list[mqtt.MQTTMessage]) -> None:
+        """One device's messages stored as one array (one parse, one rate check, one place in
+        the group commit); readings sent without a time take their message's arrival. If the
+        array is refused as a whole, each message is tried alone, so one bad message costs
+        only itself."""
+        identity = await self._identity(topic)
+        if identity is None:
+            for _ in messages:
+                self._drop("not a telemetry topic of a known device", topic)
+            return
+        # paho stamps each message on arrival (monotonic): the wall-clock time of that moment
+        offset_ms = (time.time() - time.monotonic()) * 1000
+        items: list[Any] = []
+        for message in messages:
+            try:
+                payload = parse.decode(bytes(message.payload))
+            except parse.PayloadError as exc:
+                self._drop(f"400 {exc}", topic)
+                continue
+            for entry in payload if isinstance(payload, list) else [payload]:
+                timed = not isinstance(entry, dict) or "ts" in entry or "values" in entry
+                arrived = int(offset_ms + message.timestamp * 1000)
+                items.append(entry if timed else {"ts": arrived, "values": entry})
+        if not items:
+            return
+        refused = await self._retrying(
+            identity, lambda: self.pipeline.ingest(identity, items), len(messages)
+        )
+        if refused is not None:
+            for message in messages:
+                await self._store(message)
 
     async def _push_commands(self) -> None:
         """Hand each connected device its pending commands (marked sent as they go); the HTTP
@@ -245,12 +289,34 @@ class Bridge:
                 logger.warning("could not push commands", exc_info=True)
 
     async def _worker(self) -> None:
+        """Take what has arrived (up to ``BATCH_POINTS`` readings' worth): each device's
+        telemetry messages stored together, everything else one by one; then acknowledge."""
         while True:
-            message = await self.queue.get()
+            batch = [await self.queue.get()]
+            points = batch[0].payload.count(b":")
+            while points < BATCH_POINTS and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+                points += batch[-1].payload.count(b":")
             try:
+                await self.handle_many(batch)
+            except Exception:  # a bug must not stop the bridge; the messages come again later
+                logger.exception("could not handle %d messages", len(batch))
+
+    async def handle_many(self, messages: list[mqtt.MQTTMessage]) -> None:
+        telemetry: dict[str, list[mqtt.MQTTMessage]] = {}
+        for message in messages:
+            found = TOPIC.match(message.topic)
+            if found and found[2] == "d":
+                self.stats.received += 1
+                telemetry.setdefault(message.topic, []).append(message)
+            else:
                 await self.handle(message)
-            except Exception:  # a bug must not stop the bridge; the message comes again later
-                logger.exception("could not handle a message on %s", message.topic)
+        for topic, own in telemetry.items():
+            await self._store_merged(topic, own)
+            if self.client is not None:
+                for message in own:
+                    if message.qos > 0:
+                        self.client.ack(message.mid, message.qos)
 
     async def _keep_credentials(self) -> None:
         seen: tuple[object, ...] | None = None
