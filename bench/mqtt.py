@@ -136,29 +136,28 @@ def page_latency(url: str, port: int, token: str, device_id: int, samples: int) 
               "csrfmiddlewaretoken": session.cookies["csrftoken"]},
         headers={"Referer": f"{url}/accounts/login/"}, timeout=10,
     )  # fmt: skip
-    ws = connect(  # noqa: SIM115 (closed below)
-        url.replace("http://", "ws://") + f"/ws/live/device/{device_id}/",
-        additional_headers={"Origin": url, "Cookie": f"sessionid={session.cookies['sessionid']}"},
-        open_timeout=10,
-    )
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     client.username_pw_set(token)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    time.sleep(1.0)
     out = []
-    for i in range(samples):
-        value = 1000.0 + i + 0.125
-        sent = time.perf_counter()
-        client.publish("v1/devices/me/telemetry", json.dumps({"temperature": value}), qos=1)
-        deadline = sent + 10
-        while time.perf_counter() < deadline:
-            frame = ws.recv(timeout=max(0.01, deadline - time.perf_counter()))
-            if str(value) in frame:
-                out.append((time.perf_counter() - sent) * 1000)
-                break
-        time.sleep(0.37)  # apart, and out of step with the page's 250 ms frames
-    ws.close()
+    with connect(
+        url.replace("http://", "ws://") + f"/ws/live/device/{device_id}/",
+        additional_headers={"Origin": url, "Cookie": f"sessionid={session.cookies['sessionid']}"},
+        open_timeout=10,
+    ) as ws:
+        time.sleep(1.0)
+        for i in range(samples):
+            value = 1000.0 + i + 0.125
+            sent = time.perf_counter()
+            client.publish("v1/devices/me/telemetry", json.dumps({"temperature": value}), qos=1)
+            deadline = sent + 10
+            while time.perf_counter() < deadline:
+                frame = ws.recv(timeout=max(0.01, deadline - time.perf_counter()))
+                if str(value) in frame:
+                    out.append((time.perf_counter() - sent) * 1000)
+                    break
+            time.sleep(0.37)  # apart, and out of step with the page's 250 ms frames
     client.loop_stop()
     return out
 
