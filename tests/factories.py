@@ -48,8 +48,11 @@ def make_device(tenant: Tenant, device_type: DeviceType | None = None, **fields:
 
 def streamed(response: Any) -> bytes:
     """The whole body of a streamed response (an asynchronous stream, as the ASGI server
-    sends it chunk by chunk)."""
+    sends it chunk by chunk, or a synchronous one)."""
     from asgiref.sync import async_to_sync
+
+    if not response.is_async:
+        return b"".join(response.streaming_content)
 
     async def collect() -> bytes:
         return b"".join([chunk async for chunk in response.streaming_content])

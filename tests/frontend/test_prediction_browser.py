@@ -54,6 +54,7 @@ def test_the_devices_table_follows_health_and_rul_live(
     page.goto(f"{server}/devices/")
     first = page.locator(f'tr[data-device="{devices[3].id}"]')
     expect(page.locator("tr.low-rul")).to_have_count(1)  # the lowest tenth: Pump 0
+    expect(page.locator("#live-state")).to_have_text("Live")  # its socket hears the minute
     _publish_elsewhere(
         tenant.id,
         live.Event.DEVICE_SCORES,
@@ -186,6 +187,7 @@ def test_the_device_page_shows_the_prediction_and_follows_it_live(
     expect(card.locator('[data-p="cluster"]')).to_have_text("2")
     expect(card.locator("#trend")).to_have_attribute("data-points", re.compile(r"^[1-9]\d*$"))
     assert page.locator("#chart-_health").count() == 0  # the scores are not metrics' charts
+    expect(page.locator("#live-state")).to_have_text("Live")
     crossing = {"metric": "temperature", "limit": 75.0, "direction": "above", "hours": 1.6,
                 "earliest_hours": 0.9}  # fmt: skip
     _publish_elsewhere(
