@@ -98,7 +98,15 @@ class DeviceAdmin(TenantScopedAdmin):
     list_filter = ["status", "tenant", "type__name"]
     search_fields = ["name", "serial", "location"]
     list_select_related = ["tenant", "type"]
-    readonly_fields = ["last_seen", "health", "rul_hours", "cluster", "created_at"]
+    readonly_fields = [
+        "last_seen",
+        "health",
+        "rul_hours",
+        "cluster",
+        "last_error",
+        "last_error_at",
+        "created_at",
+    ]
     inlines = [CredentialInline]
     actions = [rotate_tokens, revoke_tokens]
 

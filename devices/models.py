@@ -105,6 +105,10 @@ class Device(models.Model):
     # warning limit within its horizon (metric, limit, direction, hours, earliest_hours), or
     # none foreseen.
     forecast_crossing = models.JSONField(null=True, blank=True)
+    # The last message the platform could not store whole, and why (MQTT has no answer to send
+    # it back in; the HTTP answer carries it as well): set by the MQTT bridge.
+    last_error = models.CharField(max_length=300, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -67,6 +67,7 @@ PENDING_SQL = (
     "WHERE status = 'pending' AND device_id = ANY(%s)"
 )
 CREDENTIALS_EVERY = 1.0  # seconds
+ERROR_EVERY = 5.0  # seconds: a device's last error is recorded at most this often
 BATCH_POINTS = 5000  # about this many readings stored in one go (INGEST_MAX_POINTS allows 10,000)
 MAX_BACKOFF = 30.0
 
@@ -107,6 +108,7 @@ class Bridge:
         self.client: mqtt.Client | None = None
         self.present: set[int] = set()  # devices connected to the broker now
         self.wake = asyncio.Event()  # a device came: look for its commands at once
+        self.errors: dict[int, float] = {}  # device → when its last error was recorded
 
     # --- the broker side (paho's thread) ------------------------------------------------------
 
@@ -171,6 +173,26 @@ class Bridge:
         self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
         logger.info("dropped a message on %s: %s", topic, reason)
 
+    async def _refuse(self, identity: Identity, reason: str, topic: str, count: int = 1) -> None:
+        """A device's message (or readings of it) not stored: logged, counted, and kept as the
+        device's last error (at most every ``ERROR_EVERY`` seconds), shown on its page."""
+        for _ in range(count):
+            self._drop(reason, topic)
+        if not isinstance(identity, DeviceIdentity):
+            return
+        now = time.monotonic()
+        if now - self.errors.get(identity.device_id, -ERROR_EVERY) < ERROR_EVERY:
+            return
+        self.errors[identity.device_id] = now
+        with contextlib.suppress(Exception):  # the database is down: the reason is in the log
+            assert self.pipeline.pool is not None
+            async with self.pipeline.pool.connection() as conn:
+                await conn.execute(
+                    "UPDATE devices_device SET last_error = %s, last_error_at = now() "
+                    "WHERE id = %s",
+                    (f"MQTT: {reason}"[:300], identity.device_id),
+                )
+
     async def handle(self, message: mqtt.MQTTMessage) -> None:
         """Store one message's readings (retrying while storage is down), or take a device's
         answer to a command or its coming and going; then acknowledge."""
@@ -205,14 +227,22 @@ class Bridge:
             reason = exc.message if isinstance(exc, IngestError) else "malformed JSON"
             self._drop(f"answer to command {command}: {reason}", message.topic)
 
-    async def _retrying(self, identity: Identity, call: Any, count: int) -> IngestError | None:
+    async def _retrying(
+        self, identity: Identity, call: Any, count: int, topic: str
+    ) -> IngestError | None:
         """Run ``call()`` (an ingest of ``count`` messages) until it stores them, retrying while
-        over a rate or while storage is down; the error when they are refused for good."""
+        over a rate or while storage is down; the error when they are refused for good.
+        Readings refused among stored ones are the device's last error."""
         backoff = 0.5
         while True:
             try:
-                await call()
+                result = await call()
                 self.stats.stored += count
+                if result.rejected:
+                    first = result.errors[0] if result.errors else {}
+                    key = f"{first['key']}: " if first.get("key") else ""
+                    reason = f"{result.rejected} reading(s) refused: {key}{first.get('reason', '')}"
+                    await self._refuse(identity, reason, topic, count=0)
                 return None
             except IngestError as exc:
                 if exc.status not in (429, 503):
@@ -228,10 +258,10 @@ class Bridge:
             return
         body = bytes(message.payload)
         refused = await self._retrying(
-            identity, lambda: self.pipeline.ingest_body(identity, body), 1
+            identity, lambda: self.pipeline.ingest_body(identity, body), 1, message.topic
         )
         if refused is not None:
-            self._drop(f"{refused.status} {refused.message}", message.topic)
+            await self._refuse(identity, f"{refused.status} {refused.message}", message.topic)
 
     async def _store_merged(self, topic: str, messages: list[mqtt.MQTTMessage]) -> None:
         """One device's messages stored as one array (one parse, one rate check, one place in
@@ -250,7 +280,7 @@ class Bridge:
             try:
                 payload = parse.decode(bytes(message.payload))
             except parse.PayloadError as exc:
-                self._drop(f"400 {exc}", topic)
+                await self._refuse(identity, f"400 {exc}", topic)
                 continue
             for entry in payload if isinstance(payload, list) else [payload]:
                 timed = not isinstance(entry, dict) or "ts" in entry or "values" in entry
@@ -259,7 +289,7 @@ class Bridge:
         if not items:
             return
         refused = await self._retrying(
-            identity, lambda: self.pipeline.ingest(identity, items), len(messages)
+            identity, lambda: self.pipeline.ingest(identity, items), len(messages), topic
         )
         if refused is not None:
             for message in messages:

@@ -112,6 +112,15 @@ def test_a_thingsboard_device_publishes_as_itself_and_nothing_else(
     assert Reading.objects.filter(device=device, metric="current", value=7.5).exists()
     log = (servers.ARTIFACTS / "mqtt-bridge.log").read_text()
     assert "dropped a message" in log and "400" in log
+    # the device has no answer to read over MQTT: its page says what was refused and when
+    device.refresh_from_db()
+    assert device.last_error.startswith("MQTT: 400") and device.last_error_at is not None
+    from django.test import Client
+
+    client_page = Client()
+    client_page.force_login(factories.make_user(tenant))
+    page = client_page.get(f"/devices/{device.id}/").content.decode()
+    assert "Last refused message" in page and "MQTT: 400" in page
 
 
 def test_a_revoked_token_is_cut_off_and_refused_within_seconds(broker: Any, tenant: Tenant) -> None:
