@@ -1,7 +1,7 @@
 """MQTT benchmark: devices publishing through the platform's broker (Mosquitto with its plugin),
 the bridge storing into TimescaleDB, beside a raw COPY measured in the same run.
 
-    .venv/bin/python bench/mqtt.py [--devices 100] [--messages 40000] [--publishers 2]
+    .venv/bin/python bench/mqtt.py [--devices 100] [--messages 40000] [--publishers 2] [--bridges 1]
 
 1. A scratch database (``iot_bench_mqtt``) with ``--devices`` pumps and their tokens, and a
    viewer; the platform's broker on a free port; one bridge (``manage.py mqtt_ingest``).
@@ -54,6 +54,7 @@ def publisher(port: int, tokens: list[str], count: int, qos: int, batch: int, of
         clients.append(client)
     time.sleep(0.5)
     last = None
+    began = time.perf_counter()
     for i in range(count):
         n = offset + i
         client = clients[i % len(clients)]
@@ -71,6 +72,7 @@ def publisher(port: int, tokens: list[str], count: int, qos: int, batch: int, of
         last = client.publish("v1/devices/me/telemetry", body, qos=qos)
     if last is not None and qos:
         last.wait_for_publish(120)
+    print(f"PUBLISHED {count / (time.perf_counter() - began):.0f}", flush=True)  # msg/s
     time.sleep(1.0)
     for client in clients:
         client.disconnect()
@@ -99,6 +101,8 @@ def run_load(
                 ",".join(share[p]),
             ],
             cwd=ROOT / "bench",
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for p in range(publishers)
     ]
@@ -114,8 +118,10 @@ def run_load(
             if stored >= expected or (done and now - last_change > 5) or now - began > 600:
                 break
             time.sleep(0.2)
+    published = 0.0  # the publishers' own rate: what the machine let them offer
     for p in procs:
-        p.wait()
+        out, _ = p.communicate()
+        published += sum(float(line.split()[1]) for line in out.splitlines() if "PUBLISHED" in line)
     seconds = last_change - began
     return {
         "messages": per * publishers,
@@ -124,6 +130,7 @@ def run_load(
         "seconds": round(seconds, 2),
         "messages_per_s": round(stored / 3 / batch / seconds),
         "points_per_s": round(stored / seconds),
+        "offered_messages_per_s": round(published),
     }
 
 
@@ -168,6 +175,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=40_000)
     parser.add_argument("--batch-messages", type=int, default=1_000)
     parser.add_argument("--publishers", type=int, default=2)
+    parser.add_argument("--bridges", type=int, default=1, help="bridges side by side (--part)")
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--raw-rows", type=int, default=300_000)
     args = parser.parse_args()
@@ -212,10 +220,14 @@ def main() -> None:
         ["/usr/sbin/mosquitto", "-c", str(work / "mosquitto.conf")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    bridge = subprocess.Popen(
-        [str(BIN / "python"), "manage.py", "mqtt_ingest"], cwd=ROOT, env=env,
-        stdout=(work / "bridge.log").open("w"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    bridges = [
+        subprocess.Popen(
+            [str(BIN / "python"), "manage.py", "mqtt_ingest", "--part", f"{k}/{args.bridges}"],
+            cwd=ROOT, env=env, stdout=(work / f"bridge-{k}.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for k in range(args.bridges)
+    ]  # fmt: skip
     try:
         time.sleep(4)
         with uvicorn(database_url, workers=1, **fast) as url:
@@ -234,20 +246,21 @@ def main() -> None:
                 ).fetchone()  # type: ignore[misc]
             latency = page_latency(url, port, tokens[0], device_id, args.samples)
     finally:
-        for proc in (bridge, broker):
+        for proc in (*bridges, broker):
             proc.terminate()
             proc.wait(20)
     cuts = statistics.quantiles(latency, n=20) if len(latency) >= 2 else [float("nan")] * 19
     print()
-    print(f"MQTT benchmark — {os.cpu_count()} cores, one bridge, {args.devices} devices, "
-          f"{args.publishers} publisher processes on the same machine")  # fmt: skip
+    print(f"MQTT benchmark — {os.cpu_count()} cores, {args.bridges} bridge(s), "
+          f"{args.devices} devices, {args.publishers} publishers, one machine")  # fmt: skip
     print(f"  raw binary COPY (10,000-row transactions)  {raw:>10,.0f} rows/s")
     for name, r in (("QoS 0, one reading (3 metrics)", qos0), ("QoS 1, one reading (3 metrics)",
                     qos1), ("QoS 1, 100 readings a message", batches)):  # fmt: skip
         lost = r["expected_points"] - r["stored_points"]
         print(f"  {name:<36} {r['messages_per_s']:>8,} msg/s {r['points_per_s']:>10,} points/s"
               f"  ratio to raw COPY {r['points_per_s'] / raw:.0%}  stored {r['stored_points']:,}"
-              f" of {r['expected_points']:,} ({lost:,} lost)")  # fmt: skip
+              f" of {r['expected_points']:,} ({lost:,} lost); publishers offered"
+              f" {r['offered_messages_per_s']:,} msg/s")  # fmt: skip
     median = statistics.median(latency) if latency else float("nan")
     print(f"  publish → open page ({len(latency)} samples)   p50 {median:.0f} ms"
           f"   p95 {cuts[18]:.0f} ms")  # fmt: skip
