@@ -32,6 +32,7 @@ from iotplatform.tenancy.models import Tenant
 from .artefacts import artefact_load
 from .models import AnomalyEvent, ModelKind
 from .registry import active_version
+from .selectors import anomaly_event_list
 
 MAX_POINTS = 20_000  # windows sent for the 3-D plot
 MAX_BUCKETS = {"hour": 24 * 93, "day": 3 * 366}
@@ -71,14 +72,11 @@ def spells(
     device_type: DeviceType | None = None,
     device: Device | None = None,
 ) -> QuerySet[AnomalyEvent]:
-    """The tenant's anomaly spells overlapping [start, end), in no particular order."""
-    events = AnomalyEvent.objects.filter(tenant=tenant, started_at__lt=end).filter(
-        Q(ended_at__isnull=True) | Q(ended_at__gte=start)
-    )
+    """The tenant's anomaly spells overlapping [start, end) (as the anomaly list has them), of
+    one type or device when given, in no particular order."""
+    events = anomaly_event_list(tenant=tenant, device=device, start=start, end=end)
     if device_type is not None:
         events = events.filter(device__type=device_type)
-    if device is not None:
-        events = events.filter(device=device)
     return events.order_by()
 
 
