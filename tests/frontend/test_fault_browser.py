@@ -22,7 +22,7 @@ from iotplatform.tenancy.models import Role, Tenant
 from simulator import physics
 from simulator.fleet import Rates, make_fleet
 from simulator.history import generate
-from simulator.state import WEAR_FILE
+from simulator.state import WEAR_FILE, in_service
 
 from .. import factories, servers
 from .test_browser import SHOTS, browser, page, server, sign_in
@@ -43,7 +43,9 @@ def test_a_fault_injected_into_the_running_plant_shows_on_the_open_page(
     device_types_install_catalog(tenant=tenant)
     factories.make_user(tenant, Role.OPERATOR, "fault-op")
     fleet = make_fleet(DEVICES, SEED)
-    target = next(s for s in fleet if "overheating" in physics.FAILURE_MODES[s.kind])
+    # the least worn of those that can overheat: the fault's wear is a clear step from its own
+    overheating = [s for s in fleet if "overheating" in physics.FAILURE_MODES[s.kind]]
+    target = min(overheating, key=in_service)
     rates = Rates(anomalies_per_day=0)
     end = timezone.now().timestamp() // 60 * 60
     state = tmp_path / "sim"
