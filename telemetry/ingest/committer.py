@@ -60,6 +60,25 @@ class GroupCommitter:
         stored, claimed = await future
         return count(rows, stored, claimed)
 
+    async def submit_many(self, messages: list[list[Row]]) -> list[tuple[int, int] | Exception]:
+        """:meth:`submit` for many messages at once (the same transactions as if each had been
+        submitted alone, without a task each): each one's (accepted, duplicate) or error."""
+        if not messages:
+            return []
+        loop = asyncio.get_running_loop()
+        pending = [_Pending(rows, loop.create_future()) for rows in messages]
+        for item in pending:
+            self.queue.put_nowait(item)
+        await asyncio.wait([item.future for item in pending])
+        out: list[tuple[int, int] | Exception] = []
+        for item in pending:
+            exc = item.future.exception()
+            if exc is not None:
+                out.append(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+            else:
+                out.append(count(item.rows, *item.future.result()))
+        return out
+
     async def _run(self) -> None:
         while True:
             first = await self.queue.get()

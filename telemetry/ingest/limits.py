@@ -18,7 +18,7 @@ from redis import asyncio as aioredis
 
 from devices.credentials import DeviceIdentity, Identity
 
-from .errors import too_large, too_many
+from .errors import IngestError, too_large, too_many
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +58,23 @@ def check_points(points: int) -> None:
         )
 
 
+# Counts many keys in one round trip: KEYS[i] += ARGV[i], expiring with its second; the counts.
+COUNT_MANY = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local n = tonumber(ARGV[i])
+  local c = redis.call('INCRBY', key, n)
+  if c == n then redis.call('EXPIRE', key, 2) end
+  out[i] = c
+end
+return out
+"""
+
+
 class RateLimiter:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
+        self.count_many = redis.register_script(COUNT_MANY)
         self.blocked: dict[str, int] = {}  # sender → the second it is refused in
 
     def check_blocked(self, identity: Identity) -> None:
@@ -112,3 +126,38 @@ class RateLimiter:
             raise too_many(
                 f"more than {settings.INGEST_TENANT_RATE} points a second for this tenant"
             )
+
+    async def check_many(
+        self, messages: list[tuple[int, list[int], int, int]]
+    ) -> list[IngestError | None]:
+        """:meth:`check` for many messages in one round trip: each is (tenant, devices, points,
+        requests: how many messages it stands for); for each, its 429 or None. A device or
+        tenant over its rate refuses every message of it in the lot."""
+        second = int(time.time())
+        counts: dict[str, int] = {}
+        for tenant_id, device_ids, points, requests in messages:
+            for device_id in device_ids[:MAX_DEVICES_COUNTED]:
+                key = f"iot:rl:d:{device_id}:{second}"
+                counts[key] = counts.get(key, 0) + requests
+            key = f"iot:rl:t:{tenant_id}:{second}"
+            counts[key] = counts.get(key, 0) + points
+        try:
+            found = await self.count_many(keys=list(counts), args=list(counts.values()))
+            totals = dict(zip(counts, found, strict=True))
+        except Exception:  # the limiter must never stop ingestion: fail open, loudly
+            logger.warning("rate limiter unavailable; not limiting", exc_info=True)
+            return [None] * len(messages)
+        device_rate = f"more than {settings.INGEST_DEVICE_RATE} requests a second for this device"
+        tenant_rate = f"more than {settings.INGEST_TENANT_RATE} points a second for this tenant"
+        out: list[IngestError | None] = []
+        for tenant_id, device_ids, _, _ in messages:
+            if any(
+                totals[f"iot:rl:d:{d}:{second}"] > settings.INGEST_DEVICE_RATE
+                for d in device_ids[:MAX_DEVICES_COUNTED]
+            ):
+                out.append(too_many(device_rate))
+            elif totals[f"iot:rl:t:{tenant_id}:{second}"] > settings.INGEST_TENANT_RATE:
+                out.append(too_many(tenant_rate))
+            else:
+                out.append(None)
+        return out

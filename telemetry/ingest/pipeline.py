@@ -195,8 +195,59 @@ class IngestPipeline:
             raise
         return await self._store(identity, parsed)
 
-    async def _store(self, identity: Identity, message: "_Message") -> Result:
-        assert self.auth is not None and self.limiter is not None and self.committer is not None
+    async def ingest_many(
+        self, messages: Sequence[tuple[Identity, Any, int]]
+    ) -> list[Result | IngestError]:
+        """:meth:`ingest` for many decoded messages at once (the MQTT bridge's: each
+        (identity, payload, how many messages it stands for)): one rate check for them all, and
+        their readings handed to the group commit together; each one's result or error."""
+        await self.start()
+        assert self.limiter is not None and self.committer is not None
+        out: list[Result | IngestError | None] = [None] * len(messages)
+        ready: list[tuple[int, Result, list[Row], list[int]]] = []
+        checks: list[tuple[int, list[int], int, int]] = []
+        for k, (identity, payload, requests) in enumerate(messages):
+            try:
+                self.limiter.check_blocked(identity)
+                parsed = await _parse(identity, payload)
+                result, rows, device_ids = await self._rows(identity, parsed)
+            except IngestError as exc:
+                await self.limiter.count_refused(identity)
+                out[k] = exc
+                continue
+            if not rows:
+                out[k] = result
+                continue
+            ready.append((k, result, rows, device_ids))
+            checks.append((identity.tenant_id, device_ids, len(rows), requests))
+        refusals = await self.limiter.check_many(checks) if checks else []
+        going = []
+        for (k, result, rows, _), refusal in zip(ready, refusals, strict=True):
+            if refusal is None:
+                going.append((k, result, rows))
+            else:
+                out[k] = refusal
+        outcomes = await self.committer.submit_many([rows for _, _, rows in going])
+        for (k, result, _), outcome in zip(going, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                if isinstance(outcome, IngestError):
+                    out[k] = outcome
+                else:
+                    logger.error("ingest storage failed: %r", outcome)
+                    out[k] = unavailable()
+                continue
+            result.accepted, duplicate = outcome
+            result.duplicate += duplicate
+            result.status = 200
+            out[k] = result
+        return [r for r in out if r is not None]
+
+    async def _rows(
+        self, identity: Identity, message: "_Message"
+    ) -> tuple[Result, list[Row], list[int]]:
+        """A parsed message's rows (a gateway's serials looked up) and the devices they are of;
+        its result so far (duplicates and rejects; 200/400 when there is nothing to store)."""
+        assert self.auth is not None
         parsed = message.parsed
         tenant_id = identity.tenant_id
         rows: list[Row] = []
@@ -221,8 +272,16 @@ class IngestPipeline:
         )
         if not rows:
             result.status = 200 if parsed.duplicates and not parsed.rejected else 400
+        return result, rows, device_ids
+
+    async def _store(self, identity: Identity, message: "_Message") -> Result:
+        assert self.limiter is not None and self.committer is not None
+        result, rows, device_ids = await self._rows(identity, message)
+        if not rows:
             return result
-        await self.limiter.check(tenant_id=tenant_id, device_ids=device_ids, points=len(rows))
+        await self.limiter.check(
+            tenant_id=identity.tenant_id, device_ids=device_ids, points=len(rows)
+        )
         accepted, duplicate = await _storage(self.committer.submit(rows))
         result.accepted = accepted
         result.duplicate += duplicate

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import paho.mqtt.client as mqtt
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
@@ -47,6 +46,7 @@ from telemetry.ingest.errors import IngestError
 from telemetry.ingest.pipeline import IngestPipeline
 from telemetry.ingest.rpc import rpc_answer
 
+from .client import Message, MqttClient
 from .credentials import (
     BRIDGE_USERNAME,
     bridge_password,
@@ -58,9 +58,9 @@ logger = logging.getLogger(__name__)
 
 PARTITIONS = 16  # the plugin's plugin_opt_partitions
 PRESENCE = "iot/presence/#"  # every bridge hears every device come and go
-TOPIC = re.compile(r"^iot/\d{1,4}/t/(\d{1,18})/([dg])/(\d{1,18})/telemetry$")
-RESPONSE = re.compile(r"^iot/\d{1,4}/t/(\d{1,18})/d/(\d{1,18})/rpc/response/(\d{1,18})$")
-PRESENT = re.compile(r"^iot/presence/(\d{1,18})/(\d{1,18})$")
+TOPIC = re.compile(rb"^iot/\d{1,4}/t/(\d{1,18})/([dg])/(\d{1,18})/telemetry$")
+RESPONSE = re.compile(rb"^iot/\d{1,4}/t/(\d{1,18})/d/(\d{1,18})/rpc/response/(\d{1,18})$")
+PRESENT = re.compile(rb"^iot/presence/(\d{1,18})/(\d{1,18})$")
 COMMANDS_EVERY = 1.0  # seconds between looks for commands to push
 PENDING_SQL = (
     "SELECT DISTINCT device_id FROM devices_command "
@@ -68,7 +68,8 @@ PENDING_SQL = (
 )
 CREDENTIALS_EVERY = 1.0  # seconds
 ERROR_EVERY = 5.0  # seconds: a device's last error is recorded at most this often
-BATCH_POINTS = 5000  # about this many readings stored in one go (INGEST_MAX_POINTS allows 10,000)
+BATCH_POINTS = 5000  # about this many readings handled as one lot
+MAX_HELD = 50_000  # messages received and not yet handled: reading pauses beyond (at the broker)
 MAX_BACKOFF = 30.0
 
 
@@ -99,62 +100,46 @@ class Bridge:
         # this bridge's partitions: the broker keeps their (plain) subscriptions across restarts
         self.subscriptions = [(f"iot/{p}/t/#", 1) for p in range(PARTITIONS) if p % count == index]
         self.pipeline = pipeline or IngestPipeline()
-        self.inflight = inflight or settings.MQTT_BRIDGE_INFLIGHT
+        self.slots = asyncio.Semaphore(inflight or settings.MQTT_BRIDGE_INFLIGHT)
         self.credentials_file = credentials_file
         self.stats = BridgeStats()
-        self.serials: dict[int, str | None] = {}
-        self.connected = asyncio.Event()
-        self.queue: asyncio.Queue[mqtt.MQTTMessage] = asyncio.Queue()
-        self.client: mqtt.Client | None = None
+        self.identities: dict[bytes, Identity | None] = {}  # by telemetry topic
+        self.incoming: list[Message] = []  # received, not yet taken into a lot
+        self.held = 0  # received and not yet handled (acknowledged)
+        self.arrived = asyncio.Event()
+        self.client: MqttClient | None = None
         self.present: set[int] = set()  # devices connected to the broker now
         self.wake = asyncio.Event()  # a device came: look for its commands at once
         self.errors: dict[int, float] = {}  # device → when its last error was recorded
+        self.tasks: set[asyncio.Task[None]] = set()
 
-    # --- the broker side (paho's thread) ------------------------------------------------------
+    # --- the broker side ----------------------------------------------------------------------
 
-    def _client(self, loop: asyncio.AbstractEventLoop) -> mqtt.Client:
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
-            manual_ack=True,
-        )
-        client.username_pw_set(BRIDGE_USERNAME, bridge_password())
-        client.reconnect_delay_set(min_delay=1, max_delay=10)
+    def _connected(self) -> None:
+        assert self.client is not None
+        self.client.subscribe([*self.subscriptions, (PRESENCE, 1)])
+        self.present.clear()
+        self.client.publish("iot/rpc/presence", b"", qos=1)  # who is connected now
+        logger.info("bridge connected to %s:%s", self.host, self.port)
 
-        def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-            if reason.is_failure:
-                logger.warning("broker refused the bridge: %s", reason)
-                return
-            c.subscribe([*self.subscriptions, (PRESENCE, 1)])
-            loop.call_soon_threadsafe(self.present.clear)
-            c.publish("iot/rpc/presence", b"", qos=1)  # who is connected now
-            loop.call_soon_threadsafe(self.connected.set)
-            logger.info("bridge connected to %s:%s", self.host, self.port)
-
-        def on_disconnect(_c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-            loop.call_soon_threadsafe(self.connected.clear)
-            logger.warning("bridge lost the broker (%s); reconnecting", reason)
-
-        def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-            loop.call_soon_threadsafe(self.queue.put_nowait, message)
-
-        client.on_connect = on_connect
-        client.on_disconnect = on_disconnect
-        client.on_message = on_message
-        return client
+    def _received(self, messages: list[Message]) -> None:
+        self.incoming.extend(messages)
+        self.held += len(messages)
+        if self.held >= MAX_HELD and self.client is not None:
+            self.client.pause()
+        self.arrived.set()
 
     # --- messages -----------------------------------------------------------------------------
 
-    async def _identity(self, topic: str) -> Identity | None:
+    async def _identity(self, topic: bytes) -> Identity | None:
+        if topic in self.identities:
+            return self.identities[topic]
         found = TOPIC.match(topic)
         if not found:
             return None
         tenant, kind, ident = int(found[1]), found[2], int(found[3])
-        if kind == "g":
-            return GatewayIdentity(tenant_id=tenant)
-        if ident not in self.serials:
+        identity: Identity | None = GatewayIdentity(tenant_id=tenant)
+        if kind == b"d":
             await self.pipeline.start()
             assert self.pipeline.pool is not None
             async with self.pipeline.pool.connection() as conn:
@@ -164,16 +149,18 @@ class Bridge:
                         (ident, tenant),
                     )
                 ).fetchone()
-            self.serials[ident] = row[0] if row else None
-        serial = self.serials[ident]
-        return None if serial is None else DeviceIdentity(ident, tenant, serial)
+            identity = DeviceIdentity(ident, tenant, row[0]) if row else None
+        if len(self.identities) > 200_000:
+            self.identities.clear()
+        self.identities[topic] = identity
+        return identity
 
-    def _drop(self, reason: str, topic: str) -> None:
+    def _drop(self, reason: str, topic: bytes) -> None:
         self.stats.dropped += 1
         self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
-        logger.info("dropped a message on %s: %s", topic, reason)
+        logger.info("dropped a message on %s: %s", topic.decode(errors="replace"), reason)
 
-    async def _refuse(self, identity: Identity, reason: str, topic: str, count: int = 1) -> None:
+    async def _refuse(self, identity: Identity, reason: str, topic: bytes, count: int = 1) -> None:
         """A device's message (or readings of it) not stored: logged, counted, and kept as the
         device's last error (at most every ``ERROR_EVERY`` seconds), shown on its page."""
         for _ in range(count):
@@ -193,19 +180,6 @@ class Bridge:
                     (f"MQTT: {reason}"[:300], identity.device_id),
                 )
 
-    async def handle(self, message: mqtt.MQTTMessage) -> None:
-        """Store one message's readings (retrying while storage is down), or take a device's
-        answer to a command or its coming and going; then acknowledge."""
-        self.stats.received += 1
-        if present := PRESENT.match(message.topic):
-            self._presence(int(present[2]), message.payload == b"1")
-        elif answer := RESPONSE.match(message.topic):
-            await self._answer(int(answer[1]), int(answer[2]), int(answer[3]), message)
-        else:
-            await self._store(message)
-        if self.client is not None and message.qos > 0:
-            self.client.ack(message.mid, message.qos)
-
     def _presence(self, device_id: int, here: bool) -> None:
         if here:
             self.present.add(device_id)
@@ -213,10 +187,8 @@ class Bridge:
         else:
             self.present.discard(device_id)
 
-    async def _answer(
-        self, tenant: int, device: int, command: int, message: mqtt.MQTTMessage
-    ) -> None:
-        identity = await self._identity(f"iot/0/t/{tenant}/d/{device}/telemetry")
+    async def _answer(self, tenant: int, device: int, command: int, message: Message) -> None:
+        identity = await self._identity(f"iot/0/t/{tenant}/d/{device}/telemetry".encode())
         try:
             response = json.loads(message.payload) if message.payload else {}
             if identity is None:
@@ -228,21 +200,14 @@ class Bridge:
             self._drop(f"answer to command {command}: {reason}", message.topic)
 
     async def _retrying(
-        self, identity: Identity, call: Any, count: int, topic: str
+        self, identity: Identity, call: Any, count: int, topic: bytes
     ) -> IngestError | None:
         """Run ``call()`` (an ingest of ``count`` messages) until it stores them, retrying while
-        over a rate or while storage is down; the error when they are refused for good.
-        Readings refused among stored ones are the device's last error."""
+        over a rate or while storage is down; the error when they are refused for good."""
         backoff = 0.5
         while True:
             try:
-                result = await call()
-                self.stats.stored += count
-                if result.rejected:
-                    first = result.errors[0] if result.errors else {}
-                    key = f"{first['key']}: " if first.get("key") else ""
-                    reason = f"{result.rejected} reading(s) refused: {key}{first.get('reason', '')}"
-                    await self._refuse(identity, reason, topic, count=0)
+                await self._stored(identity, await call(), count, topic)
                 return None
             except IngestError as exc:
                 if exc.status not in (429, 503):
@@ -251,49 +216,114 @@ class Bridge:
                 await asyncio.sleep(exc.retry_after or backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
-    async def _store(self, message: mqtt.MQTTMessage) -> None:
-        identity = await self._identity(message.topic)
-        if identity is None:
-            self._drop("not a telemetry topic of a known device", message.topic)
-            return
-        body = bytes(message.payload)
+    async def _stored(self, identity: Identity, result: Any, count: int, topic: bytes) -> None:
+        """Count stored messages; readings refused among stored ones are the device's last
+        error."""
+        self.stats.stored += count
+        if result.rejected:
+            first = result.errors[0] if result.errors else {}
+            key = f"{first['key']}: " if first.get("key") else ""
+            reason = f"{result.rejected} reading(s) refused: {key}{first.get('reason', '')}"
+            await self._refuse(identity, reason, topic, count=0)
+
+    async def _store(self, identity: Identity, message: Message) -> None:
+        """One message alone (a gateway's, or one of a device's lot refused as a whole)."""
         refused = await self._retrying(
-            identity, lambda: self.pipeline.ingest_body(identity, body), 1, message.topic
+            identity,
+            lambda: self.pipeline.ingest_body(identity, message.payload),
+            1,
+            message.topic,
         )
         if refused is not None:
             await self._refuse(identity, f"{refused.status} {refused.message}", message.topic)
 
-    async def _store_merged(self, topic: str, messages: list[mqtt.MQTTMessage]) -> None:
-        """One device's messages stored as one array (one parse, one rate check, one place in
-        the group commit); readings sent without a time take their message's arrival. If the
-        array is refused as a whole, each message is tried alone, so one bad message costs
-        only itself."""
-        identity = await self._identity(topic)
-        if identity is None:
-            for _ in messages:
-                self._drop("not a telemetry topic of a known device", topic)
-            return
-        # paho stamps each message on arrival (monotonic): the wall-clock time of that moment
-        offset_ms = (time.time() - time.monotonic()) * 1000
+    async def _merged(self, identity: Identity, topic: bytes, own: list[Message]) -> list[Any]:
+        """One device's messages as one array; readings sent without a time take their
+        message's arrival. A message that is not JSON is refused alone."""
         items: list[Any] = []
-        for message in messages:
+        for message in own:
             try:
-                payload = parse.decode(bytes(message.payload))
+                payload = parse.decode(message.payload)
             except parse.PayloadError as exc:
                 await self._refuse(identity, f"400 {exc}", topic)
                 continue
+            arrived = int(message.arrived * 1000)
             for entry in payload if isinstance(payload, list) else [payload]:
                 timed = not isinstance(entry, dict) or "ts" in entry or "values" in entry
-                arrived = int(offset_ms + message.timestamp * 1000)
                 items.append(entry if timed else {"ts": arrived, "values": entry})
-        if not items:
-            return
-        refused = await self._retrying(
-            identity, lambda: self.pipeline.ingest(identity, items), len(messages), topic
-        )
-        if refused is not None:
-            for message in messages:
-                await self._store(message)
+        return items
+
+    async def handle(self, messages: list[Message]) -> None:
+        """A lot of messages: each device's telemetry merged into one array and the lot stored
+        in one go (one rate check, one group commit); a gateway's messages and anything the
+        pipeline refuses for a device's array are stored one by one, then every QoS 1 message
+        of the lot is acknowledged (one write)."""
+        telemetry: dict[bytes, list[Message]] = {}
+        singles: list[tuple[Identity, Message]] = []
+        for message in messages:
+            self.stats.received += 1
+            topic = message.topic
+            if present := PRESENT.match(topic):
+                self._presence(int(present[2]), message.payload == b"1")
+            elif answer := RESPONSE.match(topic):
+                await self._answer(int(answer[1]), int(answer[2]), int(answer[3]), message)
+            elif (identity := await self._identity(topic)) is None:
+                self._drop("not a telemetry topic of a known device", topic)
+            elif isinstance(identity, DeviceIdentity):
+                telemetry.setdefault(topic, []).append(message)
+            else:
+                singles.append((identity, message))
+        lots: list[tuple[Identity, bytes, list[Message], list[Any]]] = []
+        for topic, own in telemetry.items():
+            identity = self.identities[topic]
+            assert identity is not None
+            if items := await self._merged(identity, topic, own):
+                lots.append((identity, topic, own, items))
+        results = await self.pipeline.ingest_many([(i, b, len(own)) for i, _, own, b in lots])
+        for (identity, topic, own, items), result in zip(lots, results, strict=True):
+            if not isinstance(result, IngestError):
+                await self._stored(identity, result, len(own), topic)
+            elif result.status in (429, 503):
+                again = lambda i=identity, b=items: self.pipeline.ingest(i, b)  # noqa: E731
+                refused = await self._retrying(identity, again, len(own), topic)
+                if refused is not None:
+                    await self._refuse(identity, f"{refused.status} {refused.message}", topic)
+            else:  # refused as a whole: each message alone, so one bad message costs only itself
+                for message in own:
+                    await self._store(identity, message)
+        for identity, message in singles:
+            await self._store(identity, message)
+        if self.client is not None:
+            self.client.ack([m.mid for m in messages if m.qos])
+
+    async def _lots(self) -> None:
+        """Take what has arrived in lots of about ``BATCH_POINTS`` readings, each handled in a
+        task of its own (up to ``MQTT_BRIDGE_INFLIGHT`` at once)."""
+        while True:
+            await self.arrived.wait()
+            self.arrived.clear()
+            while self.incoming:
+                taken, points = 0, 0
+                while taken < len(self.incoming) and points < BATCH_POINTS:
+                    points += self.incoming[taken].payload.count(b":")
+                    taken += 1
+                lot = self.incoming[:taken]
+                del self.incoming[:taken]
+                await self.slots.acquire()
+                task = asyncio.create_task(self._handle_lot(lot))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+
+    async def _handle_lot(self, lot: list[Message]) -> None:
+        try:
+            await self.handle(lot)
+        except Exception:  # a bug must not stop the bridge; the messages come again later
+            logger.exception("could not handle %d messages", len(lot))
+        finally:
+            self.slots.release()
+            self.held -= len(lot)
+            if self.held < MAX_HELD // 2 and self.client is not None:
+                self.client.resume()
 
     async def _push_commands(self) -> None:
         """Hand each connected device its pending commands (marked sent as they go); the HTTP
@@ -302,7 +332,8 @@ class Bridge:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), COMMANDS_EVERY)
             self.wake.clear()
-            if not self.present or self.client is None or not self.connected.is_set():
+            client = self.client
+            if not self.present or client is None or not client.connected.is_set():
                 continue
             try:
                 await self.pipeline.start()
@@ -312,41 +343,10 @@ class Bridge:
                 for (device_id,) in rows:
                     while command := await sync_to_async(command_fetch)(device_id=device_id):
                         body = {"method": command.kind, "params": command.payload}
-                        topic = f"iot/rpc/{device_id}/{command.id}"
-                        self.client.publish(topic, json.dumps(body), qos=1)
+                        client.publish(f"iot/rpc/{device_id}/{command.id}", json.dumps(body))
                         self.stats.commands += 1
             except Exception:  # the database is down: the commands wait for the next look
                 logger.warning("could not push commands", exc_info=True)
-
-    async def _worker(self) -> None:
-        """Take what has arrived (up to ``BATCH_POINTS`` readings' worth): each device's
-        telemetry messages stored together, everything else one by one; then acknowledge."""
-        while True:
-            batch = [await self.queue.get()]
-            points = batch[0].payload.count(b":")
-            while points < BATCH_POINTS and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-                points += batch[-1].payload.count(b":")
-            try:
-                await self.handle_many(batch)
-            except Exception:  # a bug must not stop the bridge; the messages come again later
-                logger.exception("could not handle %d messages", len(batch))
-
-    async def handle_many(self, messages: list[mqtt.MQTTMessage]) -> None:
-        telemetry: dict[str, list[mqtt.MQTTMessage]] = {}
-        for message in messages:
-            found = TOPIC.match(message.topic)
-            if found and found[2] == "d":
-                self.stats.received += 1
-                telemetry.setdefault(message.topic, []).append(message)
-            else:
-                await self.handle(message)
-        for topic, own in telemetry.items():
-            await self._store_merged(topic, own)
-            if self.client is not None:
-                for message in own:
-                    if message.qos > 0:
-                        self.client.ack(message.mid, message.qos)
 
     async def _keep_credentials(self) -> None:
         seen: tuple[object, ...] | None = None
@@ -361,25 +361,32 @@ class Bridge:
             await asyncio.sleep(CREDENTIALS_EVERY)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        loop = asyncio.get_running_loop()
         # the bridge's own login is in the file the broker reads: written before logging in
         with contextlib.suppress(Exception):  # the database is down: the file as it was
             await sync_to_async(credentials_write)(self.credentials_file)
             await asyncio.sleep(CREDENTIALS_EVERY * 1.2)  # the plugin re-reads it within a second
-        keeper = asyncio.create_task(self._keep_credentials())
-        pusher = asyncio.create_task(self._push_commands())
-        self.client = self._client(loop)
-        self.client.connect_async(self.host, self.port, keepalive=30)
-        self.client.loop_start()
-        workers = [asyncio.create_task(self._worker()) for _ in range(self.inflight)]
+        self.client = MqttClient(
+            self.host,
+            self.port,
+            client_id=self.client_id,
+            username=BRIDGE_USERNAME,
+            password=bridge_password(),
+            on_messages=self._received,
+            on_connect=self._connected,
+        )
+        background = [
+            asyncio.create_task(self._keep_credentials()),
+            asyncio.create_task(self._push_commands()),
+            asyncio.create_task(self._lots()),
+            asyncio.create_task(self.client.run()),
+        ]
         try:
             await (stop or asyncio.Event()).wait()
         finally:
             self.client.disconnect()
-            self.client.loop_stop()
-            for task in [keeper, pusher, *workers]:
+            for task in [*background, *self.tasks]:
                 task.cancel()
-            for task in [keeper, pusher, *workers]:
+            for task in [*background, *self.tasks]:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.pipeline.stop()
