@@ -191,3 +191,67 @@ def test_unknown_credentials_are_refused(pump: tuple[Device, str]) -> None:
     with pytest.raises(IngestError) as caught:
         run(steps)
     assert (caught.value.status, caught.value.message) == (401, "unknown or revoked ingestion key")
+
+
+@override_settings(INGEST_AFTER_COMMIT=["tests.telemetry.test_pipeline.Recorder"])
+def test_many_messages_at_once_get_each_their_own_answer(
+    tenant: Tenant, other_tenant: Tenant, pump: tuple[Device, str]
+) -> None:
+    """The MQTT bridge's call: each message (device's, gateway's, bad) answered as if alone."""
+    device, token = pump
+    types = {t.name: t for t in device_types_install_catalog(tenant=tenant)}
+    second, _ = device_create(tenant=tenant, device_type=types["pump"], name="P2", serial="P-2")
+    theirs = {t.name: t for t in device_types_install_catalog(tenant=other_tenant)}
+    device_create(tenant=other_tenant, device_type=theirs["pump"], name="Theirs", serial="G-1")
+    _, key = ingest_key_create(tenant=tenant)
+    readings = [{"ts": T0_MS + i, "values": {"temperature": 60.0 + i}} for i in range(3)]
+
+    async def steps(pipeline: IngestPipeline) -> list[Any]:
+        mine = await pipeline.authenticate_device(token)
+        gateway = await pipeline.authenticate_gateway(key)
+        two = DeviceIdentity(second.id, tenant.id, "P-2")
+        gateway_payload = {"P-2": {"ts": T0_MS, "values": {"flow": 1.0}}, "G-1": {"flow": 2.0}}
+        first = await pipeline.ingest_many(
+            [(mine, readings, 3), (two, 42, 1), (gateway, gateway_payload, 1)]
+        )
+        again = await pipeline.ingest_many([(mine, readings[1:], 1)])
+        return [*first, *again]
+
+    stored, refused, through_gateway, resent = run(steps)
+    assert stored.answer() == {"accepted": 3, "duplicate": 0, "rejected": 0}
+    assert isinstance(refused, IngestError) and refused.status == 400
+    assert "expected a JSON object or array" in refused.message
+    assert through_gateway.answer() == {
+        "accepted": 1,
+        "duplicate": 0,
+        "rejected": 1,
+        "errors": [{"reason": "unknown device serial 'G-1'", "device": "G-1"}],
+    }
+    assert resent.answer() == {"accepted": 0, "duplicate": 2, "rejected": 0}
+    assert Reading.objects.filter(device=device).count() == 3
+    assert list(Reading.objects.filter(device=second).values_list("metric", flat=True)) == ["flow"]
+    assert not Reading.objects.filter(tenant=other_tenant).exists()
+    assert sorted(r[2] for r in Recorder.rows) == sorted([device.id] * 3 + [second.id])
+
+
+@override_settings(INGEST_DEVICE_RATE=2)
+def test_many_messages_at_once_count_against_each_devices_rate(
+    tenant: Tenant, pump: tuple[Device, str]
+) -> None:
+    """A merged array stands for its messages: three of a device over a rate of two a second
+    is refused (429, nothing stored), its neighbour in the same call is not."""
+    device, token = pump
+    types = {t.name: t for t in device_types_install_catalog(tenant=tenant)}
+    second, _ = device_create(tenant=tenant, device_type=types["pump"], name="P2", serial="P-2")
+
+    async def steps(pipeline: IngestPipeline) -> list[Any]:
+        mine = await pipeline.authenticate_device(token)
+        two = DeviceIdentity(second.id, tenant.id, "P-2")
+        return await pipeline.ingest_many([(mine, {"flow": 1.0}, 3), (two, {"flow": 2.0}, 1)])
+
+    over, within = run(steps)
+    assert isinstance(over, IngestError) and over.status == 429
+    assert "requests a second for this device" in over.message
+    assert within.answer() == {"accepted": 1, "duplicate": 0, "rejected": 0}
+    assert not Reading.objects.filter(device=device).exists()
+    assert Reading.objects.filter(device=second).count() == 1
