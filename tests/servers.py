@@ -28,13 +28,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def database_url(name: str | None = None) -> str:
+def database_address() -> tuple[str, int]:
+    db = settings.DATABASES["default"]
+    return db.get("HOST") or "127.0.0.1", int(db.get("PORT") or 5432)
+
+
+def database_url(name: str | None = None, port: int | None = None) -> str:
+    """The test database's URL (``port``: reached through a relay on this port instead)."""
     db = settings.DATABASES["default"]
     user = quote(db.get("USER") or "postgres")
     password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{name or db['NAME']}"
+    host, own = database_address()
+    host = "127.0.0.1" if port else host
+    return f"postgres://{user}{password}@{host}:{port or own}/{name or db['NAME']}"
 
 
 def process_env(**extra: str) -> dict[str, str]:

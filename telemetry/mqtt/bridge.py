@@ -315,10 +315,23 @@ class Bridge:
                 task.add_done_callback(self.tasks.discard)
 
     async def _handle_lot(self, lot: list[Message]) -> None:
+        """Handle a lot until it is through: anything else failing (the database gone while a
+        device's serial is looked up or a command answered) has it handled again after a
+        backoff — never dropped unacknowledged, which the broker would not send again before
+        the bridge reconnects. Storing it twice stores nothing twice."""
+        backoff = 0.5
         try:
-            await self.handle(lot)
-        except Exception:  # a bug must not stop the bridge; the messages come again later
-            logger.exception("could not handle %d messages", len(lot))
+            while True:
+                try:
+                    await self.handle(lot)
+                    return
+                except Exception:
+                    logger.exception(
+                        "could not handle %d messages; again in %.1f s", len(lot), backoff
+                    )
+                    self.stats.retried += 1
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF)
         finally:
             self.slots.release()
             self.held -= len(lot)

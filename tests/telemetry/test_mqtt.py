@@ -23,6 +23,7 @@ from telemetry.models import Reading
 from telemetry.mqtt.credentials import credentials_write
 
 from .. import factories, servers
+from ..netcut import Relay
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -178,6 +179,44 @@ def test_a_bridge_killed_mid_stream_loses_nothing(broker: Any, tenant: Tenant) -
         time.sleep(1.0)
     client.loop_stop()
     assert _stored(device) == sent == 600
+
+
+def test_a_database_outage_holds_messages_at_the_broker_and_loses_none(
+    broker: Any, tenant: Tenant
+) -> None:
+    """The database cut off from the bridge (a network partition) mid-stream: nothing is
+    acknowledged while it is away, the bridge stays up, and once it is back every message is
+    stored exactly once."""
+    url, credentials = broker
+    device = factories.make_device(tenant, name="Pump 1", serial="P-1")
+    token = device_token_rotate(device=device)
+    credentials_write(credentials)
+    relay = Relay(*servers.database_address())
+    env = {"DATABASE_URL": servers.database_url(port=relay.port), "INGEST_DEVICE_RATE": "100000"}
+    try:
+        with servers.mqtt_bridge(url, credentials, **env) as bridge:
+            _bridge_ready()
+            client = _client(url, token, client_id="pump-1", clean=False)
+            t0 = int(time.time() * 1000) - 600_000
+            for n in range(200):
+                body = {"ts": t0 + n, "values": {"temperature": 20 + n % 7}}
+                client.publish("v1/devices/me/telemetry", json.dumps(body), qos=1)
+            _until(lambda: _stored(device) == 200)
+            relay.cut()
+            for n in range(200, 400):
+                body = {"ts": t0 + n, "values": {"temperature": 20 + n % 7}}
+                info = client.publish("v1/devices/me/telemetry", json.dumps(body), qos=1)
+            info.wait_for_publish(20)  # the broker has them all
+            time.sleep(4)
+            assert _stored(device) == 200  # nothing written while the database is away
+            assert bridge.poll() is None
+            relay.restore()
+            _until(lambda: _stored(device) >= 400, timeout=60)
+            time.sleep(1.0)
+            client.loop_stop()
+    finally:
+        relay.close()
+    assert _stored(device) == 400
 
 
 def test_a_gateway_publishes_for_its_tenants_devices_only(
