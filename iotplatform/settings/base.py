@@ -282,12 +282,19 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # seconds
 
 # --- REST API ---------------------------------------------------------------------------------
+# The people API's rates (iotplatform/throttling.py): per signed-in person, per address.
+API_RATE_PERSON: str = env("API_RATE_PERSON", default="1200/minute")
+API_RATE_ADDRESS: str = env("API_RATE_ADDRESS", default="3000/minute")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "iotplatform.authentication.LockoutAwareBasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "iotplatform.throttling.PersonRateThrottle",
+        "iotplatform.throttling.AddressRateThrottle",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "iotplatform.renderers.FiniteJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
