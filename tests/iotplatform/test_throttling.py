@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import Client, override_settings
 
 from iotplatform import throttling
@@ -17,13 +18,16 @@ pytestmark = pytest.mark.django_db
 
 
 def _client(user: Any, address: str) -> Client:
+    # the counts live in the shared cache, where an earlier run's user of the same id may
+    # have left some
+    cache.delete_many([f"throttle_person_{user.pk}", f"throttle_address_{address}"])
     client = Client(REMOTE_ADDR=address)
     client.force_login(user)
     return client
 
 
 def _address() -> str:
-    """An address of its own per test: the counts live in the shared cache."""
+    """An address of its own per test."""
     return f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
 
 
