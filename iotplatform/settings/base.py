@@ -230,6 +230,8 @@ AXES_LOCKOUT_CALLABLE = "iotplatform.authentication.lockout_response"
 AXES_VERBOSE = False
 
 LOGIN_URL = "login"
+# seconds a password reset link works
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=86400)
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_HTTPONLY = True
