@@ -57,6 +57,11 @@ def account_email_send(self: Any, key: str, to: str, subject: str, text: str, ht
     return "sent"
 
 
+def new_key() -> str:
+    """The once-only key of an email to send."""
+    return uuid.uuid4().hex
+
+
 class ResetForm(PasswordResetForm):
     def send_mail(
         self,
@@ -75,7 +80,7 @@ class ResetForm(PasswordResetForm):
             if html_email_template_name
             else ""
         )
-        key = uuid.uuid4().hex
+        key = new_key()
         transaction.on_commit(lambda: account_email_send.delay(key, to_email, subject, text, html))
 
 

@@ -8,7 +8,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.db.models import QuerySet
 from django.utils.crypto import constant_time_compare
 
-from .models import Membership, Role, Tenant
+from .models import Invitation, Membership, Role, Tenant
 
 
 def membership_list(*, user: Any) -> QuerySet[Membership]:
@@ -73,3 +73,8 @@ def session_user(*, session_key: str | None) -> Any | None:
     if not any(constant_time_compare(session_hash, known) for known in hashes):
         return None
     return user
+
+
+def invitation_list(*, tenant: Tenant, limit: int = 100) -> QuerySet[Invitation]:
+    """A tenant's invitations, newest first, with who sent and who accepted them."""
+    return Invitation.objects.filter(tenant=tenant).select_related("invited_by", "user")[:limit]

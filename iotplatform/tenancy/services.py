@@ -1,14 +1,18 @@
 """Writes about tenants and people."""
 
+import hashlib
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
 from django.db import transaction
+from django.utils import timezone
 
-from .models import Membership, Role, Tenant
+from .models import Invitation, Membership, Role, Tenant
 from .signals import tenant_created
 
 
@@ -87,3 +91,64 @@ def membership_remove(*, tenant: Tenant, user: Any) -> bool:
     """
     deleted, _ = Membership.objects.filter(tenant=tenant, user=user).delete()
     return deleted > 0
+
+
+INVITATION_DAYS = 7
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_create(
+    *, tenant: Tenant, email: str, role: str, invited_by: Any = None
+) -> tuple[Invitation, str]:
+    """Invite ``email`` to ``tenant`` with ``role``; the invitation and its token (for the
+    link; only its digest is kept). Someone of the tenant with that address already is an
+    error."""
+    try:
+        EmailValidator()(email)
+    except ValidationError:
+        raise ValidationError({"email": f"{email[:100]!r} is not an email address."}) from None
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; one of {', '.join(Role.values)}."})
+    if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
+        raise ValidationError({"email": f"Someone of this tenant already has {email}."})
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        tenant=tenant,
+        email=email,
+        role=role,
+        token_digest=_digest(token),
+        invited_by=invited_by,
+        expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
+    )
+    return invitation, token
+
+
+def _open(token: str) -> Any:
+    return Invitation.objects.filter(
+        token_digest=_digest(token), accepted_at__isnull=True, expires_at__gt=timezone.now()
+    )
+
+
+def invitation_find(token: str) -> Invitation | None:
+    """The open invitation of this token: not accepted, not expired."""
+    return _open(token).select_related("tenant").first()
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, username: str, password: str) -> Any:
+    """The invited person's account, made with the invitation's address and role; the link
+    works once (two tabs at once: one wins, the other is told it was used)."""
+    invitation = _open(token).select_for_update().first()
+    if invitation is None:
+        raise ValidationError({"token": "This invitation has been used already or has expired."})
+    user, _ = user_create(
+        tenant=invitation.tenant, username=username, role=invitation.role, password=password,
+        email=invitation.email,
+    )  # fmt: skip
+    invitation.accepted_at = timezone.now()
+    invitation.user = user
+    invitation.save(update_fields=["accepted_at", "user"])
+    return user
