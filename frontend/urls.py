@@ -1,7 +1,16 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import accounts, alert_views, analytics_views, invitations, model_views, report_views, views
+from . import (
+    accounts,
+    alert_views,
+    analytics_views,
+    api_tokens,
+    invitations,
+    model_views,
+    report_views,
+    views,
+)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,6 +22,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     *accounts.urlpatterns,
     *invitations.urlpatterns,
+    *api_tokens.urlpatterns,
     path("tenant/switch", views.tenant_switch, name="tenant-switch"),
     path("devices/", views.device_list, name="device-list"),
     path("devices/<int:pk>/", views.device_detail, name="device-detail"),
