@@ -3,6 +3,7 @@
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -48,8 +49,9 @@ def readings_retention_apply(*, now: datetime | None = None) -> dict[str, int]:
     in batches, which is also how plain PostgreSQL does all of it. Safe to run twice.
     """
     now = now or timezone.now()
+    bound = settings.RETENTION_MAX_DAYS  # lowered since a tenant chose: the bound wins
     cutoffs = {
-        tenant_id: now - timedelta(days=days)
+        tenant_id: now - timedelta(days=min(days, bound))
         for tenant_id, days in Tenant.objects.values_list("id", "retention_days")
     }
     if not cutoffs:

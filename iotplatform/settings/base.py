@@ -284,6 +284,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # seconds
 
 # --- REST API ---------------------------------------------------------------------------------
+# The longest any tenant keeps its readings; a tenant's admin picks its own retention up to it.
+RETENTION_MAX_DAYS = env.int("RETENTION_MAX_DAYS", default=1825)
 # The people API's rates (iotplatform/throttling.py): per signed-in person, per address.
 API_RATE_PERSON: str = env("API_RATE_PERSON", default="1200/minute")
 API_RATE_ADDRESS: str = env("API_RATE_ADDRESS", default="3000/minute")

@@ -49,6 +49,15 @@ class Tenant(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """A tenant's retention is its own choice within the platform's bound
+        (``RETENTION_MAX_DAYS``): its admin may keep readings for less, never for more."""
+        bound = settings.RETENTION_MAX_DAYS
+        if not 1 <= self.retention_days <= bound:
+            raise ValidationError(
+                {"retention_days": f"Between 1 and {bound} days (the platform's maximum)."}
+            )
+
 
 class Membership(models.Model):
     user = models.ForeignKey(

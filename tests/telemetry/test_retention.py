@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -47,3 +48,18 @@ def test_each_tenant_keeps_its_own_retention(
     assert chunk_count() == chunks_before - 1
     assert deleted["telemetry_reading"] == 1  # only tenant's 100-day reading needed a DELETE
     assert readings_retention_apply(now=now) == dict.fromkeys(deleted, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_platforms_maximum_bounds_every_tenants_retention(
+    tenant: Tenant, device: Device, settings: Any
+) -> None:
+    """A tenant that chose a year keeps 60 days once the platform's maximum is lowered to 60."""
+    settings.RETENTION_MAX_DAYS = 60
+    now = timezone.now().replace(microsecond=0)
+    known_readings.write(
+        [(now - timedelta(days=age), tenant.id, device.id, "temperature", float(age))
+         for age in (100, 30)]
+    )  # fmt: skip
+    readings_retention_apply(now=now)
+    assert list(Reading.objects.values_list("value", flat=True)) == [30.0]
