@@ -6,6 +6,7 @@ from . import (
     alert_views,
     analytics_views,
     api_tokens,
+    audit_views,
     invitations,
     model_views,
     report_views,
@@ -35,4 +36,5 @@ urlpatterns = [
     path("reports/", report_views.reports_page, name="reports"),
     path("models/", model_views.models_page, name="models"),
     path("analytics/", analytics_views.analytics_page, name="analytics"),
+    path("audit/", audit_views.audit_page, name="audit"),
 ]

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from iotplatform.tenancy.audit import audit_retention_apply
 from iotplatform.tenancy.models import Tenant
 
 from .timescale import is_hypertable
@@ -68,4 +69,5 @@ def readings_retention_apply(*, now: datetime | None = None) -> dict[str, int]:
             logger.info("retention: dropped %s chunks of %s", chunks, table)
         for tenant_id, cutoff in cutoffs.items():
             result[table] += _delete_batched(table, column, tenant_id, cutoff)
+    result["tenancy_auditevent"] = audit_retention_apply(now=now)  # the audit log goes alike
     return result

@@ -10,6 +10,11 @@ class TenancyConfig(AppConfig):
         from django.contrib import admin
 
         from . import receivers  # noqa: F401  (closes sockets whose access is gone)
+        from .audit import track
+        from .models import Invitation, Membership
+
+        track(Membership)
+        track(Invitation, exclude=("token_digest",))
         from .admin import platform_only_admins
 
         platform_only_admins(admin.site)

@@ -8,7 +8,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.db.models import QuerySet
 from django.utils.crypto import constant_time_compare
 
-from .models import Invitation, Membership, Role, Tenant
+from .models import AuditEvent, Invitation, Membership, Role, Tenant
 
 
 def membership_list(*, user: Any) -> QuerySet[Membership]:
@@ -78,3 +78,27 @@ def session_user(*, session_key: str | None) -> Any | None:
 def invitation_list(*, tenant: Tenant, limit: int = 100) -> QuerySet[Invitation]:
     """A tenant's invitations, newest first, with who sent and who accepted them."""
     return Invitation.objects.filter(tenant=tenant).select_related("invited_by", "user")[:limit]
+
+
+def audit_event_list(
+    *, tenant: Tenant, object_type: str = "", before: int | None = None, limit: int = 100
+) -> list[AuditEvent]:
+    """A tenant's audit events, newest first: ``limit`` of them older than event ``before``
+    (the next page), of one ``object_type`` ("sign-in" for sign-ins) or all."""
+    events = AuditEvent.objects.filter(tenant=tenant)
+    if object_type == "sign-in":
+        events = events.filter(action__in=["login", "login_failed"])
+    elif object_type:
+        events = events.filter(object_type=object_type)
+    if before is not None:
+        events = events.filter(id__lt=before)
+    return list(events.order_by("-id")[:limit])
+
+
+def audit_object_types(*, tenant: Tenant) -> list[str]:
+    return sorted(
+        AuditEvent.objects.filter(tenant=tenant)
+        .exclude(object_type="")
+        .values_list("object_type", flat=True)
+        .distinct()
+    )
