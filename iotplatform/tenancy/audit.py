@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import models
-from django.db.models.signals import post_delete, post_save, pre_save
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -29,6 +29,10 @@ from .models import AuditEvent, Membership, Tenant
 
 _request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
     "audit_request", default=None
+)
+# Tenants being deleted here: what goes with them is not recorded (their log goes too).
+_ending: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "audit_ending", default=frozenset()
 )
 SKIPPED = ("id", "created_at", "updated_at")  # never anyone's change
 
@@ -105,12 +109,18 @@ def track(model: type[models.Model], *, exclude: tuple[str, ...] = ()) -> None:
         record(tenant_id=instance.tenant_id, action=action, obj=instance, changes=changes)
 
     def gone(sender: Any, instance: Any, **kwargs: Any) -> None:
-        if Tenant.objects.filter(pk=instance.tenant_id).exists():  # not the tenant's own end
+        if instance.tenant_id not in _ending.get():  # not part of the tenant's own deletion
             record(tenant_id=instance.tenant_id, action="deleted", obj=instance)
 
     pre_save.connect(before, sender=model, weak=False, dispatch_uid=uid)
     post_save.connect(after, sender=model, weak=False, dispatch_uid=uid)
     post_delete.connect(gone, sender=model, weak=False, dispatch_uid=uid)
+
+
+@receiver(pre_delete, sender=Tenant, dispatch_uid="audit-tenant-ending")
+def _tenant_ending(sender: Any, instance: Tenant, **kwargs: Any) -> None:
+    """Sent before any row of the tenant's cascade is deleted."""
+    _ending.set(_ending.get() | {instance.pk})
 
 
 @receiver(user_logged_in, dispatch_uid="audit-login")

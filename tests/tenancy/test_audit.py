@@ -109,3 +109,14 @@ def test_events_are_kept_for_the_tenants_retention(tenant: Tenant, other_tenant:
     assert audit_retention_apply(now=now) == 1
     kept = sorted((e.tenant_id, (now - e.at).days) for e in AuditEvent.objects.all())
     assert kept == sorted([(tenant.id, 10), (other_tenant.id, 40), (other_tenant.id, 10)])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tenant_deleted_takes_its_log_and_records_nothing_of_its_end(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    factories.make_user(tenant)
+    factories.make_user(other_tenant)
+    tenant.delete()  # its memberships go with it: no event may point at it
+    assert not AuditEvent.objects.filter(tenant_id=tenant.pk).exists()
+    assert AuditEvent.objects.filter(tenant=other_tenant, object_type="membership").exists()
