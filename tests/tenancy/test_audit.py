@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import requests
 from django.test import Client
 from django.utils import timezone
 
@@ -15,7 +16,7 @@ from devices.services import device_types_install_catalog
 from iotplatform.tenancy.audit import audit_retention_apply
 from iotplatform.tenancy.models import AuditEvent, Role, Tenant
 
-from .. import factories
+from .. import factories, servers
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +121,20 @@ def test_a_tenant_deleted_takes_its_log_and_records_nothing_of_its_end(
     tenant.delete()  # its memberships go with it: no event may point at it
     assert not AuditEvent.objects.filter(tenant_id=tenant.pk).exists()
     assert AuditEvent.objects.filter(tenant=other_tenant, object_type="membership").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_through_the_asgi_server_the_person_and_address_are_recorded(tenant: Tenant) -> None:
+    """As deployed (uvicorn, the middleware in a thread of the ASGI handler)."""
+    factories.make_user(tenant, Role.ADMIN, "ada")
+    device = factories.make_device(tenant, name="Kiln")
+    with servers.asgi_server() as url:
+        answer = requests.patch(
+            f"{url}/api/v1/devices/{device.pk}", json={"name": "Kiln 2"},
+            auth=("ada", factories.PASSWORD), timeout=10,
+        )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    event = AuditEvent.objects.filter(object_type="device").latest("id")
+    assert (event.actor_name, event.address) == ("ada", "127.0.0.1")
+    assert event.changes == {"name": ["Kiln", "Kiln 2"]}
