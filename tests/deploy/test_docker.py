@@ -56,6 +56,15 @@ def test_compose_runs_every_part() -> None:
     assert spec["services"]["timescaledb"]["image"].startswith("timescale/timescaledb")
 
 
+def test_redis_keeps_the_queued_tasks_across_a_restart() -> None:
+    """It is the Celery broker: an alert email queued before a restart must still be sent."""
+    redis = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]["redis"]
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert "--save" not in command or command[command.index("--save") + 1] != ""
+    assert any(volume.endswith(":/data") for volume in redis["volumes"])
+
+
 @pytest.mark.parametrize("dockerfile", ["Dockerfile", "broker.Dockerfile"])
 def test_dockerfile_passes_hadolint_and_runs_as_non_root(dockerfile: str) -> None:
     result = subprocess.run(
