@@ -77,7 +77,7 @@ def test_a_fault_injected_into_the_running_plant_shows_on_the_open_page(
             # the running plant is scored as it reports: healthy, with a health
             health = page.locator('#prediction [data-p="health"]')
             expect(health).to_contain_text("/ 100", timeout=150_000)
-            expect(page.locator("#device-status")).to_have_text("Healthy")
+            expect(page.locator("#device-status")).to_have_text("Healthy", timeout=30_000)
             before = _health(page)
             assert before is not None and before > 60, before
 

@@ -378,11 +378,23 @@
     }
   });
 
-  IoTLive.on(IoTLive.events.DEVICE_STATUS, function (change) {
-    if (change.device !== data.device) return;
+  function showStatus(status) {
     const pill = document.getElementById("device-status");
-    pill.className = "pill status-" + change.to;
-    pill.textContent = IoTLive.statusLabel(change.to);
+    pill.className = "pill status-" + status;
+    pill.textContent = IoTLive.statusLabel(status);
+  }
+
+  IoTLive.on(IoTLive.events.DEVICE_STATUS, function (change) {
+    if (change.device === data.device) showStatus(change.to);
+  });
+  // A change while the socket was not open (before it first opened, or during a reconnect) is
+  // not pushed again: the status is read afresh each time it opens.
+  IoTLive.on("connection", async function (state) {
+    if (state !== "live") return;
+    try {
+      const response = await fetch("/api/v1/devices/" + data.device, { credentials: "same-origin" });
+      if (response.ok) showStatus((await response.json()).status);
+    } catch (e) { /* the next pushed change shows it */ }
   });
 
   document.querySelectorAll("[data-range]").forEach(function (button) {
