@@ -16,7 +16,8 @@ PAGE = 100
 def audit_page(request: TenantRequest) -> HttpResponse:
     kind = request.GET.get("type", "")[:50]
     before_text = request.GET.get("before", "")
-    before = int(before_text) if before_text.isdigit() else None
+    # an id, or nothing: a number past the column's range would be the database's error
+    before = int(before_text) if before_text.isdigit() and len(before_text) <= 18 else None
     events = audit_event_list(tenant=request.tenant, object_type=kind, before=before, limit=PAGE)
     return render(
         request,
