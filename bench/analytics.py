@@ -153,18 +153,11 @@ rul_frame = minute_means(tenant_id=tenant.id, device_ids=ids[:TRAIN], metrics=so
 t0 = time.perf_counter()
 normal = frame.dropna().sort_index(level="minute", kind="stable")
 anomaly_ml.anomaly_choose(normal, holdout_share=training.HOLDOUT_SHARE, seed=0)
-signals = sorted(METRICS)
 known = pd.DataFrame([(f.device_id, f.failed_at, f.repaired_at) for f in failures],
                      columns=["device", "failed_at", "repaired_at"])
 lives = lifetime.lives_of(rul_frame.index.get_level_values("device"),
                           rul_frame.index.get_level_values("minute"), known)
-coefficients = lifetime.new_device_fit(rul_frame, lives)
-features = lifetime.life_features(rul_frame, lives, coefficients)
-end_h = lifetime.hours_of(end)
-choice = lifetime_choice.lifetime_choose(features, signals, coefficients, lives, end_h=end_h)
-lifetime.lifetime_fit(features, signals, coefficients, lives, choice.name, end_h=end_h,
-                      every=lifetime.TRAIN_EVERY,
-                      library=lifetime.library_fit(features, signals, lives))
+lifetime_choice.lifetime_train(rul_frame, lives, end_h=lifetime.hours_of(end))
 stats = clusters_ml.window_stats(week.dropna().reset_index(), unit="device", time="minute",
                                  signals=sorted(METRICS), rows=training.CLUSTER_WINDOW_MINUTES)
 clusters_ml.behaviour_clusters(stats)

@@ -32,6 +32,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from . import rul, trajectory, wear
+from .clock import Clock
 from .features import window_features
 
 # Lives are about 720 h (the longest about twice that): the last 20 % of a life is under 300 h
@@ -79,6 +80,14 @@ class Lives:
     @property
     def age_h(self) -> NDArray[np.float64]:
         return self.now_h - self.born_h
+
+    def on(self, clock: Clock | None) -> "Lives":
+        """The same lives with their times on ``clock`` (None: wall hours, as they are)."""
+        if clock is None:
+            return self
+        return Lives(
+            self.life, clock.hours(self.born_h), clock.hours(self.failed_h), clock.hours(self.now_h)
+        )
 
 
 def hours_of(at: datetime) -> float:
@@ -212,6 +221,16 @@ def life_features(
     return pd.concat([features, indicators], axis=1)
 
 
+def on_clock(features: pd.DataFrame, clock: Clock | None) -> pd.DataFrame:
+    """``features`` (``life_features``: the life's age in wall hours) with the age on
+    ``clock``, as a model on that clock reads them (None: as they are)."""
+    if clock is None:
+        return features
+    now = wear.epoch_hours(features.index.get_level_values("minute"))
+    age = features["age_h"].to_numpy(dtype=float)
+    return features.assign(age_h=clock.hours(now) - clock.hours(now - age))
+
+
 def window_columns(features: pd.DataFrame) -> list[str]:
     """The signals and their window features (not the life's age, indicators or projection)."""
     return [
@@ -301,8 +320,10 @@ def with_projection(
 class LifetimeModel:
     """A fitted candidate: the metrics in order, the new-device coefficients the indicators are
     measured against, the trajectory library (None: the candidate needs none), the boosting
-    model (None: the trajectory alone), whether it predicts log(1 + hours), the knee, and the
-    interval's bands (from held-out lives)."""
+    model (None: the trajectory alone), whether it predicts log(1 + hours), the knee, the
+    interval's bands (from held-out lives), and the clock its lives are measured on (None:
+    wall hours; ``clock.Clock``: the plant's use clock, its predictions turned back into wall
+    hours from each row's time)."""
 
     name: str
     metrics: list[str]
@@ -312,6 +333,7 @@ class LifetimeModel:
     log: bool
     knee: float = KNEE_HOURS
     bands: rul.ConformalBands | None = field(default=None)
+    clock: Clock | None = None
 
     @property
     def history_readings(self) -> int:
@@ -329,14 +351,21 @@ class LifetimeModel:
         }
 
     def point(self, features: pd.DataFrame, own_life: ArrayLike | None = None) -> NDArray:
-        """Hours left at each row of ``features`` (``life_features``)."""
+        """Hours left at each row of ``features`` (``life_features``; index device, minute).
+        Projection columns already present are taken as on this model's clock."""
+        features = on_clock(features, self.clock)
         if self.library is not None and "proj_rul" not in features:
             features = with_projection(features, self.metrics, self.library, own_life)
         if self.regressor is None:
             projected = np.nan_to_num(features["proj_rul"].to_numpy(dtype=float), nan=self.knee)
-            return np.clip(projected, 0, None)
-        point = self.regressor.predict(features).point
-        return np.expm1(point) if self.log else point
+            left = np.clip(projected, 0, None)
+        else:
+            point = self.regressor.predict(features).point
+            left = np.expm1(point) if self.log else point
+        if self.clock is None:
+            return np.asarray(left)
+        now = wear.epoch_hours(features.index.get_level_values("minute"))
+        return np.clip(self.clock.ahead(now, left), 0, None)
 
     def predict(self, features: pd.DataFrame) -> rul.RULPrediction:
         """The point and its interval (the bands; the point itself without them)."""
@@ -360,14 +389,19 @@ def lifetime_fit(
     every: int,
     rows: ArrayLike | None = None,
     library: trajectory.Trajectories | None = None,
+    clock: Clock | None = None,
 ) -> LifetimeModel:
-    """Candidate ``name`` fitted on every ``every``-th known row (of ``rows``); the trajectory
-    candidates use ``library`` (fitted on the lives within ``rows`` when not given)."""
+    """Candidate ``name`` fitted on every ``every``-th known row (of ``rows``), its lives
+    measured on ``clock`` (None: wall hours; ``features`` and ``lives`` are on wall hours
+    either way); the trajectory candidates use ``library`` (on that clock; fitted on the lives
+    within ``rows`` when not given)."""
     needs_library = name in ("trajectory", "wear+trajectory")
+    features, lives = on_clock(features, clock), lives.on(clock)
+    end_h = float(clock.hours(end_h)) if clock is not None else end_h
     if needs_library and library is None:
         library = library_fit(features, metrics, lives, rows)
     if name == "trajectory":
-        return LifetimeModel(name, metrics, coefficients, library, None, log=True)
+        return LifetimeModel(name, metrics, coefficients, library, None, log=True, clock=clock)
     if name == "wear+trajectory" and "proj_rul" not in features:
         features = with_projection(features, metrics, library, own_life=lives.life)
     target, known = lifetime_target(lives, end_h)
@@ -382,5 +416,11 @@ def lifetime_fit(
     columns = [c for c in candidate_columns(features, name) if features.loc[keep, c].notna().any()]
     regressor = rul.rul_fit(features[keep], pd.Series(y), PARAMS, columns=columns, interval=False)
     return LifetimeModel(
-        name, metrics, coefficients, library if needs_library else None, regressor, log=log
+        name,
+        metrics,
+        coefficients,
+        library if needs_library else None,
+        regressor,
+        log=log,
+        clock=clock,
     )

@@ -12,12 +12,14 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from . import rul
+from .clock import Clock, clock_fit
 from .lifetime import (
     BAND_EDGES,
     CANDIDATES,
     FALLBACK,
     FOLDS,
     LAST_SHARE,
+    PROJECTION,
     TOLERANCE,
     TRAIN_EVERY,
     VALIDATION_EVERY,
@@ -28,8 +30,11 @@ from .lifetime import (
     lifetime_fit,
     lifetime_target,
     new_device_fit,
+    on_clock,
     with_projection,
 )
+
+USE = "@use"  # a candidate's name with this suffix: its lives measured on the use clock
 
 
 def last_of_life(lives: Lives, share: float = LAST_SHARE) -> NDArray[np.bool_]:
@@ -48,11 +53,12 @@ def within(predicted: ArrayLike, actual: ArrayLike, life: ArrayLike) -> float:
 
 @dataclass
 class Choice:
-    """The candidate chosen on held-out lives: its name, each candidate's share within ±15 %
-    and RMSE (hours) over the last 20 % of the held-out lives (the rows ``measured``), how
-    many lives those were, the chosen one's predictions there (``measured_point``) and at
-    every ``TRAIN_EVERY``-th row of the held-out lives (``held``, ``point``) for the
-    interval — each by a model fitted without that life."""
+    """The candidate chosen on held-out lives: its name (``USE`` appended: on the use clock),
+    each candidate's share within ±15 % and RMSE (hours) over the last 20 % of the held-out
+    lives (the rows ``measured``), how many lives those were, the chosen one's predictions
+    there (``measured_point``) and at every ``TRAIN_EVERY``-th row of the held-out lives
+    (``held``, ``point``) for the interval — each by a model fitted without that life — and
+    the chosen one's clock (None: wall hours)."""
 
     name: str
     shares: dict[str, float]
@@ -62,6 +68,12 @@ class Choice:
     held: NDArray[np.bool_]
     point: NDArray[np.float64]
     measured_point: NDArray[np.float64]
+    clock: Clock | None = None
+
+    @property
+    def candidate(self) -> str:
+        """The chosen candidate's name in ``lifetime.CANDIDATES``."""
+        return self.name.removesuffix(USE)
 
     @property
     def share(self) -> float:
@@ -84,12 +96,14 @@ def lifetime_choose(
     *,
     end_h: float,
     folds: int = FOLDS,
+    clock: Clock | None = None,
 ) -> Choice:
     """Cross-validated over the failed lives, ``folds`` groups of them in turn: each candidate
     fitted (on every ``VALIDATION_EVERY``-th minute) without a group's lives, its trajectory
     library without them too, and measured on them — within ±15 % over the last 20 % of each
     life, pooled over all of them, so every run to failure is measured once by models that
-    never saw it. The best (ties: the later name) is chosen; ``FALLBACK`` with fewer than two
+    never saw it. With a use ``clock`` every candidate is also tried with its lives measured on
+    it (``USE``). The best (ties: the later name) is chosen; ``FALLBACK`` with fewer than two
     failed lives (nothing to measure on)."""
     n = len(lives.life)
     failed = np.unique(lives.life[(lives.life >= 0) & np.isfinite(lives.failed_h)])
@@ -103,32 +117,38 @@ def lifetime_choose(
     inside = np.isin(lives.life, failed)
     group[inside] = np.searchsorted(failed, lives.life[inside]) % k
     sampled = np.arange(n) % VALIDATION_EVERY == 0
-    predicted = {name: np.full(n, np.nan) for name in CANDIDATES}
+    clocks: dict[str, Clock | None] = {"": None} if clock is None else {"": None, USE: clock}
+    names = [name + suffix for suffix in clocks for name in CANDIDATES]
+    predicted = {name: np.full(n, np.nan) for name in names}
     for g in range(k):
         out = group == g
         train = ~out & sampled
         rows = train | (out & (end | held))
-        library = library_fit(features, metrics, lives, ~out)  # every minute of the others
-        sub_lives = _subset(lives, rows)
-        sub = with_projection(features[rows], metrics, library, own_life=sub_lives.life)
         test = out[rows] & (end | held)[rows]
-        for name in CANDIDATES:
-            model = lifetime_fit(
-                sub,
-                metrics,
-                coefficients,
-                sub_lives,
-                name,
-                end_h=end_h,
-                every=1,
-                rows=train[rows],
-                library=library,
-            )
-            predicted[name][np.flatnonzero(rows)[test]] = model.point(sub[test])
+        sub_lives = _subset(lives, rows)
+        for suffix, on in clocks.items():
+            timed = on_clock(features, on)
+            library = library_fit(timed, metrics, lives.on(on), ~out)  # every minute of others
+            projected = with_projection(timed[rows], metrics, library, own_life=sub_lives.life)
+            sub = features[rows].assign(**{c: projected[c] for c in PROJECTION})
+            for name in CANDIDATES:
+                model = lifetime_fit(
+                    sub,
+                    metrics,
+                    coefficients,
+                    sub_lives,
+                    name,
+                    end_h=end_h,
+                    every=1,
+                    rows=train[rows],
+                    library=library,
+                    clock=on,
+                )
+                predicted[name + suffix][np.flatnonzero(rows)[test]] = model.point(sub[test])
     actual = lives.hours_left[end]
     shares = {name: within(p[end], actual, lives.life[end]) for name, p in predicted.items()}
     rmses = {name: rul.rmse(p[end], actual) for name, p in predicted.items()}
-    chosen = max(CANDIDATES, key=lambda name: (shares[name], name))
+    chosen = max(names, key=lambda name: (shares[name], name))
     return Choice(
         chosen,
         shares,
@@ -138,6 +158,7 @@ def lifetime_choose(
         held,
         predicted[chosen][held],
         predicted[chosen][end],
+        clock if chosen.endswith(USE) else None,
     )
 
 
@@ -167,7 +188,8 @@ def lifetime_train(
     metrics = list(values.columns)
     coefficients = new_device_fit(values, lives)
     features = life_features(values, lives, coefficients)
-    choice = lifetime_choose(features, metrics, coefficients, lives, end_h=end_h)
+    clock = clock_fit(values)
+    choice = lifetime_choose(features, metrics, coefficients, lives, end_h=end_h, clock=clock)
     if require_held_out and not choice.lives:
         raise NoHeldOutLife(
             f"{len(np.unique(lives.life[np.isfinite(lives.failed_h)]))} runs to failure, "
@@ -179,10 +201,10 @@ def lifetime_train(
         metrics,
         coefficients,
         lives,
-        choice.name,
+        choice.candidate,
         end_h=end_h,
         every=TRAIN_EVERY,
-        library=library_fit(features, metrics, lives),
+        clock=choice.clock,
     )
     if choice.lives:
         target, _ = lifetime_target(lives, end_h)

@@ -14,6 +14,7 @@ from django.core.management import call_command
 
 from analytics import artefacts, lifetimes, scoring, training
 from analytics.ml import lifetime, wear
+from analytics.ml.lifetime_choice import USE
 from analytics.models import DeviceLife, Failure, ModelState, ModelVersion, ScoringCycle
 from demo import fleet_history
 from devices.models import Device, DeviceType
@@ -146,14 +147,19 @@ def test_trained_on_runs_to_failure_the_cycle_predicts_as_the_pure_functions_do(
     outcome = training.rul_train(tenant=tenant, device_type=pump, end=END)
     assert outcome.activated, outcome.message
     version = ModelVersion.objects.get(kind="rul", state=ModelState.ACTIVE)
-    assert version.algorithm in lifetime.CANDIDATES
+    candidate, on_clock = version.algorithm.removesuffix(USE), version.algorithm.endswith(USE)
+    assert candidate in lifetime.CANDIDATES
     failures = Failure.objects.filter(tenant=tenant, failed_at__lte=END).count()
     assert version.params["lives"] == failures  # every run to failure read whole
     assert version.metrics["held_out_lives"] >= 1
-    assert set(version.metrics["candidates"]) == set(lifetime.CANDIDATES)
+    # every candidate measured in wall hours and on the pumps' use clock
+    assert set(version.metrics["candidates"]) == {
+        name + clock for name in lifetime.CANDIDATES for clock in ("", USE)
+    }
     assert 0.0 <= version.metrics["within_15"] <= 1.0 and version.metrics["rmse"] > 0
     model = artefacts.artefact_load(name=version.artefact, checksum=version.checksum)
-    assert isinstance(model, lifetime.LifetimeModel) and model.name == version.algorithm
+    assert isinstance(model, lifetime.LifetimeModel) and model.name == candidate
+    assert (model.clock is not None) == on_clock
     assert (
         model.bands is not None
         and list(model.bands.low) == version.metrics["interval_bands"]["low"]
