@@ -23,7 +23,7 @@ from .residuals import RESIDUAL_GAP, segment_starts, time_of_day
 GAP = RESIDUAL_GAP
 NEW_READINGS = 2880  # a life's first two days of minutes: a new device, for ``new_fit``
 BASELINE = 1440  # readings: the life's first day, the indicator's zero
-WINDOWS = (60, 240, 1440)  # readings: the rolling medians
+WINDOWS = (60, 240, 720, 1440)  # readings: the rolling medians
 MIN_READINGS = 60
 
 

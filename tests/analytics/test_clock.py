@@ -83,5 +83,7 @@ def test_a_model_on_the_use_clock_answers_in_wall_hours() -> None:
     on_wall = lifetime.LifetimeModel("trajectory", [], [], None, None, True)
     assert on_clock.point(features) == pytest.approx([14.4, 10.0 / 1.2])
     assert on_wall.point(features) == pytest.approx([10.0, 10.0])
+    far = features.assign(proj_rul=[1000.0, -5.0])  # a path that has hardly risen; one past it
+    assert on_wall.point(far) == pytest.approx([lifetime.KNEE_HOURS, 0.0])
     # its age too: Friday 20:00 less 100 wall hours is Monday 16:00, 100 h at 1.2 before
     assert lifetime.on_clock(features, WEEKEND_HALF)["age_h"].iloc[0] == pytest.approx(120.0)

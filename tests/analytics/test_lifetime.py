@@ -122,7 +122,7 @@ def test_a_candidate_s_own_features_are_the_full_set_s(name: str) -> None:
     model = lifetime.LifetimeModel(name, ["a", "b"], coefficients, None, None, log=True)
     own = lifetime.life_features(values, lives, coefficients, **model.parts)
     wanted = (
-        ["age_h", "a_hi1440", "b_hi1440"]
+        ["age_h", f"a_hi{lifetime.PROJECTED}", f"b_hi{lifetime.PROJECTED}"]
         if name == "trajectory"
         else [c for c in lifetime.candidate_columns(full, name) if not c.startswith("proj_")]
     )
