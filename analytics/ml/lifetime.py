@@ -46,7 +46,7 @@ WINDOWS = (60, 360, 1440)  # minutes: an hour, a shift, a day (the load's cycle)
 # 12 h of lag) for pumps, compressors and motors (+3, +4 and +1 points), not for edge gateways
 # (-3); 4 hours scored the same as half a day over pumps, compressors and edge gateways.
 PROJECTED = 720
-LAG_H = PROJECTED / 120  # hours: a rolling median stands for the age half its window back
+DAY_PROJECTED = 1440  # what versions trained before it was recorded in the model read
 TRAIN_EVERY = 10  # minutes: neighbouring minutes say nearly the same, every tenth trains
 VALIDATION_EVERY = 30  # minutes: the candidates' fits on the first 70 % take every thirtieth
 FOLDS = 3  # groups of failed lives the candidates are cross-validated over
@@ -276,23 +276,34 @@ def lifetime_target(
     return np.minimum(hours, knee), known
 
 
+def lag_h(window: int) -> float:
+    """Hours: a rolling median over ``window`` minutes stands for the age half of it back."""
+    return window / 120
+
+
 def library_fit(
-    features: pd.DataFrame, metrics: list[str], lives: Lives, rows: ArrayLike | None = None
+    features: pd.DataFrame,
+    metrics: list[str],
+    lives: Lives,
+    rows: ArrayLike | None = None,
+    *,
+    window: int = PROJECTED,
 ) -> trajectory.Trajectories | None:
-    """The trajectory library of the failed lives (those wholly within ``rows``); None: none."""
+    """The trajectory library of the failed lives (those wholly within ``rows``) on the
+    indicators' ``window``-minute medians; None: none."""
     keep = np.ones(len(features), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
     keep = pd.Series(keep).groupby(lives.life).transform("all").to_numpy(dtype=bool)
     keep = keep & (lives.life >= 0) & np.isfinite(lives.failed_h)
     if not keep.any():
         return None
-    columns = [f"{m}_hi{PROJECTED}" for m in metrics]
+    columns = [f"{m}_hi{window}" for m in metrics]
     try:
         return trajectory.trajectory_fit(
             features.loc[keep, columns].to_numpy(dtype=float),
             features.loc[keep, "age_h"].to_numpy(dtype=float),
             lives.life[keep],
             lives.failure_age_h[keep],
-            lag_h=LAG_H,
+            lag_h=lag_h(window),
         )
     except ValueError:  # no failed life long enough
         return None
@@ -303,6 +314,8 @@ def with_projection(
     metrics: list[str],
     library: trajectory.Trajectories | None,
     own_life: ArrayLike | None = None,
+    *,
+    window: int = PROJECTED,
 ) -> pd.DataFrame:
     """``features`` with the projection's RUL, elapsed share and mismatch (``PROJECTION``);
     ``own_life``: each row's life, left out of the library (a training row's). NaN without a
@@ -311,9 +324,9 @@ def with_projection(
         return features.assign(**{c: np.nan for c in PROJECTION})
     projection = trajectory.project(
         library,
-        features[[f"{m}_hi{PROJECTED}" for m in metrics]].to_numpy(dtype=float),
+        features[[f"{m}_hi{window}" for m in metrics]].to_numpy(dtype=float),
         features["age_h"].to_numpy(dtype=float),
-        lag_h=LAG_H,
+        lag_h=lag_h(window),
         own_life=own_life,
     )
     return features.assign(
@@ -326,9 +339,10 @@ class LifetimeModel:
     """A fitted candidate: the metrics in order, the new-device coefficients the indicators are
     measured against, the trajectory library (None: the candidate needs none), the boosting
     model (None: the trajectory alone), whether it predicts log(1 + hours), the knee, the
-    interval's bands (from held-out lives), and the clock its lives are measured on (None:
-    wall hours; ``clock.Clock``: the plant's use clock, its predictions turned back into wall
-    hours from each row's time)."""
+    interval's bands (from held-out lives), the clock its lives are measured on (None: wall
+    hours; ``clock.Clock``: the plant's use clock, its predictions turned back into wall hours
+    from each row's time) and the indicators' median its trajectory reads (a version stored
+    before either was a field unpickles with wall hours and the day-long median it read)."""
 
     name: str
     metrics: list[str]
@@ -339,12 +353,17 @@ class LifetimeModel:
     knee: float = KNEE_HOURS
     bands: rul.ConformalBands | None = field(default=None)
     clock: Clock | None = None
+    projected: int = DAY_PROJECTED  # the indicators' median the trajectory reads, in minutes
 
     @property
     def history_readings(self) -> int:
         """The readings of its life a minute's features need before it, at most (the daily
         change reads the day-long median a day back; the rest a day)."""
-        return 2 * wear.BASELINE if self.name in ("wear", "both", "wear+trajectory") else PROJECTED
+        return (
+            2 * wear.BASELINE
+            if self.name in ("wear", "both", "wear+trajectory")
+            else self.projected
+        )
 
     @property
     def parts(self) -> dict[str, Any]:
@@ -352,7 +371,7 @@ class LifetimeModel:
         indicators' rolling medians (the trajectory reads the day-long one alone)."""
         return {
             "window": self.name in ("window", "both"),
-            "windows": {"window": (), "trajectory": (PROJECTED,)}.get(self.name, wear.WINDOWS),
+            "windows": {"window": (), "trajectory": (self.projected,)}.get(self.name, wear.WINDOWS),
         }
 
     def point(self, features: pd.DataFrame, own_life: ArrayLike | None = None) -> NDArray:
@@ -360,7 +379,9 @@ class LifetimeModel:
         Projection columns already present are taken as on this model's clock."""
         features = on_clock(features, self.clock)
         if self.library is not None and "proj_rul" not in features:
-            features = with_projection(features, self.metrics, self.library, own_life)
+            features = with_projection(
+                features, self.metrics, self.library, own_life, window=self.projected
+            )
         if self.regressor is None:
             # Capped at the knee, as the boosted candidates' target is: a path that has hardly
             # risen yet projects a failure far beyond anything the indicators can tell.
@@ -408,7 +429,9 @@ def lifetime_fit(
     if needs_library and library is None:
         library = library_fit(features, metrics, lives, rows)
     if name == "trajectory":
-        return LifetimeModel(name, metrics, coefficients, library, None, log=True, clock=clock)
+        return LifetimeModel(
+            name, metrics, coefficients, library, None, log=True, clock=clock, projected=PROJECTED
+        )
     if name == "wear+trajectory" and "proj_rul" not in features:
         features = with_projection(features, metrics, library, own_life=lives.life)
     target, known = lifetime_target(lives, end_h)
@@ -430,4 +453,5 @@ def lifetime_fit(
         regressor,
         log=log,
         clock=clock,
+        projected=PROJECTED,
     )

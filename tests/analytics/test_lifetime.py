@@ -122,9 +122,18 @@ def test_a_candidate_s_own_features_are_the_full_set_s(name: str) -> None:
     model = lifetime.LifetimeModel(name, ["a", "b"], coefficients, None, None, log=True)
     own = lifetime.life_features(values, lives, coefficients, **model.parts)
     wanted = (
-        ["age_h", f"a_hi{lifetime.PROJECTED}", f"b_hi{lifetime.PROJECTED}"]
+        ["age_h", f"a_hi{model.projected}", f"b_hi{model.projected}"]
         if name == "trajectory"
         else [c for c in lifetime.candidate_columns(full, name) if not c.startswith("proj_")]
     )
     assert set(wanted) <= set(own.columns) <= set(full.columns)
     assert own[wanted].equals(full[wanted])
+
+
+def test_a_version_stored_before_the_clock_and_the_half_day_median_reads_as_it_was_trained() -> (
+    None
+):
+    model = lifetime.LifetimeModel("trajectory", ["a"], [], None, None, log=True)
+    del model.__dict__["clock"], model.__dict__["projected"]  # as an older pickle holds it
+    assert model.clock is None and model.projected == 1440 != lifetime.PROJECTED
+    assert model.parts["windows"] == (1440,) and model.history_readings == 1440
