@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from .wear import epoch_hours
+
 WEEK = 168
 MONDAY_H = 96.0  # hours from the epoch (a Thursday) to Monday 00:00 UTC
 # The rate's floor, as a share of the activity's range: wear that runs at idle. Chosen on the
@@ -78,7 +80,7 @@ def clock_fit(values: pd.DataFrame, idle: float = IDLE) -> Clock | None:
         return None
     z = (x[:, varies] - x[:, varies].mean(axis=0)) / spread[varies]
     minute = values.index.get_level_values("minute")[complete]
-    hour = week_hours(pd.DatetimeIndex(minute).as_unit("ns").asi8 / 3.6e12).astype(int)
+    hour = week_hours(epoch_hours(minute)).astype(int)
     profile = pd.DataFrame(z).groupby(hour).mean()
     if len(profile) < MIN_HOURS:
         return None

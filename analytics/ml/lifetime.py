@@ -33,7 +33,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from . import rul, trajectory, wear
-from .clock import Clock
+from .clock import Clock, week_hours
 from .features import window_features
 
 # Lives are about 720 h (the longest about twice that): the last 20 % of a life is under 300 h
@@ -222,7 +222,7 @@ def life_features(
     )
     # The hour of the week (Monday 00:00 UTC = 0): a plant's calendar (quieter nights and
     # weekends) sets how fast its use, so its wear, runs in the hours ahead.
-    indicators["week_h"] = (lives.now_h - 96.0) % 168.0
+    indicators["week_h"] = week_hours(lives.now_h)
     return pd.concat([features, indicators], axis=1)
 
 
@@ -358,7 +358,7 @@ class LifetimeModel:
     @property
     def history_readings(self) -> int:
         """The readings of its life a minute's features need before it, at most (the daily
-        change reads the day-long median a day back; the rest a day)."""
+        change reads the day-long median a day back; the trajectory its own median)."""
         return (
             2 * wear.BASELINE
             if self.name in ("wear", "both", "wear+trajectory")
@@ -368,7 +368,7 @@ class LifetimeModel:
     @property
     def parts(self) -> dict[str, Any]:
         """The ``life_features`` its candidate reads: the window features or not, and the
-        indicators' rolling medians (the trajectory reads the day-long one alone)."""
+        indicators' rolling medians (the trajectory reads its own one alone)."""
         return {
             "window": self.name in ("window", "both"),
             "windows": {"window": (), "trajectory": (self.projected,)}.get(self.name, wear.WINDOWS),

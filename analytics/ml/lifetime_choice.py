@@ -120,6 +120,7 @@ def lifetime_choose(
     clocks: dict[str, Clock | None] = {"": None} if clock is None else {"": None, USE: clock}
     names = [name + suffix for suffix in clocks for name in CANDIDATES]
     predicted = {name: np.full(n, np.nan) for name in names}
+    timed = {suffix: (on_clock(features, on), lives.on(on)) for suffix, on in clocks.items()}
     for g in range(k):
         out = group == g
         train = ~out & sampled
@@ -127,9 +128,11 @@ def lifetime_choose(
         test = out[rows] & (end | held)[rows]
         sub_lives = _subset(lives, rows)
         for suffix, on in clocks.items():
-            timed = on_clock(features, on)
-            library = library_fit(timed, metrics, lives.on(on), ~out)  # every minute of others
-            projected = with_projection(timed[rows], metrics, library, own_life=sub_lives.life)
+            on_features, on_lives = timed[suffix]
+            library = library_fit(on_features, metrics, on_lives, ~out)  # every minute of others
+            projected = with_projection(
+                on_features[rows], metrics, library, own_life=sub_lives.life
+            )
             sub = features[rows].assign(**{c: projected[c] for c in PROJECTION})
             for name in CANDIDATES:
                 model = lifetime_fit(
