@@ -8,7 +8,10 @@ condition holds, whether its alarm is active, a rate's window — lives in Redis
 (``ALERTS_STATE_PREFIX``), so a restarted evaluator goes on where it stopped. An entry is
 acknowledged once its steps are stored; one a dead evaluator left unacknowledged is claimed after
 ``CLAIM_IDLE_MS`` and evaluated again (its readings are then seen already: nothing twice; at most
-an alarm's update or a clear already done again, which change nothing). One evaluator process at
+an alarm's update or a clear already done again, which change nothing). Where Redis went away
+after an alarm opened but before the state was stored (a restart), the readings come again with
+the old state: the opening is found recorded at that reading's time and not made twice, and a
+clear leaves an alarm (re)opened after it alone. One evaluator process at
 a time (``manage.py alerts_evaluate``, started by ``make run``): two would race on a rule's state.
 """
 
@@ -30,7 +33,7 @@ from devices.models import Device
 from . import alarms
 from .conditions import Condition, State, Step, evaluate
 from .ingest import rows_of
-from .models import ACTIVE, Alarm, AlertRule, ConditionKind
+from .models import ACTIVE, Alarm, AlarmAction, AlarmActivity, AlertRule, ConditionKind
 
 logger = logging.getLogger(__name__)
 
@@ -119,16 +122,32 @@ def _message(rule: AlertRule, step: Step) -> str:
 def step_apply(rule: AlertRule, device: Device, step: Step) -> None:
     at = datetime.fromtimestamp(step.at, UTC)
     if step.action == "raise":
+        if _raised(rule, device, at):
+            return  # a replay: applied before, but Redis went away before its state was stored
         alarms.alarm_raise(
             rule=rule, device=device, value=step.value, at=at, message=_message(rule, step)
         )
     elif step.action == "update":
         alarms.alarm_touch(rule=rule, device=device, value=step.value, at=at)
     else:
-        for alarm in Alarm.objects.filter(device=device, rule=rule, status__in=ACTIVE):
+        # One last seen after ``at`` was (re)opened after this reading: a replay's clear
+        # (Redis went away before the state was stored) must leave it be.
+        active = Alarm.objects.filter(device=device, rule=rule, status__in=ACTIVE)
+        for alarm in active.filter(last_seen_at__lte=at):
             # a person may have cleared or closed it meanwhile
             with contextlib.suppress(alarms.AlarmStateError):
                 alarms.alarm_clear(alarm=alarm, value=step.value, at=at)
+
+
+def _raised(rule: AlertRule, device: Device, at: datetime) -> bool:
+    """Whether the rule already opened (or reopened) the device's alarm at ``at``."""
+    return AlarmActivity.objects.filter(
+        tenant_id=rule.tenant_id,
+        action__in=[AlarmAction.OPENED, AlarmAction.REOPENED],
+        at=at,
+        alarm__rule=rule,
+        alarm__device=device,
+    ).exists()
 
 
 def rows_evaluate(

@@ -10,8 +10,11 @@ opens), so a 10,000-point batch of normal readings becomes a few rows. Rate and 
 rules get every reading. The rows are gathered in memory and added every
 ``ALERTS_FLUSH_INTERVAL`` to a Redis stream (``ALERTS_STREAM_KEY``, one entry a flush, capped
 near ``ALERTS_STREAM_MAXLEN``) that ``alerts.evaluator`` reads with a consumer group. Ingestion
-never waits for it: ``committed`` filters and appends, the rest is the consumer's own task, and
-a Redis failure loses alert input (logged), never readings.
+never waits for it: ``committed`` filters and appends, the rest is the consumer's own task.
+While Redis cannot be reached (restarting) the kept rows wait in memory, at most
+``ALERTS_BACKLOG_ROWS`` of them (the oldest go first, counted in the log), and are added in
+order once it answers: a restart delays alarms, it does not lose them. Readings are never lost
+to it either way.
 """
 
 import asyncio
@@ -45,6 +48,8 @@ class Levels(NamedTuple):
     cuts: tuple[float, ...]
     holds: tuple[timedelta, ...]
 
+
+ENTRY_ROWS = 10_000  # rows per stream entry at most (a backlog goes in several)
 
 EVERY = None  # a (tenant, metric) a rate or z-score rule watches: every reading counts
 
@@ -100,6 +105,8 @@ class RuleStream:
         # last kept row, whether that row is a replaceable last (else the run's first or a
         # milestone), the next of the rules' holds not reached yet].
         self.runs: dict[tuple[int, str], list[Any]] = {}
+        self.backlog: list[list[Any]] = []  # flushed rows Redis has not taken yet, in order
+        self.failing = False  # the last flush failed (logged once an outage, not 10 a second)
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = False  # the loops end even if a cancellation is lost in a call
 
@@ -171,16 +178,25 @@ class RuleStream:
             self.watched = levels_of(await cursor.fetchall())
 
     async def flush(self) -> None:
-        if not self.rows:
-            return
-        rows = self.pending()
-        self.rows, self.runs = [], {}
-        await self.redis.xadd(
-            settings.ALERTS_STREAM_KEY,
-            entry(rows),  # type: ignore[arg-type]
-            maxlen=settings.ALERTS_STREAM_MAXLEN,
-            approximate=True,
-        )
+        """Add the rows kept since the last flush, after any a failed flush left, to the stream
+        (entries of at most ``ENTRY_ROWS``); raises when Redis fails, keeping what it did not
+        take for the next flush."""
+        if self.rows:
+            self.backlog.extend(self.pending())
+            self.rows, self.runs = [], {}
+            excess = len(self.backlog) - settings.ALERTS_BACKLOG_ROWS
+            if excess > 0:
+                del self.backlog[:excess]
+                logger.warning("alert stream backlog full: the %d oldest readings dropped", excess)
+        while self.backlog:
+            chunk = self.backlog[:ENTRY_ROWS]
+            await self.redis.xadd(
+                settings.ALERTS_STREAM_KEY,
+                entry(chunk),  # type: ignore[arg-type]
+                maxlen=settings.ALERTS_STREAM_MAXLEN,
+                approximate=True,
+            )
+            del self.backlog[: len(chunk)]
 
     async def _flush_loop(self) -> None:
         while not self.stopping:
@@ -188,7 +204,13 @@ class RuleStream:
             try:
                 await self.flush()
             except Exception:
-                logger.exception("alert stream flush failed")
+                if not self.failing:
+                    logger.exception("alert stream flush failed; keeping the readings to retry")
+                self.failing = True
+            else:
+                if self.failing:
+                    logger.warning("alert stream flushing again")
+                self.failing = False
 
     async def _refresh_loop(self) -> None:
         while not self.stopping:

@@ -223,3 +223,51 @@ def mqtt_bridge(url: str, credentials: Path, **env: str) -> Iterator[subprocess.
     extra = {"MQTT_URL": url, "MQTT_CREDENTIALS_FILE": str(credentials), **env}
     with running(args, ARTIFACTS / "mqtt-bridge.log", **extra) as proc:
         yield proc
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free port, persisting to ``directory`` as the
+    production compose stack does (append-only file): :meth:`restart` is an operator's restart
+    (a clean shutdown, then a new server on the same port and files)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port)]
+        args += ["--dir", str(self.directory), "--appendonly", "yes", "--save", ""]
+        log = (ARTIFACTS / f"redis-{self.port}.log").open("ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        wait_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            subprocess.run(["redis-cli", "-p", str(self.port), "shutdown"], check=False)
+            self.proc.wait(15)
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        self.stop()
+        time.sleep(down_seconds)
+        self.start()
+
+
+@contextmanager
+def redis_server(directory: Path) -> Iterator[RedisServer]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    server = RedisServer(directory)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def alerts_evaluator(**env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``manage.py alerts_evaluate``, the alert rule evaluator `make run` starts."""
+    args = [str(BIN / "python"), "manage.py", "alerts_evaluate", "--block-ms", "200"]
+    with running(args, ARTIFACTS / "alerts-evaluator.log", **env) as proc:
+        yield proc

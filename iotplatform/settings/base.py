@@ -171,6 +171,9 @@ ALERTS_STREAM_KEY = "iot:alerts:readings"
 ALERTS_STREAM_MAXLEN = env.int("ALERTS_STREAM_MAXLEN", default=200)
 ALERTS_STATE_PREFIX = "iot:alerts:state"
 ALERTS_FLUSH_INTERVAL = env.float("ALERTS_FLUSH_INTERVAL", default=0.1)  # seconds
+# Watched readings an ingest process keeps while Redis cannot take them (a restart): some
+# 100 bytes each, so the default holds about 50 MB.
+ALERTS_BACKLOG_ROWS = env.int("ALERTS_BACKLOG_ROWS", default=500_000)
 ALERTS_RULES_REFRESH = env.float("ALERTS_RULES_REFRESH", default=5.0)  # seconds
 # Alarm notifications (alerts/notify.py, alerts/delivery.py, alerts/channels/).
 ALERTS_STORM_LIMIT = env.int("ALERTS_STORM_LIMIT", default=10)  # openings a minute, then digests

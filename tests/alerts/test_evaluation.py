@@ -155,6 +155,49 @@ def test_an_entry_a_dead_evaluator_left_is_claimed_and_evaluated_once(
     assert again == 0 and Alarm.objects.get().occurrences == 1
 
 
+class _Restarting:
+    """The Redis client, gone (a restart) when the states are to be stored, once."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.gone = client, True
+
+    def mget(self, keys: list[str]) -> Any:
+        return self.client.mget(keys)
+
+    def mset(self, values: dict[str, str]) -> Any:
+        if self.gone:
+            self.gone = False
+            raise redis.ConnectionError("Connection closed by server.")
+        return self.client.mset(values)
+
+
+def test_readings_evaluated_again_after_redis_lost_their_state_open_no_second_alarm(
+    client: Any, tenant: Tenant
+) -> None:
+    device, _, pump = _pump(tenant, "P-3")
+    _temperature_rule(tenant, "pump hot", 85.0, device_type=pump)
+    index = evaluator.RuleIndex.load()
+    # hot, normal, hot: the alarm opened, cleared and reopened (within the rule's cooldown);
+    # Redis goes away after that, before the state saying so is stored, so the evaluator (its
+    # entry unacknowledged) reads the same readings again from the old state
+    rows = [
+        (T0_MS + i * 10_000, tenant.id, device.id, "temperature", v)
+        for i, v in enumerate([90.0, 70.0, 92.0])
+    ]
+    flaky = _Restarting(client)
+    with pytest.raises(redis.ConnectionError):
+        evaluator.rows_evaluate(rows, client=flaky, index=index)
+    evaluator.rows_evaluate(rows, client=flaky, index=index)
+    alarm = Alarm.objects.get()
+    assert (alarm.status, alarm.occurrences) == ("open", 2)
+    steps = alarm.activity.order_by("at", "pk").values_list("action", "at")
+    assert list(steps) == [
+        ("opened", T0),
+        ("cleared", T0 + timedelta(seconds=10)),
+        ("reopened", T0 + timedelta(seconds=20)),
+    ]
+
+
 def test_a_device_s_own_rule_and_a_disabled_rule(client: Any, tenant: Tenant) -> None:
     device, token, pump = _pump(tenant, "P-3")
     other, _, _ = _pump(tenant, "P-4")

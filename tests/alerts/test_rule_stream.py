@@ -3,9 +3,13 @@ threshold rules watch, the first and last reading of each run on one side of eve
 batch of normal readings shrinks to two rows per device and metric, a crossing keeps the
 readings either side of it); every reading where a rate rule watches."""
 
+import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from alerts.ingest import Levels, RuleStream, levels_of, zone
 
@@ -86,3 +90,37 @@ def test_the_reading_where_a_rules_duration_is_reached_is_kept() -> None:
     stream.committed(_rows(7, "temperature", [90, 91, 92, 93, 94, 95, 96, 97, 98]))
     # began at 0 s; 3 s and 5 s reached at 93 and 95 (each standing in for the last so far)
     assert [r[4] for r in stream.pending()] == [90, 93, 95, 98]
+
+
+class _Redis:
+    """Stands in for the stream's Redis client: down while ``up`` is false."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.entries: list[list[Any]] = []
+
+    async def xadd(self, key: str, fields: dict[str, str], **_: Any) -> None:
+        if not self.up:
+            raise ConnectionError("Connection refused")
+        self.entries.append(json.loads(fields["rows"]))
+
+
+def test_readings_flushed_while_redis_is_down_wait_and_go_in_order_once_it_answers(
+    settings: Any,
+) -> None:
+    settings.ALERTS_BACKLOG_ROWS = 6
+    stream = _stream([(1, "battery", "rate", 10.0, None, 0)])
+    redis = stream.redis = _Redis()  # type: ignore[assignment]
+    for start in (0, 3):  # two flushes while Redis restarts
+        stream.committed(_rows(7, "battery", [start + 0.0, start + 1.0, start + 2.0]))
+        with pytest.raises(ConnectionError):
+            asyncio.run(stream.flush())
+    assert redis.entries == []
+    redis.up = True
+    stream.committed(_rows(7, "battery", [6.0]))
+    asyncio.run(stream.flush())
+    # Seven rows for a backlog of six: the oldest went; the rest arrive in order.
+    assert [[r[4] for r in e] for e in redis.entries] == [[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]
+    assert stream.backlog == []
+    asyncio.run(stream.flush())  # nothing new: nothing sent twice
+    assert len(redis.entries) == 1
