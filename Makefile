@@ -42,7 +42,7 @@ lint: install ## ruff check, ruff format --check and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-bench: install services browser ## ingestion, query, simulator, live, alert, report and MQTT benchmarks (print figures; see README)
+bench: install services browser ## ingestion, query, simulator, live, alert, report, MQTT and fault benchmarks (print figures; see README)
 	$(PY) bench/ingest.py
 	$(PY) bench/query.py
 	$(PY) bench/simulator.py
@@ -51,6 +51,7 @@ bench: install services browser ## ingestion, query, simulator, live, alert, rep
 	$(PY) bench/alerts.py
 	$(PY) bench/reports.py
 	$(PY) bench/mqtt.py
+	$(PY) bench/faults.py
 
 lock: ## re-pin requirements/*.txt from requirements/*.in
 	$(PY) -m pip install -q uv

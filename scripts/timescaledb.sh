@@ -4,7 +4,8 @@
 # TimescaleDB is not packaged for Debian 12, so it lives in a Debian trixie root made with
 # debootstrap under a cache directory outside the checkout; a second run reuses the root and the
 # data directory. The host's apt sources and libc are never touched. Idempotent: when the server
-# already answers, this returns at once.
+# already answers, this returns at once. `timescaledb.sh stop` and `restart` stop or restart the
+# running server with pg_ctl's fast mode, as an operator does (bench/faults.py uses them).
 set -euo pipefail
 
 CACHE_DIR="${IOT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/iotplatform}"
@@ -15,11 +16,17 @@ PGDATA=/var/lib/postgresql/17/iot
 
 log() { echo "[timescaledb] $*" >&2; }
 
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+case "${1:-}" in
+  restart|stop)
+    as_root chroot "$ROOT" su postgres -s /bin/sh -c \
+      "$PGBIN/pg_ctl -D $PGDATA -l $PGDATA/server.log -m fast -w -t 60 $1" >/dev/null
+    exit 0 ;;
+esac
+
 if pg_isready -q -h 127.0.0.1 -p "$PORT" 2>/dev/null; then
   exit 0
 fi
-
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 if [ ! -x "$ROOT$PGBIN/postgres" ] || [ ! -e "$ROOT/usr/lib/postgresql/17/lib/timescaledb.so" ]; then
   log "building a Debian trixie root with postgresql-17-timescaledb in $ROOT (once, ~2 min)"

@@ -150,6 +150,9 @@ INGEST_TENANT_RATE = env.int("INGEST_TENANT_RATE", default=250_000)  # points/s 
 INGEST_AUTH_CACHE_SECONDS = env.float("INGEST_AUTH_CACHE_SECONDS", default=10.0)
 INGEST_WRITERS = env.int("INGEST_WRITERS", default=2)  # concurrent group-commit transactions
 INGEST_MAX_BATCH_ROWS = env.int("INGEST_MAX_BATCH_ROWS", default=50_000)
+# How long a message waits for a database connection (the database restarting or unreachable)
+# before it is answered 503, nothing stored; the pool reconnects on its own meanwhile.
+INGEST_STORAGE_WAIT = env.float("INGEST_STORAGE_WAIT", default=5.0)  # seconds
 INGEST_LIVE_INTERVAL = env.float("INGEST_LIVE_INTERVAL", default=0.1)  # live pushes, seconds
 INGEST_SEEN_INTERVAL = env.float("INGEST_SEEN_INTERVAL", default=1.0)  # last_seen flush
 # What runs after each ingest transaction commits, in order (telemetry/ingest/consumers.py):

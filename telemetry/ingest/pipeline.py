@@ -94,6 +94,7 @@ class IngestPipeline:
                 conninfo(application_name="iot-ingest"),
                 min_size=1,
                 max_size=settings.INGEST_WRITERS + 2,
+                timeout=settings.INGEST_STORAGE_WAIT,  # then 503: a device is told, not held
                 open=False,
                 kwargs={"autocommit": True},
             )

@@ -168,3 +168,34 @@ def test_a_redis_restart_and_a_killed_worker_lose_no_reading_and_send_each_email
         ):
             told.update([one] if one else many)
         assert opened <= told, person
+
+
+def test_with_the_database_away_a_device_is_answered_503_at_once_then_stored_once_back(
+    tenant: Tenant,
+) -> None:
+    from ..netcut import Relay
+
+    device, token = device_create(tenant=tenant, device_type=factories.make_device_type(tenant),
+                                  name="P")  # fmt: skip
+    relay = Relay(*servers.database_address())
+    env = {"DATABASE_URL": servers.database_url(port=relay.port), "INGEST_STORAGE_WAIT": "2"}
+    body = json.dumps([{"ts": 1_767_000_000_000 + i, "values": {"temperature": 60.0}}
+                       for i in range(10)])  # fmt: skip
+    headers = {"Authorization": f"Device {token}"}
+    try:
+        with servers.asgi_server(None, **env) as url:
+            assert requests.post(f"{url}/api/v1/ingest", data=body, headers=headers).ok
+            relay.cut()
+            answers = []
+            for _ in range(3):  # the pool's connections broken, then none to be had
+                began = time.monotonic()
+                response = requests.post(f"{url}/api/v1/ingest", data=body, headers=headers)
+                answers.append((response.status_code, time.monotonic() - began))
+            assert all(code == 503 and seconds < 4 for code, seconds in answers), answers
+            assert "storage unavailable; nothing was stored, retry" in response.text
+            assert response.headers["Retry-After"] == "2"
+            relay.restore()
+            _until(lambda: requests.post(f"{url}/api/v1/ingest", data=body, headers=headers).ok)
+    finally:
+        relay.close()
+    assert Reading.objects.filter(device=device).count() == 10
