@@ -217,7 +217,7 @@ class Stack:
         (work / "broker").mkdir()
         (work / "credentials").touch()
         (work / "mosquitto.conf").write_text(config)
-        env = django_env(
+        self.env = env = django_env(
             database_url, REDIS_URL=self.redis_url, EMAIL_URL=f"smtp://127.0.0.1:{mail_port}",
             MQTT_URL=f"mqtt://127.0.0.1:{self.mqtt_port}",
             MQTT_CREDENTIALS_FILE=str(work / "credentials"), PUBLIC_URL=self.url,
