@@ -5,7 +5,8 @@
 # debootstrap under a cache directory outside the checkout; a second run reuses the root and the
 # data directory. The host's apt sources and libc are never touched. Idempotent: when the server
 # already answers, this returns at once. `timescaledb.sh stop` and `restart` stop or restart the
-# running server with pg_ctl's fast mode, as an operator does (bench/faults.py uses them).
+# running server with pg_ctl's fast mode, as an operator does (bench/faults.py uses them);
+# `timescaledb.sh client TOOL ARGS…` runs its pg_dump, pg_restore or psql (manage.py backup).
 set -euo pipefail
 
 CACHE_DIR="${IOT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/iotplatform}"
@@ -18,6 +19,11 @@ log() { echo "[timescaledb] $*" >&2; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 case "${1:-}" in
+  client)  # `timescaledb.sh client pg_dump ARGS…`: the server's own client tools (PostgreSQL 17,
+    # which Debian 12's packages are older than), reading stdin and writing stdout as usual
+    tool="$2"; shift 2
+    if [ -x "$ROOT$PGBIN/$tool" ]; then exec chroot "$ROOT" "$PGBIN/$tool" "$@"; fi
+    exec "$tool" "$@" ;;
   restart|stop)
     as_root chroot "$ROOT" su postgres -s /bin/sh -c \
       "$PGBIN/pg_ctl -D $PGDATA -l $PGDATA/server.log -m fast -w -t 60 $1" >/dev/null

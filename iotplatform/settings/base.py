@@ -96,6 +96,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery broker and results, Channels layer ---------------------------------
 REDIS_URL: str = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# How `manage.py backup` and `backup_check` run pg_dump and pg_restore: a command prefix (split
+# like a shell's words) before the tool's name; empty: the tools on PATH, which must be of the
+# server's major version (the compose stack: "docker compose exec -T db").
+PG_CLIENT = env("PG_CLIENT", default="")
 # --- MQTT: the platform's broker (Mosquitto with broker/iot_auth.c) and its bridge ----------------
 MQTT_URL: str = env("MQTT_URL", default="mqtt://127.0.0.1:1884")
 # Where the bridge keeps the digests of every valid credential for the broker's plugin to read.

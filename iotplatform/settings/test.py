@@ -64,3 +64,5 @@ ALERTS_STREAM_KEY = f"iot-test-{CHECKOUT_TAG}:alerts:readings"
 ALERTS_STATE_PREFIX = f"iot-test-{CHECKOUT_TAG}:alerts:state"
 # Kept in memory; a worker the tests start to deliver alarms sends through SMTP instead.
 EMAIL_BACKEND = env("TEST_EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
+# The project's own TimescaleDB (scripts/timescaledb.sh) brings its client tools.
+PG_CLIENT = env("PG_CLIENT", default=f"bash {BASE_DIR / 'scripts' / 'timescaledb.sh'} client")
