@@ -111,3 +111,31 @@ def uvicorn(database_url: str, *, workers: int = 1, **env: str) -> Iterator[str]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by the machine's live processes, by role: the database
+    (postgres), the platform's web server, the load generator (wrk) and the rest. The difference
+    of two calls around a run is what each role cost it."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {"database": 0.0, "web": 0.0, "load": 0.0, "other": 0.0}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            cmdline = Path(entry.path, "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        used = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+        if comm.startswith("postgres"):
+            out["database"] += used
+        elif b"iotplatform.server" in cmdline:
+            out["web"] += used
+        elif comm == "wrk":
+            out["load"] += used
+        else:
+            out["other"] += used
+    return out

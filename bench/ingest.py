@@ -25,9 +25,19 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
-from common import BIN, ROOT, django_env, dotenv, ensure_wrk, scratch_database, uvicorn
+from common import (
+    BIN,
+    ROOT,
+    cpu_seconds,
+    django_env,
+    dotenv,
+    ensure_wrk,
+    scratch_database,
+    uvicorn,
+)
 
 BATCH_ITEMS = 2000  # readings per batch request; x 5 metrics = 10,000 points
 
@@ -107,7 +117,7 @@ def run_wrk(
     tokens_file: Path,
     items: int,
     metrics: int,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     base_ms = int((datetime.now(UTC) - timedelta(days=40)).timestamp() * 1000)
     env = dict(
         os.environ,
@@ -116,6 +126,7 @@ def run_wrk(
         BENCH_METRICS=str(metrics),
         BENCH_BASE_MS=str(base_ms),
     )
+    before = cpu_seconds()
     result = subprocess.run(
         [
             wrk,
@@ -136,6 +147,8 @@ def run_wrk(
         text=True,
         check=True,
     )
+    after = cpu_seconds()
+    cpu = {role: after[role] - before[role] for role in before}  # wrk's own: it has exited
     line = next(x for x in result.stdout.splitlines() if x.startswith("JSON "))
     data = json.loads(line[5:])
     ok = data["requests"] - data["errors_status"]
@@ -150,6 +163,7 @@ def run_wrk(
         "p50_ms": data["p50_us"] / 1000,
         "p99_ms": data["p99_us"] / 1000,
         "points": ok * items * metrics,
+        "cpu_s": {role: round(seconds, 1) for role, seconds in cpu.items()},
     }
 
 
@@ -237,6 +251,14 @@ def main() -> None:
         f"                     p50 {single['p50_ms']:.1f} ms   p99 {single['p99_ms']:.1f} ms"
         f"   ({args.single_connections} connections)"
     )
+    for name, run in (("batches", batch), ("one reading per request", single)):
+        cpu = run["cpu_s"]
+        busy = cpu["database"] + cpu["web"]
+        print(
+            f"  CPU, {name}: database {cpu['database']:.1f} s, web {cpu['web']:.1f} s "
+            f"(the database {cpu['database'] / busy:.0%} of the two), other {cpu['other']:.1f} s"
+            f" in {args.seconds} s"
+        )
     print(
         f"  non-2xx answers: batch {batch['non_2xx']}, single {single['non_2xx']}; "
         f"socket errors: {batch['errors'] + single['errors']}"

@@ -2,6 +2,21 @@
 streaming exports), built from the same DATABASES setting as Django's own connections."""
 
 from django.conf import settings
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+REPLICA = "replica"
+
+
+def read_alias() -> str:
+    """Where the query API reads readings: the replica when one is configured
+    (``DATABASE_REPLICA_URL``), else the primary."""
+    return REPLICA if REPLICA in settings.DATABASES else "default"
+
+
+def reader() -> BaseDatabaseWrapper:
+    """Django's connection to :func:`read_alias`."""
+    return connections[read_alias()]
 
 
 def conninfo(*, application_name: str = "iotplatform", alias: str = "default") -> str:

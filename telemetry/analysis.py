@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db import connection
+
+from iotplatform.database import reader
 
 PERCENTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 FINE_BINS = 256
@@ -49,7 +50,7 @@ def statistics(
     readings in the range get ``count`` 0 and nothing else."""
     out: dict[str, dict[str, Any]] = {m: {"count": 0} for m in metrics}
     params: dict[str, Any] = {"tenant": tenant_id, "device": device_id, "start": start, "end": end}
-    with connection.cursor() as cursor:
+    with reader().cursor() as cursor:
         # The minute rollups say how many readings there are (to the minute) without a scan.
         cursor.execute(
             "SELECT coalesce(sum(count), 0) FROM telemetry_rollup_1m WHERE tenant_id = %(tenant)s "
@@ -190,7 +191,7 @@ def anomalies(
         "threshold": threshold,
         "limit": MAX_FLAGGED_POINTS,
     }
-    with connection.cursor() as cursor:
+    with reader().cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM telemetry_reading WHERE {where}", params)
         total: int = cursor.fetchone()[0]
         if total > MAX_EXPLORE_READINGS:

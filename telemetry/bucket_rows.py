@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from django.db import connection, transaction
 
-from iotplatform.database import conninfo
+from iotplatform.database import conninfo, read_alias
 
 from .queries import BUCKETS, DAY, bucket_floor, bucket_sql, is_days, source_for
 
@@ -115,7 +115,7 @@ class BucketRows:
         ASGI server each chunk is sent as it comes)."""
         chunk = bytearray(",".join(HEADER).encode() + b"\n")
         async with await psycopg.AsyncConnection.connect(
-            conninfo(application_name="iot-export"), autocommit=True
+            conninfo(application_name="iot-export", alias=read_alias()), autocommit=True
         ) as conn:
             for name, value in {"TimeZone": self.tz, **BULK}.items():
                 await conn.execute("SELECT set_config(%s, %s, false)", [name, value])

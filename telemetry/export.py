@@ -22,7 +22,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
 
 from devices import selectors as device_selectors
-from iotplatform.database import conninfo
+from iotplatform.database import conninfo, read_alias
 from iotplatform.spreadsheet import safe_cell
 from iotplatform.tenancy.models import Tenant
 from telemetry.bucket_rows import EXPORT_BUCKETS, BucketRows
@@ -66,7 +66,9 @@ async def readings_csv(
     )
     params: list[Any] = [tenant_id, list(devices), list(metrics), start, end]
     async with (
-        await psycopg.AsyncConnection.connect(conninfo(application_name="iot-export")) as conn,
+        await psycopg.AsyncConnection.connect(
+            conninfo(application_name="iot-export", alias=read_alias())
+        ) as conn,
         conn.cursor(name="readings_export") as cursor,
     ):
         cursor.itersize = CHUNK_ROWS

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import connection
+from iotplatform.database import reader
 
 from .timescale import bucket_expression
 
@@ -58,7 +58,7 @@ def bucket_sql(column: str, width: timedelta, tz: str) -> tuple[str, list[Any]]:
     """SQL bucketing ``column`` by ``width`` and the parameters it takes, in its order."""
     if is_days(width):
         return LOCAL_BUCKET.format(column=column), [width, tz, tz]
-    return bucket_expression(connection, column), [width]
+    return bucket_expression(reader(), column), [width]
 
 
 def bucket_for(start: datetime, end: datetime, points: int) -> timedelta:
@@ -144,7 +144,7 @@ def device_series(
     out: dict[str, dict[str, list[Any]]] = {
         m: {"t": [], "count": [], "min": [], "avg": [], "max": []} for m in metrics
     }
-    with connection.cursor() as cursor:
+    with reader().cursor() as cursor:
         params: list[Any] = [*bucket_params, tenant_id, device_id, metrics, start, end]
         cursor.execute(sql, params)
         for metric, when, count, low, mean, high in cursor.fetchall():
@@ -193,7 +193,7 @@ def fleet_series(
         "max": [],
         "devices": [],
     }
-    with connection.cursor() as cursor:
+    with reader().cursor() as cursor:
         cursor.execute(sql, params)
         for when, count, low, mean, high, devices in cursor.fetchall():
             series["t"].append(when)

@@ -92,6 +92,17 @@ DATABASES["default"]["OPTIONS"] = {
     "options": f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} "
     f"-c lock_timeout={DB_LOCK_TIMEOUT_MS}"
 }
+# A read replica (streaming replication of the primary) for the query API's reads of readings:
+# series, statistics and exports (iotplatform.database.reader). Everything else, writes
+# included, stays on the primary; the replica's lag shows as readings arriving a little later.
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL")
+    DATABASES["replica"].update(
+        CONN_MAX_AGE=DATABASES["default"]["CONN_MAX_AGE"],
+        CONN_HEALTH_CHECKS=True,
+        OPTIONS=dict(DATABASES["default"]["OPTIONS"]),
+        TEST={"MIRROR": "default"},
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery broker and results, Channels layer ---------------------------------
