@@ -25,6 +25,7 @@ import csv
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -136,7 +137,8 @@ from devices.models import DeviceType, SimulatedFleet
 from devices.services import device_create
 from iotplatform.tenancy.models import Tenant
 acme = Tenant.objects.get(slug="acme")
-SimulatedFleet.objects.filter(tenant=acme).update(interval_seconds={interval})
+SimulatedFleet.objects.filter(tenant=acme).update(interval_seconds={interval},
+                                                  transport="{transport}")
 device, token = device_create(tenant=acme, name="Soak probe", serial="SOAK-PROBE",
                               device_type=DeviceType.objects.get(tenant=acme, name="pump"))
 print(token)
@@ -185,8 +187,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="minutes before growth counts")
     parser.add_argument("--devices", type=int, default=2500)
     parser.add_argument("--interval", type=int, default=2, help="seconds between readings")
-    parser.add_argument("--history-hours", type=int, default=4)
+    parser.add_argument("--history-hours", type=int, default=2)
+    parser.add_argument("--transport", choices=["mqtt", "http"], default="mqtt")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped: the finally cleans up
 
     database_url = scratch_database(
         dotenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5433/iotplatform"), "iot_bench_soak"
@@ -208,8 +212,8 @@ def main() -> None:
              str(work / "sim")], cwd=ROOT, check=True, env=stack.env, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         token = subprocess.run(
-            [py, "-c", SETUP.format(interval=args.interval)], cwd=ROOT, check=True, env=stack.env,
-            capture_output=True, text=True,
+            [py, "-c", SETUP.format(interval=args.interval, transport=args.transport)],
+            cwd=ROOT, check=True, env=stack.env, capture_output=True, text=True,
         ).stdout.split()[-1]  # fmt: skip
         supervise = (
             f"{py} manage.py simulator_supervise --url {stack.url} --state-dir {work / 'sim'}"
