@@ -1,6 +1,7 @@
 """Liveness of the platform's parts, for `/healthz` and the Celery health tasks."""
 
 import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -11,6 +12,30 @@ from redis import Redis
 
 def _redis() -> Redis:
     return Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+
+
+def alive_path(name: str) -> Path:
+    return Path(settings.ALIVE_DIR) / f"iot-{name}.alive"
+
+
+def alive_mark(name: str) -> None:
+    """A long-running process (the MQTT bridge, the alert evaluator) says it is working: the
+    mark's time is what `manage.py healthcheck <name>` reads. At most one write a second."""
+    now = time.time()
+    if now - _marked.get(name, 0.0) >= 1.0:
+        _marked[name] = now
+        alive_path(name).touch()
+
+
+def alive_age(name: str) -> float | None:
+    """Seconds since the process last marked itself alive on this host; None: never."""
+    try:
+        return max(0.0, time.time() - alive_path(name).stat().st_mtime)
+    except FileNotFoundError:
+        return None
+
+
+_marked: dict[str, float] = {}
 
 
 def heartbeat_record() -> None:

@@ -154,6 +154,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Seconds after which beat is considered dead by the health check.
 BEAT_HEARTBEAT_STALE_AFTER = env.int("BEAT_HEARTBEAT_STALE_AFTER", default=90)
+# Where the MQTT bridge and the alert evaluator mark themselves alive for `manage.py
+# healthcheck` (a directory of the host or container they run in).
+ALIVE_DIR = env("ALIVE_DIR", default="/tmp")
 BEAT_HEARTBEAT_KEY = "iot:beat:heartbeat"
 
 # --- Device ingestion (telemetry/ingest/) ----------------------------------------------------

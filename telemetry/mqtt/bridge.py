@@ -41,6 +41,7 @@ from django.conf import settings
 
 from devices.commands import command_fetch
 from devices.credentials import DeviceIdentity, GatewayIdentity, Identity
+from iotplatform.health import alive_mark
 from telemetry.ingest import parse
 from telemetry.ingest.errors import IngestError
 from telemetry.ingest.pipeline import IngestPipeline
@@ -67,6 +68,7 @@ PENDING_SQL = (
     "WHERE status = 'pending' AND device_id = ANY(%s)"
 )
 CREDENTIALS_EVERY = 1.0  # seconds
+ALIVE_NAME = "mqtt"  # its liveness mark (iotplatform.health.alive_mark)
 ERROR_EVERY = 5.0  # seconds: a device's last error is recorded at most this often
 BATCH_POINTS = 5000  # about this many readings handled as one lot
 MAX_HELD = 50_000  # messages received and not yet handled: reading pauses beyond (at the broker)
@@ -371,6 +373,8 @@ class Bridge:
                     seen = now
             except Exception:  # the database is down: the file stays as it was
                 logger.warning("could not refresh the broker's credentials", exc_info=True)
+            if self.client is not None and self.client.connected.is_set():
+                alive_mark(ALIVE_NAME)  # `manage.py healthcheck mqtt`: at the broker, not stuck
             await asyncio.sleep(CREDENTIALS_EVERY)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:

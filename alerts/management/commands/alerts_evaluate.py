@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
 from alerts.evaluator import Evaluator
+from iotplatform.health import alive_mark
 from iotplatform.stopping import StopRequested
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Command(BaseCommand):
             close_old_connections()
             try:
                 evaluator.step(block_ms=options["block_ms"])
+                alive_mark("alerts")  # `manage.py healthcheck alerts`: reading, not stuck
             except Exception:
                 logger.exception("alert evaluation failed; retrying in a second")
                 time.sleep(1.0)
