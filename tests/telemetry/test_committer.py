@@ -104,3 +104,51 @@ def test_healthy_messages_share_transactions(n: int) -> None:
     answers = asyncio.run(submit_all(db, [message(1, i, 2, False) for i in range(n)]))
     assert answers == [(2, 0)] * n
     assert db.transactions <= 2  # the first alone, the rest together
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_writers_storing_overlapping_readings_in_opposite_orders_never_deadlock(
+    tenant: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two ingest processes, each with its group commit, get the same resend at once with its
+    readings in opposite orders: each transaction takes its rows in one order, so one waits for
+    the other instead of both waiting for each other (PostgreSQL would abort one after its
+    deadlock_timeout and the write be tried again)."""
+    from psycopg_pool import AsyncConnectionPool
+
+    from iotplatform.database import conninfo
+    from telemetry.models import Reading
+
+    from .. import factories
+
+    device = factories.make_device(tenant)
+
+    async def main() -> list[Any]:
+        pools = [AsyncConnectionPool(conninfo(), min_size=1, max_size=2, open=False,
+                                     kwargs={"autocommit": True}) for _ in range(2)]  # fmt: skip
+        for pool in pools:
+            await pool.open()
+        committers = [
+            GroupCommitter(pool, writers=1, max_rows=10_000, on_commit=lambda rows: None)
+            for pool in pools
+        ]
+        answers = []
+        try:
+            for n in range(15):
+                rows = [(T0 + timedelta(hours=n, seconds=i), tenant.id, device.id, m, 1.0)
+                        for i in range(200) for m in ("temp", "flow")]  # fmt: skip
+                answers += await asyncio.gather(
+                    committers[0].submit(rows), committers[1].submit(rows[::-1])
+                )
+        finally:
+            for committer, pool in zip(committers, pools, strict=True):
+                await committer.close()
+                await pool.close()
+        return answers
+
+    with caplog.at_level("WARNING", logger="telemetry.ingest.committer"):
+        answers = asyncio.run(main())
+    assert "rolled back" not in caplog.text
+    for first, second in zip(answers[::2], answers[1::2], strict=True):
+        assert sorted([first, second]) == [(0, 400), (400, 0)]  # stored once, once a duplicate
+    assert Reading.objects.filter(device=device).count() == 15 * 400
