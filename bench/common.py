@@ -132,7 +132,7 @@ def cpu_seconds() -> dict[str, float]:
         used = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
         if comm.startswith("postgres"):
             out["database"] += used
-        elif b"iotplatform.server" in cmdline:
+        elif b"iotplatform.server" in cmdline or b"multiprocessing.spawn" in cmdline:  # its workers
             out["web"] += used
         elif comm == "wrk":
             out["load"] += used

@@ -132,7 +132,7 @@ def test_two_writers_storing_overlapping_readings_in_opposite_orders_never_deadl
             GroupCommitter(pool, writers=1, max_rows=10_000, on_commit=lambda rows: None)
             for pool in pools
         ]
-        answers = []
+        answers: list[tuple[int, int]] = []
         try:
             for n in range(15):
                 rows = [(T0 + timedelta(hours=n, seconds=i), tenant.id, device.id, m, 1.0)
