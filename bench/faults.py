@@ -45,19 +45,11 @@ import paho.mqtt.client as mqtt
 import psycopg
 import requests
 from celery import Celery
-from common import BIN, ROOT, django_env, dotenv, scratch_database
+from common import BIN, ROOT, django_env, dotenv, free_port, scratch_database
 from ingest import provision
 
 HOT_SPELL = 2000  # readings of a normal, then of a hot spell (HTTP devices)
 BATCH = 100  # readings a request
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Supervised:

@@ -37,7 +37,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import psycopg
 import requests
-from common import BIN, ROOT, django_env, dotenv, scratch_database, uvicorn
+from common import BIN, ROOT, django_env, dotenv, free_port, scratch_database, uvicorn
 from ingest import count_and_clear, provision, raw_copy
 from websockets.sync.client import connect
 
@@ -242,9 +242,7 @@ def main() -> None:
     count_and_clear(conninfo)
 
     subprocess.run(["bash", "scripts/broker.sh", "build"], cwd=ROOT, check=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config = subprocess.run(
         ["bash", "scripts/broker.sh", "config", str(port), str(work / "credentials"),
          str(work / "data")],

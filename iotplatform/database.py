@@ -19,12 +19,15 @@ def reader() -> BaseDatabaseWrapper:
     return connections[read_alias()]
 
 
-def conninfo(*, application_name: str = "iotplatform", alias: str = "default") -> str:
+def conninfo(
+    *, application_name: str = "iotplatform", alias: str = "default", database: str | None = None
+) -> str:
+    """``database``: another database on the same server (a scratch or the maintenance one)."""
     db = settings.DATABASES[alias]
     parts = {
         "host": db.get("HOST") or "127.0.0.1",
         "port": str(db.get("PORT") or 5432),
-        "dbname": db["NAME"],
+        "dbname": database or db["NAME"],
         "user": db.get("USER") or "postgres",
         "password": db.get("PASSWORD") or "",
         "application_name": application_name,

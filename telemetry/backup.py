@@ -110,10 +110,8 @@ def backup_check(dump: Path, *, keep: bool = False) -> Check:
     """Restore ``dump`` into a scratch database and compare its tables' rows with the manifest."""
     expected: dict[str, int] = _manifest(dump)["counts"]
     name = f"{settings.DATABASES['default']['NAME']}_restore_check"
-    admin = conninfo(application_name="iot-backup-check").replace(
-        f"dbname='{settings.DATABASES['default']['NAME']}'", "dbname='postgres'"
-    )
-    target = admin.replace("dbname='postgres'", f"dbname='{name}'")
+    admin = conninfo(application_name="iot-backup-check", database="postgres")
+    target = conninfo(application_name="iot-backup-check", database=name)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -71,8 +71,6 @@ def test_the_query_api_reads_the_replica_and_everything_else_the_primary(
                                    headers={"Authorization": f"Device {token}"})  # fmt: skip
             assert posted.json()["accepted"] == 1
     finally:
-        with psycopg.connect(conninfo().replace(
-                f"dbname='{connection.settings_dict['NAME']}'", "dbname='postgres'"),
-                autocommit=True) as conn:  # fmt: skip
+        with psycopg.connect(conninfo(database="postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{replica}" WITH (FORCE)')
     assert Reading.objects.filter(device=device).count() == 600 + 360 + 1
