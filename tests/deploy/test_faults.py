@@ -106,8 +106,12 @@ def _env(redis: servers.RedisServer, mail_port: int) -> dict[str, str]:
 
 
 def _emails_settled(box: Path) -> bool:
+    """Every delivery done, and an email in the sink for each one sent. A delivery recorded
+    unconfirmed (its worker killed between handing the message over and the server's answer)
+    may or may not be in the sink — never twice."""
     open_ = NotificationDelivery.objects.exclude(status__in=["sent", "unconfirmed"]).exists()
-    return not open_ and len(inbox(box)) == NotificationDelivery.objects.count()
+    sent = NotificationDelivery.objects.filter(status="sent").count()
+    return not open_ and len(inbox(box)) >= sent
 
 
 def test_a_redis_restart_and_a_killed_worker_lose_no_reading_and_send_each_email_once(
@@ -156,7 +160,9 @@ def test_a_redis_restart_and_a_killed_worker_lose_no_reading_and_send_each_email
     # Each message in the sink once (a storm's alarms go in digests), and every alarm's opening
     # told to each operator and admin of the tenant.
     ids = [m["Message-ID"] for m in inbox(box)]
-    assert len(ids) == len(set(ids)) == NotificationDelivery.objects.count()
+    assert len(ids) == len(set(ids)) <= NotificationDelivery.objects.count()
+    unconfirmed = NotificationDelivery.objects.filter(status="unconfirmed").count()
+    assert len(ids) >= NotificationDelivery.objects.count() - unconfirmed
     assert set(NotificationDelivery.objects.filter(status="sent").values_list(
         "provider_id", flat=True)) <= set(ids)  # fmt: skip
     opened = set(AlarmActivity.objects.filter(action="opened").values_list("pk", flat=True))
