@@ -27,8 +27,8 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from redis import asyncio as aioredis
 
+from iotplatform import redisplace
 from telemetry.ingest.consumers import Resources
 from telemetry.ingest.writer import Row
 
@@ -98,7 +98,7 @@ class RuleStream:
         self.pool = resources.pool
         # Its own client: a stream write never shares a connection with the pipeline's other
         # Redis traffic (rate limits, live pushes).
-        self.redis = aioredis.from_url(settings.REDIS_URL, socket_timeout=1)
+        self.redis = redisplace.async_client(socket_timeout=1)
         self.watched: dict[tuple[int, str], Levels | None] = {}
         self.rows: list[Row] = []
         # Per (device, metric), in this flush: [zone, when its run began, the index of the run's

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from devices.models import Device, DeviceStatus
+from iotplatform import redisplace
 
 from .alarms import alarm_clear, alarm_raise
 from .models import ACTIVE, Alarm, AlertRule, ConditionKind
@@ -146,7 +147,7 @@ def states_evaluate(
 
 def states_evaluate_locked() -> dict[str, int]:
     """The pass, unless another worker is running one."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client = redisplace.client()
     lock = f"{settings.ALERTS_STATE_PREFIX}:states-lock"
     token = str(time.time())
     if not client.set(lock, token, nx=True, ex=LOCK_SECONDS):

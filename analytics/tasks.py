@@ -19,6 +19,7 @@ from django.utils import timezone
 from redis import Redis
 from threadpoolctl import threadpool_limits
 
+from iotplatform import redisplace
 from iotplatform.tenancy.models import Tenant
 
 from . import scoring, training
@@ -31,7 +32,7 @@ RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del'
 
 
 def _redis() -> Redis:
-    return Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+    return redisplace.client(socket_timeout=5)
 
 
 @contextmanager

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from django.conf import settings
 from django.db import transaction
-from redis import Redis, RedisError
+from redis import RedisError
+
+from iotplatform import redisplace
 
 from .tokens import token_matches, token_prefix
 
@@ -104,7 +105,7 @@ def _publish() -> None:
     global _redis
     try:
         if _redis is None:
-            _redis = Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+            _redis = redisplace.client(socket_timeout=2)
         _redis.publish(REVOKED_CHANNEL, b"1")
     except RedisError:
         # The ingest processes notice a lost subscription and stop trusting their caches; a

@@ -19,9 +19,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from redis import asyncio as aioredis
 
 from devices import selectors as device_selectors
+from iotplatform import redisplace
 from iotplatform.live import (
     MAX_EVENTS_PER_FRAME,
     MAX_POINTS_PER_METRIC,
@@ -154,7 +154,7 @@ class DeviceLiveConsumer(LiveConsumer):
         return event != Event.TELEMETRY
 
     async def _keep_watching(self) -> None:
-        redis = aioredis.from_url(settings.REDIS_URL)
+        redis = redisplace.async_client()
         try:
             while True:
                 with contextlib.suppress(Exception):  # best effort: the page still gets status

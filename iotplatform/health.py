@@ -9,9 +9,11 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from redis import Redis
 
+from iotplatform import redisplace
+
 
 def _redis() -> Redis:
-    return Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+    return redisplace.client(socket_timeout=2)
 
 
 def alive_path(name: str) -> Path:

@@ -230,15 +230,16 @@ class RedisServer:
     production compose stack does (append-only file): :meth:`restart` is an operator's restart
     (a clean shutdown, then a new server on the same port and files)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *options: str) -> None:
         self.directory = directory
+        self.options = options  # more of redis-server's, e.g. ("--replicaof", host, port)
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         args = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port)]
-        args += ["--dir", str(self.directory), "--appendonly", "yes", "--save", ""]
+        args += ["--dir", str(self.directory), "--appendonly", "yes", "--save", "", *self.options]
         log = (ARTIFACTS / f"redis-{self.port}.log").open("ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         wait_port(self.port, self.proc)
@@ -255,9 +256,10 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server(directory: Path) -> Iterator[RedisServer]:
+def redis_server(directory: Path, *options: str) -> Iterator[RedisServer]:
     ARTIFACTS.mkdir(exist_ok=True)
-    server = RedisServer(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    server = RedisServer(directory, *options)
     server.start()
     try:
         yield server
@@ -271,3 +273,27 @@ def alerts_evaluator(**env: str) -> Iterator[subprocess.Popen[bytes]]:
     args = [str(BIN / "python"), "manage.py", "alerts_evaluate", "--block-ms", "200"]
     with running(args, ARTIFACTS / "alerts-evaluator.log", **env) as proc:
         yield proc
+
+
+@contextmanager
+def redis_sentinel(directory: Path, primary: RedisServer, name: str = "iot") -> Iterator[int]:
+    """A Redis Sentinel watching ``primary`` under ``name``, quick to act: the primary is
+    called down after a second without an answer, and a replica promoted. Yields its port."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = directory / "sentinel.conf"  # the sentinel rewrites it as it learns
+    config.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+        f"sentinel monitor {name} 127.0.0.1 {primary.port} 1\n"
+        f"sentinel down-after-milliseconds {name} 1000\n"
+        f"sentinel failover-timeout {name} 10000\n"
+    )
+    log = (ARTIFACTS / f"sentinel-{port}.log").open("ab")
+    proc = subprocess.Popen(["redis-server", str(config), "--sentinel"], stdout=log,
+                            stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_port(port, proc)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(15)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import environ
 
+from iotplatform import redisplace
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -107,6 +109,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery broker and results, Channels layer ---------------------------------
 REDIS_URL: str = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# For failover: the Redis Sentinels watching the primary (host:port, comma-separated) and the
+# name they know it by; REDIS_URL then gives only the database number and password
+# (iotplatform/redisplace.py, docs/scaling.md).
+REDIS = redisplace.place(
+    REDIS_URL,
+    env("REDIS_SENTINELS", default=""),
+    env("REDIS_SENTINEL_MASTER", default="iot"),
+    env("REDIS_SENTINEL_PASSWORD", default=""),
+)
 # How `manage.py backup` and `backup_check` run pg_dump and pg_restore: a command prefix (split
 # like a shell's words) before the tool's name; empty: the tools on PATH, which must be of the
 # server's major version (the compose stack: "docker compose exec -T db").
@@ -121,18 +132,12 @@ MQTT_CREDENTIALS_FILE: str = env(
 MQTT_BRIDGE_PASSWORD: str = env("MQTT_BRIDGE_PASSWORD", default="")
 MQTT_BRIDGE_INFLIGHT = env.int("MQTT_BRIDGE_INFLIGHT", default=16)  # batches being stored
 
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "iot",
-    }
-}
+CACHES = {"default": redisplace.cache(REDIS, KEY_PREFIX="iot")}
 
 # A consumer waits for its messages with a 5-second blocking pop; the socket must wait longer,
 # or redis-py 8 times the read out and every idle page socket drops every 5 s
 # (tests/platform/test_channels.py::test_an_idle_socket_stays_open).
-CHANNEL_REDIS_HOST = {"address": REDIS_URL, "socket_timeout": 30}
+CHANNEL_REDIS_HOST = redisplace.channel_host(REDIS, socket_timeout=30)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -140,8 +145,8 @@ CHANNEL_LAYERS = {
     }
 }
 
-CELERY_BROKER_URL = REDIS_URL
-CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = redisplace.celery(REDIS)
+CELERY_RESULT_BACKEND, CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = redisplace.celery(REDIS)
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

@@ -6,11 +6,14 @@ database, the Celery queue and the channel-layer prefix carry a tag of the check
 two checkouts (a working tree and a CI clone) can run their suites at the same time.
 """
 
+import dataclasses
 import hashlib
 from urllib.parse import urlsplit, urlunsplit
 
+from iotplatform import redisplace
+
 from .base import *  # noqa: F403
-from .base import BASE_DIR, DATABASES, REDIS_URL, env
+from .base import BASE_DIR, DATABASES, REDIS, REDIS_URL, env
 
 CHECKOUT_TAG = hashlib.sha1(str(BASE_DIR).encode()).hexdigest()[:8]
 DATABASES["default"]["TEST"] = {"NAME": f"test_iotplatform_{CHECKOUT_TAG}"}
@@ -38,24 +41,19 @@ API_RATE_ADDRESS = env("API_RATE_ADDRESS", default="1000000/minute")
 
 _redis = urlsplit(REDIS_URL)
 REDIS_URL = urlunsplit(_redis._replace(path="/" + env("TEST_REDIS_DB", default="9")))
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": f"iot-test-{CHECKOUT_TAG}",
-    }
-}
+REDIS = dataclasses.replace(REDIS, url=REDIS_URL)
+CACHES = {"default": redisplace.cache(REDIS, KEY_PREFIX=f"iot-test-{CHECKOUT_TAG}")}
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "hosts": [redisplace.channel_host(REDIS, socket_timeout=30)],
             "prefix": f"iot-test-{CHECKOUT_TAG}:channels",
         },
     }
 }
-CELERY_BROKER_URL = REDIS_URL
-CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = redisplace.celery(REDIS)
+CELERY_RESULT_BACKEND, CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = redisplace.celery(REDIS)
 CELERY_TASK_DEFAULT_QUEUE = f"test-{CHECKOUT_TAG}"
 BEAT_HEARTBEAT_KEY = f"iot-test-{CHECKOUT_TAG}:beat:heartbeat"
 LIVE_WATCH_KEY = f"iot-test-{CHECKOUT_TAG}:live:watch"

@@ -17,10 +17,10 @@ from typing import Any
 
 from django.conf import settings
 from psycopg_pool import AsyncConnectionPool
-from redis import asyncio as aioredis
 
 from devices import credentials
 from devices.credentials import REVOKED_CHANNEL, DeviceIdentity, GatewayIdentity
+from iotplatform import redisplace
 
 from .errors import unauthorized
 
@@ -59,11 +59,11 @@ class Authenticator:
         self.listening = False  # subscribed to the revocation channel: the caches may be used
         self.task: asyncio.Task[None] | None = None
 
-    async def start(self, redis_url: str) -> None:
+    async def start(self) -> None:
         """Listen for revocations; returns once subscribed (or after a short wait if Redis is
         down: the process then works uncached until it can listen)."""
         subscribed = asyncio.Event()
-        self.task = asyncio.create_task(self._listen(redis_url, subscribed))
+        self.task = asyncio.create_task(self._listen(subscribed))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(subscribed.wait(), timeout=2)
 
@@ -79,12 +79,10 @@ class Authenticator:
         self.tokens.data.clear()
         self.serials.data.clear()
 
-    async def _listen(self, redis_url: str, subscribed: asyncio.Event) -> None:
+    async def _listen(self, subscribed: asyncio.Event) -> None:
         while True:
             # Its own connection, without a read timeout: the channel may be quiet for days.
-            client = aioredis.from_url(
-                redis_url, socket_connect_timeout=2, health_check_interval=30
-            )
+            client = redisplace.async_client(socket_connect_timeout=2, health_check_interval=30)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(REVOKED_CHANNEL)

@@ -26,6 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 from redis import asyncio as aioredis
 
 from devices.credentials import DeviceIdentity, GatewayIdentity, Identity
+from iotplatform import redisplace
 from iotplatform.database import conninfo
 
 from . import parse
@@ -99,10 +100,10 @@ class IngestPipeline:
                 kwargs={"autocommit": True},
             )
             await pool.open()
-            redis = aioredis.from_url(settings.REDIS_URL, socket_timeout=1)
+            redis = redisplace.async_client(socket_timeout=1)
             self.pool, self.redis = pool, redis
             self.auth = Authenticator(pool)
-            await self.auth.start(settings.REDIS_URL)
+            await self.auth.start()
             self.limiter = RateLimiter(redis)
             self.consumers = consumers_load(Resources(pool=pool, redis=redis))
             for consumer in self.consumers:

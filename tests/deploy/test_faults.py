@@ -105,6 +105,17 @@ def _env(redis: servers.RedisServer, mail_port: int) -> dict[str, str]:
     }
 
 
+def fleet(tenant: Tenant) -> list[str]:
+    """The tenant's pumps with a rule raising an alarm on a hot spell; their tokens."""
+    pump = factories.make_device_type(tenant)
+    tokens = []
+    for i in range(DEVICES):
+        device, token = device_create(tenant=tenant, device_type=pump, name=f"P{i}")
+        tokens.append(token)
+    hot_rule(tenant, device)
+    return tokens
+
+
 def _emails_settled(box: Path) -> bool:
     """Every delivery done, and an email in the sink for each one sent. A delivery recorded
     unconfirmed (its worker killed between handing the message over and the server's answer)
@@ -118,12 +129,7 @@ def test_a_redis_restart_and_a_killed_worker_lose_no_reading_and_send_each_email
     tenant: Tenant, tmp_path: Path
 ) -> None:
     who = people(tenant)
-    pump = factories.make_device_type(tenant)
-    tokens = []
-    for i in range(DEVICES):
-        device, token = device_create(tenant=tenant, device_type=pump, name=f"P{i}")
-        tokens.append(token)
-    hot_rule(tenant, device)
+    tokens = fleet(tenant)
     box = tmp_path / "mail"
     (tmp_path / "redis").mkdir()
     with servers.redis_server(tmp_path / "redis") as redis, servers.mail_sink(box) as mail:

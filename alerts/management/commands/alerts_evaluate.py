@@ -7,12 +7,11 @@ import socket
 import time
 from typing import Any
 
-import redis
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
 from alerts.evaluator import Evaluator
+from iotplatform import redisplace
 from iotplatform.health import alive_mark
 from iotplatform.stopping import StopRequested
 
@@ -35,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--block-ms", type=int, default=1000)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        client = redis.Redis.from_url(settings.REDIS_URL)
+        client = redisplace.client()
         evaluator = Evaluator(client, options["consumer"])
         if options["once"]:
             count = evaluator.drain()
