@@ -29,6 +29,9 @@ class Command(BaseCommand):
         parser.add_argument("--cmapss", required=True, type=Path, metavar="FOLDER")
         parser.add_argument("--subset", default="FD001")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--folds", type=int, default=FOLDS, help="of training units (the protocol's: 5)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -36,9 +39,9 @@ class Command(BaseCommand):
         except cmapss.DatasetError as exc:
             raise CommandError(str(exc)) from None
         with threadpool_limits(1):  # a shared machine: one core
-            self._evaluate(data, options["seed"])
+            self._evaluate(data, options["seed"], max(2, options["folds"]))
 
-    def _evaluate(self, data: cmapss.CMAPSS, seed: int) -> None:
+    def _evaluate(self, data: cmapss.CMAPSS, seed: int, folds: int) -> None:
         signals = cmapss.SIGNALS
         life = data.train.groupby("unit")["cycle"].transform("max")
 
@@ -54,7 +57,7 @@ class Command(BaseCommand):
             return train, rul.capped_rul(end, age), end - age, units
 
         self.stdout.write(
-            f"Choosing on {FOLDS} folds of training units (each cut at 10 random ages); "
+            f"Choosing on {folds} folds of training units (each cut at 10 random ages); "
             f"feature sets compared with {FEATURE_PARAMS}:"
         )
         best_set: tuple[float, str, dict[str, Any], list[str] | None] | None = None
@@ -62,7 +65,7 @@ class Command(BaseCommand):
             train, target, _, units = prepared(kwargs)
             columns = window_only_columns(train.columns, signals) if window_only else None
             cv = rul.cross_validate(
-                train, target, units, FEATURE_PARAMS, columns=columns, folds=FOLDS, seed=seed
+                train, target, units, FEATURE_PARAMS, columns=columns, folds=folds, seed=seed
             )
             width = len(columns) if columns is not None else train.shape[1]
             self.stdout.write(f"  features {name:<36} {width:4d} columns  fold RMSE {cv.rmse:6.2f}")
@@ -75,7 +78,7 @@ class Command(BaseCommand):
         tried = []
         for params in rul.CANDIDATES:
             cv = rul.cross_validate(
-                train, target, units, params, actual=left, columns=columns, folds=FOLDS, seed=seed
+                train, target, units, params, actual=left, columns=columns, folds=folds, seed=seed
             )
             tried.append((cv.rmse, params, cv))
             self.stdout.write(f"validation RMSE {cv.rmse:6.2f}  {params}")
