@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -20,6 +20,22 @@ from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+
+
+def until(
+    check: Callable[[], object], timeout: float = 30.0, *, interval: float = 0.1,
+    required: bool = True,
+) -> bool:  # fmt: skip
+    """Wait for ``check`` to come true; past ``timeout`` fail, or with ``required=False``
+    return False and let the asserts after it say what is wrong."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            if required:
+                raise AssertionError(f"not within {timeout:g} s: {check}")
+            return False
+        time.sleep(interval)
+    return True
 
 
 def free_port() -> int:

@@ -6,7 +6,6 @@ often its task is delivered again."""
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,14 +21,6 @@ from .notifying import hot_rule, inbox, people, raise_alarm
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 LEASE = 3.0
-
-
-def _until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the condition did not come true in time")
-        time.sleep(0.05)
 
 
 def _worker_env(port: int) -> dict[str, str]:
@@ -67,7 +58,7 @@ def test_a_worker_killed_after_the_hand_over_leaves_one_email_never_two(
     with servers.mail_sink(box, "--delay-data", "30", "--delay-count", "1") as port:
         with servers.celery_worker(**_worker_env(port)) as worker:
             row = _one_operator_email(tenant)
-            _until(lambda: len(inbox(box)) == 1)
+            servers.until(lambda: len(inbox(box)) == 1)
             assert _status(row) == "committed"
             _kill(worker)
         with servers.celery_worker(**_worker_env(port)):
@@ -89,7 +80,7 @@ def test_a_worker_killed_before_the_hand_over_is_followed_by_exactly_one_email(
     with servers.mail_sink(box, "--delay-rcpt", "30", "--delay-count", "1") as port:
         with servers.celery_worker(**_worker_env(port)) as worker:
             row = _one_operator_email(tenant)
-            _until(lambda: _status(row) == "sending")
+            servers.until(lambda: _status(row) == "sending")
             time.sleep(1.0)
             assert _status(row) == "sending"
             _kill(worker)
@@ -97,7 +88,7 @@ def test_a_worker_killed_before_the_hand_over_is_followed_by_exactly_one_email(
         with servers.celery_worker(**_worker_env(port)):
             time.sleep(LEASE + 0.5)
             assert deliveries_sweep()["requeued"] == 1
-            _until(lambda: _status(row) == "sent")
+            servers.until(lambda: _status(row) == "sent")
             deliveries_sweep()
             deliver.apply_async((row.pk,))
             time.sleep(2)
@@ -125,7 +116,7 @@ def test_a_worker_killed_after_handing_a_report_over_sends_no_second_report(
     with servers.mail_sink(box, "--delay-data", "30", "--delay-count", "1") as port:
         with servers.celery_worker(**_worker_env(port)) as worker:
             report_send.apply_async((run.pk,))
-            _until(lambda: len(inbox(box)) == 1)
+            servers.until(lambda: len(inbox(box)) == 1)
             _kill(worker)
         assert ReportRun.objects.get(pk=run.pk).status == "committed"
         with servers.celery_worker(**_worker_env(port)):

@@ -9,12 +9,12 @@ alert evaluator, on a Redis of the test's own (persisting as the compose stack's
 database and the development SMTP sink. The test plays the supervisor that starts a killed
 worker again, as compose's restart policy does."""
 
+import functools
 import json
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,11 +37,8 @@ STEP_MS = 10  # between a device's readings
 PAUSE = 0.1  # seconds between rounds (a round: a request from each device)
 
 
-def _until(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Wait for ``check``; past ``timeout`` return anyway (the asserts after it say what)."""
-    deadline = time.monotonic() + timeout
-    while not check() and time.monotonic() < deadline:
-        time.sleep(0.2)
+# Wait, then let the asserts after it say what is wrong.
+_until = functools.partial(servers.until, timeout=60.0, interval=0.2, required=False)
 
 
 class Devices(threading.Thread):

@@ -106,15 +106,6 @@ def server() -> Iterator[str]:
         yield url
 
 
-def wait_for(check: Any, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError("timed out")
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_supervisor_starts_restarts_and_stops_the_fleet(
@@ -132,9 +123,9 @@ def test_supervisor_starts_restarts_and_stops_the_fleet(
         fleet = SimulatedFleet.objects.get(tenant=tenant)
         assert fleet.status == "running" and fleet.pid
         first_pid = fleet.pid
-        wait_for(lambda: Reading.objects.filter(tenant=tenant).count() > 8)
+        servers.until(lambda: Reading.objects.filter(tenant=tenant).count() > 8)
         assert Device.objects.filter(tenant=tenant).count() == 4
-        wait_for(lambda: (tmp_path / tenant.slug / "status.json").exists())
+        servers.until(lambda: (tmp_path / tenant.slug / "status.json").exists())
         supervisor.tick()
         stats = client.get("/api/v1/simulator").json()["stats"]
         assert stats["devices"] == 4 and stats["accepted"] > 0
@@ -143,7 +134,7 @@ def test_supervisor_starts_restarts_and_stops_the_fleet(
         supervisor.tick()
         fleet.refresh_from_db()
         assert fleet.status == "running" and fleet.pid != first_pid
-        wait_for(lambda: Device.objects.filter(tenant=tenant).count() == 6)
+        servers.until(lambda: Device.objects.filter(tenant=tenant).count() == 6)
 
         client.post("/api/v1/simulator", {"action": "stop"}, format="json")
         supervisor.tick()

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,15 +20,6 @@ from telemetry.models import Reading
 from tests import servers
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def _until(check: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError("not within the time")
 
 
 def test_the_plant_reports_over_mqtt_across_a_broker_restart(
@@ -48,7 +38,7 @@ def test_the_plant_reports_over_mqtt_across_a_broker_restart(
         mqtt_url, credentials = first.enter_context(servers.mqtt_broker(broker_dir, port))
         bridge_log = servers.ARTIFACTS / "mqtt-bridge.log"
         stack.enter_context(servers.mqtt_bridge(mqtt_url, credentials))
-        _until(lambda: bridge_log.exists() and "bridge connected" in bridge_log.read_text())
+        servers.until(lambda: bridge_log.exists() and "bridge connected" in bridge_log.read_text())
         simulator = subprocess.Popen(
             [sys.executable, "-m", "simulator", "run", "--url", url, "--tenant-key", key,
              "--devices", "6", "--interval", "1s", "--duration", "20s", "--seed", "5",
@@ -57,20 +47,22 @@ def test_the_plant_reports_over_mqtt_across_a_broker_restart(
             cwd=servers.ROOT, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            _until(lambda: Reading.objects.filter(tenant=tenant).count() > 0)
+            servers.until(lambda: Reading.objects.filter(tenant=tenant).count() > 0)
             device = Device.objects.filter(tenant=tenant).order_by("id").first()
             assert device is not None
             command = command_issue(
                 device=device, kind=CommandKind.SET_CONFIG, payload={"interval_seconds": 2}
             )
-            _until(lambda: Command.objects.get(pk=command.id).status == "acked")
+            servers.until(lambda: Command.objects.get(pk=command.id).status == "acked")
             first.close()  # the broker goes away mid-run…
             time.sleep(3)
             with servers.mqtt_broker(broker_dir, port):  # …and comes back, its sessions kept
                 assert simulator.wait(timeout=60) == 0
                 summary = json.loads((state / "summary.json").read_text())
                 generated = summary["generated"]
-                _until(lambda: Reading.objects.filter(tenant=tenant).count() >= generated, 60)
+                servers.until(
+                    lambda: Reading.objects.filter(tenant=tenant).count() >= generated, 60
+                )
                 time.sleep(1)
         finally:
             if simulator.poll() is None:

@@ -54,19 +54,10 @@ def _client(url: str, username: str, client_id: str = "", clean: bool = True) ->
     return client
 
 
-def _until(check: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("not within the time")
-
-
 def _bridge_ready() -> None:
     """The bridge has its subscription (its session collects from now on)."""
     log = servers.ARTIFACTS / "mqtt-bridge.log"
-    _until(lambda: log.exists() and "bridge connected" in log.read_text())
+    servers.until(lambda: log.exists() and "bridge connected" in log.read_text())
     time.sleep(0.5)
 
 
@@ -105,7 +96,7 @@ def test_a_thingsboard_device_publishes_as_itself_and_nothing_else(
         # a malformed payload is dropped; the bridge carries on
         client.publish("v1/devices/me/telemetry", "{not json", qos=1).wait_for_publish(5)
         client.publish("v1/devices/me/telemetry", '{"current": 7.5}', qos=1).wait_for_publish(5)
-        _until(lambda: _stored(device) == 10 * 2 + 2)
+        servers.until(lambda: _stored(device) == 10 * 2 + 2)
         time.sleep(1.0)
         client.loop_stop()
     assert _stored(device) == 22
@@ -170,12 +161,12 @@ def test_a_bridge_killed_mid_stream_loses_nothing(broker: Any, tenant: Tenant) -
             return info
 
         publish(300)
-        _until(lambda: _stored(device) > 0)
+        servers.until(lambda: _stored(device) > 0)
         bridge.kill()  # mid-stream: some stored, some in flight, the rest queued
         publish(300).wait_for_publish(20)
         assert _stored(device) < sent
     with servers.mqtt_bridge(url, credentials, INGEST_DEVICE_RATE="100000"):
-        _until(lambda: _stored(device) >= sent, timeout=60)
+        servers.until(lambda: _stored(device) >= sent, timeout=60)
         time.sleep(1.0)
     client.loop_stop()
     assert _stored(device) == sent == 600
@@ -201,7 +192,7 @@ def test_a_database_outage_holds_messages_at_the_broker_and_loses_none(
             for n in range(200):
                 body = {"ts": t0 + n, "values": {"temperature": 20 + n % 7}}
                 client.publish("v1/devices/me/telemetry", json.dumps(body), qos=1)
-            _until(lambda: _stored(device) == 200)
+            servers.until(lambda: _stored(device) == 200)
             relay.cut()
             for n in range(200, 400):
                 body = {"ts": t0 + n, "values": {"temperature": 20 + n % 7}}
@@ -211,7 +202,7 @@ def test_a_database_outage_holds_messages_at_the_broker_and_loses_none(
             assert _stored(device) == 200  # nothing written while the database is away
             assert bridge.poll() is None
             relay.restore()
-            _until(lambda: _stored(device) >= 400, timeout=60)
+            servers.until(lambda: _stored(device) >= 400, timeout=60)
             time.sleep(1.0)
             client.loop_stop()
     finally:
@@ -237,7 +228,7 @@ def test_a_gateway_publishes_for_its_tenants_devices_only(
         gateway.publish("v1/gateway/telemetry", json.dumps(body), qos=1).wait_for_publish(5)
         # a gateway may not pose as a device of its own
         gateway.publish("v1/devices/me/telemetry", '{"temperature": 5.0}', qos=1)
-        _until(lambda: _stored(ours) == 1)
+        servers.until(lambda: _stored(ours) == 1)
         time.sleep(1.0)
         gateway.loop_stop()
     assert _stored(theirs) == 0  # another tenant's serial is not this gateway's
@@ -276,7 +267,7 @@ def test_a_command_is_pushed_to_the_connected_device_alone_and_its_answer_settle
         clients[pump.id].publish(
             f"v1/devices/me/rpc/response/{command.id}", json.dumps({"ok": True}), qos=1
         )
-        _until(lambda: Command.objects.get(pk=command.id).status == "acked")
+        servers.until(lambda: Command.objects.get(pk=command.id).status == "acked")
         assert received[other.id].empty()  # the other device heard nothing
         # a device that connects later gets what was issued while it was away
         clients[other.id].disconnect()
@@ -316,9 +307,9 @@ def test_an_unmodified_thingsboard_device_sdk_sends_and_answers_a_command(
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         try:
-            _until(lambda: _stored(device) == 2)
+            servers.until(lambda: _stored(device) == 2)
             command = command_issue(device=device, kind=CommandKind.RESTART, payload={})
-            _until(lambda: Command.objects.get(pk=command.id).status == "acked")
+            servers.until(lambda: Command.objects.get(pk=command.id).status == "acked")
         finally:
             device_process.kill()
             output = device_process.communicate(timeout=10)[0]
