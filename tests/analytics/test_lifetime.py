@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from analytics.ml import lifetime, wear
+from analytics.ml.lifetime_choice import SHARE_MARGIN, _closest
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 
@@ -137,3 +138,13 @@ def test_a_version_stored_before_the_clock_and_the_half_day_median_reads_as_it_w
     del model.__dict__["clock"], model.__dict__["projected"]  # as an older pickle holds it
     assert model.clock is None and model.projected == 1440 != lifetime.PROJECTED
     assert model.parts["windows"] == (1440,) and model.history_readings == 1440
+
+
+def test_of_shares_within_the_margin_the_smaller_rmse_is_chosen() -> None:
+    names = ["a", "b", "c"]
+    shares = {"a": 0.72, "b": 0.72 - SHARE_MARGIN / 2, "c": 0.72 - 2 * SHARE_MARGIN}
+    rmses = {"a": 57.0, "b": 19.0, "c": 5.0}  # c misses the margin however small its RMSE
+    assert _closest(names, shares, rmses) == "b"
+    assert _closest(names, shares, {**rmses, "b": 60.0}) == "a"
+    assert _closest(names, shares, {**rmses, "b": float("nan")}) == "a"  # no RMSE: never better
+    assert _closest(["x", "y"], {"x": 0.5, "y": 0.5}, {"x": 3.0, "y": 3.0}) == "y"  # the later
