@@ -64,12 +64,11 @@ def place(url: str, sentinels: str = "", master: str = "iot", sentinel_password:
 
 def cache(where: Place, **config: Any) -> dict[str, Any]:
     """Django's cache on this Redis."""
-    if not where.sentinels:
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": where.url,
-                **config}  # fmt: skip
-    options = {"pool_class": "iotplatform.redisplace.CachePool", "place": where}
-    return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": where.url,
-            "OPTIONS": options, **config}  # fmt: skip
+    found: dict[str, Any] = {"BACKEND": "django.core.cache.backends.redis.RedisCache"}
+    found["LOCATION"] = where.url
+    if where.sentinels:
+        found["OPTIONS"] = {"pool_class": "iotplatform.redisplace.CachePool", "place": where}
+    return {**found, **config}
 
 
 class CachePool(SentinelConnectionPool):
