@@ -409,13 +409,6 @@ def scores_apply(*, tenant: Tenant, minute: datetime) -> CycleResult:
             return CycleResult(tenant.id, minute, 0, 0, 0, 0, 0.0, skipped=True)
         connection.ensure_connection()
         write_sync(connection.connection, _rows(tenant, minute, results))
-        devices_scores_set(
-            tenant=tenant,
-            scores={r.device_id: (r.health, r.rul) for r in results if r.health is not None},
-        )
-        devices_forecast_set(
-            tenant=tenant, crossings={r.device_id: r.crossing for r in results if r.forecast}
-        )
         baselines.baselines_save([r.baseline for r in results if r.baseline is not None])
         lifetimes.lives_save([r.life for r in results if r.life is not None])
         opened, ended = _spells(tenant, minute, results)
@@ -423,6 +416,16 @@ def scores_apply(*, tenant: Tenant, minute: datetime) -> CycleResult:
         cleared = [
             r.device_id for r in results if r.anomaly is not None and r.anomaly < CLEAR_LEVEL
         ]
+        # The devices' own rows last, locked in id order: ingestion's last_seen flush waits
+        # only for these updates, never for the writes above, and never deadlocks with them.
+        status.devices_lock([r.device_id for r in results])
+        devices_scores_set(
+            tenant=tenant,
+            scores={r.device_id: (r.health, r.rul) for r in results if r.health is not None},
+        )
+        devices_forecast_set(
+            tenant=tenant, crossings={r.device_id: r.crossing for r in results if r.forecast}
+        )
         status.devices_transition(
             device_ids=flagged, transition=status.ANOMALY_FLAGGED, at=minute + timedelta(minutes=1)
         )

@@ -28,6 +28,7 @@ back within 30 s without a person, 503s rather than hangs while a dependency is 
 """
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -83,12 +84,15 @@ class Supervised:
         os.killpg(self.proc.pid, sig)
 
     def stop(self) -> None:
+        """As ``docker stop`` does: SIGTERM to the process itself, which stops its children
+        (a Celery worker lets its pool finish the tasks under way), then SIGKILL to whatever of
+        its group is left after 20 s."""
         self.stopping = True
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(20)
-            except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
@@ -191,7 +195,11 @@ class MqttDevices:
 class Stack:
     """The platform's processes on the scratch database, a Redis of its own and the SMTP sink."""
 
-    def __init__(self, database_url: str, work: Path) -> None:
+    def __init__(
+        self, database_url: str, work: Path, *, worker_args: str = "", **worker_env: str
+    ) -> None:
+        """``worker_args`` and ``worker_env``: added to the Celery worker's command line and
+        environment (``bench/soak.py --trace-memory``)."""
         self.work, self.logs = work, work / "logs"
         self.logs.mkdir()
         self.conninfo = database_url.replace("postgres://", "postgresql://", 1)
@@ -223,12 +231,16 @@ class Stack:
             "mail": f"{py} -m iotplatform.devservers.mail_sink --port {mail_port} --dir {self.box}",
             "broker": f"/usr/sbin/mosquitto -c {work / 'mosquitto.conf'}",
             "web": f"{py} -m iotplatform.server --host 127.0.0.1 --port {self.web_port}",
-            "worker": f"{celery} -A iotplatform worker --loglevel WARNING --concurrency 2",
+            "worker": f"{celery} -A iotplatform worker --loglevel WARNING --concurrency 2 "
+            + worker_args,
             "beat": f"{celery} -A iotplatform beat --loglevel WARNING",
             "evaluator": f"{py} manage.py alerts_evaluate",
             "bridge": f"{py} manage.py mqtt_ingest",
         }  # as `make run` starts them (paths without spaces: tempfile's and the checkout's)
-        self.parts = {k: Supervised(k, c.split(), env, self.logs) for k, c in commands.items()}
+        self.parts = {
+            k: Supervised(k, c.split(), {**env, **worker_env} if k == "worker" else env, self.logs)
+            for k, c in commands.items()
+        }
         self.celery = Celery(broker=self.redis_url)
 
     def redis_start(self) -> None:

@@ -1,6 +1,7 @@
 """Soak: an hour of the whole platform under the simulated plant, watched for growth.
 
     .venv/bin/python bench/soak.py [--minutes 60] [--warmup 10] [--devices 2500] [--interval 2]
+                                   [--trace-memory]  (the worker's pool: bench/memtrace.py)
 
 1. A scratch database (``iot_bench_soak``) set up as `make run` does (``demo_setup``: the demo
    tenants, Acme's simulated fleet of ``--devices`` with ``--history-hours`` of history, the
@@ -203,6 +204,10 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=2, help="seconds between readings")
     parser.add_argument("--history-hours", type=int, default=2)
     parser.add_argument("--transport", choices=["mqtt", "http"], default="mqtt")
+    parser.add_argument(
+        "--trace-memory", action="store_true",
+        help="the worker's pool processes record their memory by kind (bench/memtrace.py)",
+    )  # fmt: skip
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped: the finally cleans up
 
@@ -215,7 +220,11 @@ def main() -> None:
     py = str(BIN / "python")
     subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True,
                    env=django_env(database_url))  # fmt: skip
-    stack = Stack(database_url, work)
+    traced: dict[str, str] = {}
+    if args.trace_memory:
+        traced = {"worker_args": "--include memtrace", "PYTHONPATH": str(ROOT / "bench"),
+                  "IOT_MEMTRACE_DIR": str(work / "memtrace")}  # fmt: skip
+    stack = Stack(database_url, work, **traced)
     browser: subprocess.Popen[str] | None = None
     probe: Probe | None = None
     try:

@@ -338,7 +338,12 @@ static int on_message(int event, void *event_data, void *userdata)
 	}
 	char *moved = mosquitto_strdup(topic);
 	if(!moved) return MOSQ_ERR_NOMEM;
+#if LIBMOSQUITTO_VERSION_NUMBER < 2000015
+	/* Up to 2.0.14 the broker takes the new topic without freeing the one it replaces; from
+	 * 2.0.15 it frees that itself, and freeing it here as well would free it twice. The
+	 * headers are the broker's own version (scripts/broker.sh checks). */
 	mosquitto_free(ed->topic);
+#endif
 	ed->topic = moved;
 	ed->retain = false;
 	return MOSQ_ERR_SUCCESS;

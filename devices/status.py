@@ -84,12 +84,12 @@ class Change:
 
 
 # Devices locked in id order (concurrent writers never deadlock), changed, and their history
-# recorded, in one statement.
+# recorded, in one statement. Every lock on devices' rows here is NO KEY UPDATE (``LOCK_SQL``).
 TRANSITION_SQL = """
 WITH prev AS (
     SELECT id, status FROM devices_device
     WHERE id = ANY(%(ids)s::int8[]) AND status = ANY(%(sources)s::text[])
-    ORDER BY id FOR UPDATE
+    ORDER BY id FOR NO KEY UPDATE
 ),
 changed AS (
     UPDATE devices_device d SET status = %(target)s
@@ -122,10 +122,15 @@ WHERE d.status = ANY(%(sources)s::text[])
   AND (d.last_seen IS NULL OR d.last_seen
        < %(now)s - make_interval(secs => {SILENT_INTERVALS} * {EXPECTED_INTERVAL_SQL}))
 ORDER BY d.id
-FOR UPDATE OF d SKIP LOCKED
+FOR NO KEY UPDATE OF d SKIP LOCKED
 """
 
-LOCK_SQL = "SELECT id FROM devices_device WHERE id = ANY(%(ids)s::int8[]) ORDER BY id FOR UPDATE"
+# NO KEY UPDATE, the lock an UPDATE of these columns takes: a transaction that inserted rows
+# referring to a device (an anomaly event, a kept fit) holds KEY SHARE on it, which this does
+# not wait for.
+LOCK_SQL = (
+    "SELECT id FROM devices_device WHERE id = ANY(%(ids)s::int8[]) ORDER BY id FOR NO KEY UPDATE"
+)
 SEEN_SQL = """
 UPDATE devices_device d SET last_seen = GREATEST(d.last_seen, v.seen)
 FROM unnest(%(ids)s::int8[], %(seen)s::timestamptz[]) AS v(id, seen)
@@ -162,6 +167,16 @@ async def publish_async(changes: Iterable[Change]) -> None:
         await live.publish_async(
             tenant_id=change.tenant_id, event=live.Event.DEVICE_STATUS, data=change.event()
         )
+
+
+def devices_lock(device_ids: Sequence[int]) -> None:
+    """Lock the devices' rows in id order until the caller's transaction ends, as ingestion's
+    ``last_seen`` flush does (``devices_seen_async``): a writer of many devices' rows that takes
+    them this way, last in its transaction, never deadlocks with ingestion and holds them for
+    no longer than its own updates (ingestion waits at most its lock timeout)."""
+    if device_ids:
+        with connection.cursor() as cursor:
+            cursor.execute(LOCK_SQL, {"ids": sorted(device_ids)})
 
 
 def devices_transition(

@@ -5,8 +5,11 @@ into the database on start, where admins can see them and pause them.
 """
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import task_postrun
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iotplatform.settings.local")
 
@@ -22,3 +25,12 @@ def _load_beat_registry(sender: Celery, **kwargs: object) -> None:
     from iotplatform.beat import BEAT_SCHEDULE
 
     sender.conf.beat_schedule = BEAT_SCHEDULE
+
+
+@task_postrun.connect
+def _memory_return(**kwargs: Any) -> None:
+    """After every task, the freed C heap back to the system (``iotplatform.memory``)."""
+    if settings.CELERY_WORKER_MALLOC_TRIM:
+        from iotplatform.memory import malloc_trim
+
+        malloc_trim()

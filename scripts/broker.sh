@@ -25,6 +25,16 @@ build() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       "${missing[@]}" >/dev/null
   fi
+  # The plugin is built for the broker's own version (what the broker frees after a plugin
+  # rewrites a topic changed in 2.0.15): the headers must be that version.
+  local running headers
+  running=$(/usr/sbin/mosquitto -h 2>/dev/null | sed -n 's/^mosquitto version \([0-9.]*\).*/\1/p' || true)
+  headers=$(awk '/define LIBMOSQUITTO_(MAJOR|MINOR|REVISION) /{v = v (v ? "." : "") $3} END {print v}' \
+    /usr/include/mosquitto.h)
+  if [ "$running" != "$headers" ]; then
+    log "mosquitto is version ${running:-unknown} but its headers are $headers: install the matching mosquitto-dev"
+    exit 1
+  fi
   mkdir -p "$DIR"
   if [ ! -f "$PLUGIN" ] || [ broker/iot_auth.c -nt "$PLUGIN" ]; then
     log "building $PLUGIN"

@@ -161,6 +161,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int(
     "CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=1024 * 1024
 )
+# After every task a pool process hands its freed C heap back to the system (glibc's
+# malloc_trim: iotplatform/memory.py), which is what the soak's pool creep was.
+CELERY_WORKER_MALLOC_TRIM = env.bool("CELERY_WORKER_MALLOC_TRIM", default=True)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"

@@ -2,7 +2,9 @@
 
 Coalesced in memory and flushed every ``INGEST_SEEN_INTERVAL`` (1 s) in one transaction through
 the devices app's status writer (``devices.status.devices_seen_async``): a device that was
-offline becomes healthy there, recorded, and the change is published once committed.
+offline becomes healthy there, recorded, and the change is published once committed. A flush
+that fails (the database away, the devices' rows held past the lock timeout) keeps what it held
+for the next one: a device is never left unseen.
 """
 
 import asyncio
@@ -11,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import psycopg
 from django.conf import settings
 
 from devices import status
@@ -55,6 +58,8 @@ class LastSeen:
             await asyncio.sleep(settings.INGEST_SEEN_INTERVAL)
             try:
                 await self.flush()
+            except psycopg.errors.LockNotAvailable:
+                logger.warning("ingest last_seen: devices' rows busy, flushed again next time")
             except Exception:
                 logger.exception("ingest last_seen flush failed")
 
@@ -62,6 +67,12 @@ class LastSeen:
         if not self.seen:
             return
         seen, self.seen = self.seen, {}
-        async with self.pool.connection() as conn, conn.transaction():
-            changes = await status.devices_seen_async(conn, seen, at=datetime.now(UTC))
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                changes = await status.devices_seen_async(conn, seen, at=datetime.now(UTC))
+        except BaseException:
+            for device, at in seen.items():  # kept for the next flush, the later time winning
+                if device not in self.seen or self.seen[device] < at:
+                    self.seen[device] = at
+            raise
         await status.publish_async(changes)

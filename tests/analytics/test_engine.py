@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from analytics import artefacts, registry, rules, scoring, training, training_data
 from analytics.failures import FailureFileError, failures_import
@@ -107,9 +109,8 @@ def test_too_little_data_trains_nothing(db: None, tenant) -> None:
     assert not ModelVersion.objects.exists()
 
 
-def test_a_minute_is_scored_once_and_spells_open_and_end(
-    trained, tenant, django_capture_on_commit_callbacks, published
-) -> None:
+def _one_hot_minute(trained: Any) -> Any:
+    """The minute scored: the first device overheating and shaking, the others normal."""
     hot, calm, third = trained
     plant.store(
         plant.reading(hot, M, temperature=90.0, vibration=6.0)
@@ -117,6 +118,13 @@ def test_a_minute_is_scored_once_and_spells_open_and_end(
         + plant.reading(third, M)
     )
     plant.seen(trained, M + timedelta(seconds=30))
+    return trained
+
+
+def test_a_minute_is_scored_once_and_spells_open_and_end(
+    trained, tenant, django_capture_on_commit_callbacks, published
+) -> None:
+    hot, calm, third = _one_hot_minute(trained)
     with django_capture_on_commit_callbacks(execute=True):
         result = scoring.scores_apply(tenant=tenant, minute=M)
     assert (result.devices, result.flagged, result.opened, result.ended) == (3, 1, 1, 0)
@@ -196,6 +204,27 @@ def test_a_minute_is_scored_once_and_spells_open_and_end(
     hot.refresh_from_db()
     assert event.ended_at == nxt and event.minutes == 1
     assert hot.status == DeviceStatus.HEALTHY
+
+
+def test_the_cycle_updates_the_devices_rows_last_locked_in_id_order(trained, tenant) -> None:
+    """Ingestion's last_seen flush waits for the devices' rows the cycle holds: it holds them
+    only for its last statements, never while its other writes run."""
+    _one_hot_minute(trained)
+    with CaptureQueriesContext(connection) as queries:
+        result = scoring.scores_apply(tenant=tenant, minute=M)
+    assert result.opened == 1
+    sql = [q["sql"].lstrip() for q in queries.captured_queries]
+    locked = next(i for i, s in enumerate(sql) if "FOR NO KEY UPDATE" in s)
+    assert "FROM devices_device" in sql[locked] and "ORDER BY id" in sql[locked]
+    writes = ("INSERT", "UPDATE", "DELETE", "WITH")
+    before = [s for s in sql[:locked] if s.startswith(writes)]
+    after = [s for s in sql[locked:] if s.startswith(writes)]
+    assert any('"analytics_anomalyevent"' in s for s in before)  # the spell, written before
+    assert not any("devices_device " in s or '"devices_device"' in s for s in before)
+    for statement in after:  # the devices' updates and transitions, then the cycle's own row
+        assert statement.startswith(("UPDATE devices_device", "WITH prev AS")) or (
+            statement.startswith('UPDATE "analytics_scoringcycle"')
+        ), statement
 
 
 def test_a_stuck_sensor_opens_a_spell_unless_normal_operation_sticks_there(trained, tenant) -> None:
