@@ -300,7 +300,8 @@ def devices_scores_set(
     if not scores:
         return 0
     ids = sorted(scores)
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        status.devices_lock(ids)  # in id order, as every writer of many devices' rows
         cursor.execute(
             DEVICE_SCORES_SQL,
             {
@@ -319,7 +320,8 @@ def devices_forecast_set(*, tenant: Tenant, crossings: "dict[int, dict[str, Any]
     if not crossings:
         return 0
     ids = sorted(crossings)
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        status.devices_lock(ids)  # in id order, as every writer of many devices' rows
         cursor.execute(
             "UPDATE devices_device d SET forecast_crossing = v.crossing "
             "FROM unnest(%(ids)s::int8[], %(crossings)s::jsonb[]) AS v(id, crossing) "
@@ -341,7 +343,8 @@ def devices_cluster_set(*, tenant: Tenant, clusters: "dict[int, int]") -> int:
     if not clusters:
         return 0
     ids = sorted(clusters)
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        status.devices_lock(ids)  # in id order, as every writer of many devices' rows
         cursor.execute(
             "UPDATE devices_device d SET cluster = v.cluster "
             "FROM unnest(%(ids)s::int8[], %(clusters)s::int4[]) AS v(id, cluster) "
