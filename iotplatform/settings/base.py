@@ -155,14 +155,15 @@ CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A pool process of the worker is replaced after a task that leaves its peak RSS above this
-# many KiB: a backstop, not a cure — in the hour's soak the pool's two processes crept up about
-# 1.2 MiB a minute together under the apply cycle, from about 250 MiB each, and a replaced
+# many KiB: a backstop — in the hour's soak the pool's two processes grew about 40 MiB together
+# in the first half hour under the apply cycle, from about 240 MiB each, then held; a replaced
 # process loads its models again. 0: never. Prefork pools only.
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int(
     "CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=1024 * 1024
 )
 # After every task a pool process hands its freed C heap back to the system (glibc's
-# malloc_trim: iotplatform/memory.py), which is what the soak's pool creep was.
+# malloc_trim: iotplatform/memory.py): in the soak a pool process's main heap
+# went from 125-130 MiB held to 65 MiB resident.
 CELERY_WORKER_MALLOC_TRIM = env.bool("CELERY_WORKER_MALLOC_TRIM", default=True)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
