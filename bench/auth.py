@@ -16,7 +16,7 @@ import subprocess
 import time
 
 import requests
-from common import BIN, ROOT, django_env, dotenv, scratch_database, uvicorn
+from common import BIN, ROOT, django_env, dotenv, scratch_database, signed_in, uvicorn
 
 SETUP = """
 import django; django.setup()
@@ -55,14 +55,7 @@ def main() -> None:
         capture_output=True, text=True,
     ).stdout.split()[-1]  # fmt: skip
     with uvicorn(database_url, workers=1) as url:
-        session = requests.Session()
-        session.get(f"{url}/accounts/login/", timeout=10)
-        session.post(
-            f"{url}/accounts/login/",
-            data={"username": "bench-script", "password": "bench-pass-2024",
-                  "csrfmiddlewaretoken": session.cookies["csrftoken"]},
-            headers={"Referer": f"{url}/accounts/login/"}, timeout=10,
-        )  # fmt: skip
+        session = signed_in(url, "bench-script", "bench-pass-2024")
         cookie = timed(session, url, args.calls)
         basic = requests.Session()
         basic.auth = ("bench-script", "bench-pass-2024")

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -147,3 +148,16 @@ def cpu_seconds() -> dict[str, float]:
         else:
             out["other"] += used
     return out
+
+
+def signed_in(url: str, username: str, password: str) -> requests.Session:
+    """A session signed in through the sign-in page, as a person's browser is (CSRF included)."""
+    session = requests.Session()
+    session.get(f"{url}/accounts/login/", timeout=10)
+    session.post(
+        f"{url}/accounts/login/",
+        data={"username": username, "password": password,
+              "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        headers={"Referer": f"{url}/accounts/login/"}, timeout=10,
+    ).raise_for_status()  # fmt: skip
+    return session

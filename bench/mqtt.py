@@ -36,8 +36,16 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import psycopg
-import requests
-from common import BIN, ROOT, django_env, dotenv, free_port, scratch_database, uvicorn
+from common import (
+    BIN,
+    ROOT,
+    django_env,
+    dotenv,
+    free_port,
+    scratch_database,
+    signed_in,
+    uvicorn,
+)
 from ingest import count_and_clear, provision, raw_copy
 from websockets.sync.client import connect
 
@@ -175,14 +183,7 @@ def run_load(
 
 
 def page_latency(url: str, port: int, token: str, device_id: int, samples: int) -> list[float]:
-    session = requests.Session()
-    session.get(f"{url}/accounts/login/", timeout=10)
-    session.post(
-        f"{url}/accounts/login/",
-        data={"username": "bench-viewer", "password": "bench-pass-2024",
-              "csrfmiddlewaretoken": session.cookies["csrftoken"]},
-        headers={"Referer": f"{url}/accounts/login/"}, timeout=10,
-    )  # fmt: skip
+    session = signed_in(url, "bench-viewer", "bench-pass-2024")
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     client.username_pw_set(token)
     client.connect("127.0.0.1", port)
