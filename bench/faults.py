@@ -193,13 +193,10 @@ class MqttDevices:
 
 
 class Stack:
-    """The platform's processes on the scratch database, a Redis of its own and the SMTP sink."""
+    """The platform's processes on the scratch database, a Redis of its own and the SMTP sink;
+    ``worker_args`` and ``worker_env`` extend the Celery worker's command and environment."""
 
-    def __init__(
-        self, database_url: str, work: Path, *, worker_args: str = "", **worker_env: str
-    ) -> None:
-        """``worker_args`` and ``worker_env``: added to the Celery worker's command line and
-        environment (``bench/soak.py --trace-memory``)."""
+    def __init__(self, database_url: str, work: Path, worker_args: str = "", **worker_env: str):
         self.work, self.logs = work, work / "logs"
         self.logs.mkdir()
         self.conninfo = database_url.replace("postgres://", "postgresql://", 1)
@@ -237,9 +234,9 @@ class Stack:
             "evaluator": f"{py} manage.py alerts_evaluate",
             "bridge": f"{py} manage.py mqtt_ingest",
         }  # as `make run` starts them (paths without spaces: tempfile's and the checkout's)
+        envs = {"worker": {**env, **worker_env}}
         self.parts = {
-            k: Supervised(k, c.split(), {**env, **worker_env} if k == "worker" else env, self.logs)
-            for k, c in commands.items()
+            k: Supervised(k, c.split(), envs.get(k, env), self.logs) for k, c in commands.items()
         }
         self.celery = Celery(broker=self.redis_url)
 

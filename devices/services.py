@@ -296,12 +296,13 @@ def devices_scores_set(
     """Set each device's current health (0-100) and remaining useful life (hours), as the
     analytics engine scored them: device id → (health, rul_hours; None keeps the device's last
     RUL, scored less often than health). Another tenant's ids are
-    left alone. One statement for any number of devices; returns how many were updated."""
+    left alone. One statement for any number of devices; returns how many were updated. The
+    apply cycle calls it with the devices' rows already locked (``status.devices_lock``), as
+    it does ``devices_forecast_set``."""
     if not scores:
         return 0
     ids = sorted(scores)
-    with transaction.atomic(), connection.cursor() as cursor:
-        status.devices_lock(ids)  # in id order, as every writer of many devices' rows
+    with connection.cursor() as cursor:
         cursor.execute(
             DEVICE_SCORES_SQL,
             {
@@ -320,8 +321,7 @@ def devices_forecast_set(*, tenant: Tenant, crossings: "dict[int, dict[str, Any]
     if not crossings:
         return 0
     ids = sorted(crossings)
-    with transaction.atomic(), connection.cursor() as cursor:
-        status.devices_lock(ids)  # in id order, as every writer of many devices' rows
+    with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE devices_device d SET forecast_crossing = v.crossing "
             "FROM unnest(%(ids)s::int8[], %(crossings)s::jsonb[]) AS v(id, crossing) "
@@ -339,7 +339,8 @@ def devices_forecast_set(*, tenant: Tenant, crossings: "dict[int, dict[str, Any]
 
 def devices_cluster_set(*, tenant: Tenant, clusters: "dict[int, int]") -> int:
     """Set each device's behaviour cluster (-1: an outlier), as the analytics engine found
-    them; another tenant's ids are left alone."""
+    them; another tenant's ids are left alone. The rows are locked in id order first, as
+    ingestion's last_seen flush takes them: a retrain never deadlocks with it."""
     if not clusters:
         return 0
     ids = sorted(clusters)

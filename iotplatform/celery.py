@@ -11,6 +11,8 @@ from celery import Celery
 from celery.signals import task_postrun
 from django.conf import settings
 
+from iotplatform.memory import malloc_trim
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iotplatform.settings.local")
 
 app = Celery("iotplatform")
@@ -31,6 +33,4 @@ def _load_beat_registry(sender: Celery, **kwargs: object) -> None:
 def _memory_return(**kwargs: Any) -> None:
     """After every task, the freed C heap back to the system (``iotplatform.memory``)."""
     if settings.CELERY_WORKER_MALLOC_TRIM:
-        from iotplatform.memory import malloc_trim
-
         malloc_trim()
