@@ -163,6 +163,7 @@ def _first_days(
                 own.to_numpy(dtype=float),
                 own.index.get_level_values("minute"),
                 model.coefficients,
+                levels=model.levels,
             )
             out[int(device_id)] = _json(base)
     return out
@@ -188,7 +189,7 @@ def _state(
         kept is not None
         and kept.started_at == started_at
         and kept.version_id == version_id
-        and kept.signals == model.metrics
+        and kept.signals == model.indicators
     ):
         return kept, False
     return DeviceLife(
@@ -196,7 +197,7 @@ def _state(
         tenant=tenant,
         started_at=started_at,
         version_id=version_id,
-        signals=list(model.metrics),
+        signals=model.indicators,
         baseline=None,
         updated_at=minute,
     ), True
@@ -290,15 +291,16 @@ def _apply_chunk(
                     own.to_numpy(dtype=float),
                     own.index.get_level_values("minute"),
                     model.coefficients,
+                    levels=model.levels,
                 )
                 state.baseline = _json(base)
             elif not whole:
-                state.baseline = first.get(device_id) or [None] * len(model.metrics)
+                state.baseline = first.get(device_id) or [None] * model.baseline_size
             renewed = renewed or state.baseline is not None
         if renewed:
             state.updated_at = minute
             results[device_id].life = state
-        given = np.full((len(own), len(model.metrics)), np.nan)
+        given = np.full((len(own), model.baseline_size), np.nan)
         if not whole:
             given[:] = [np.nan if v is None else v for v in state.baseline or []]
         parts.append(own)

@@ -238,8 +238,9 @@ class DeviceBaseline(models.Model):
 class DeviceLife(models.Model):
     """A device's current life, for its RUL in the apply cycle (``analytics.lifetimes``): when
     it began (the last repair, or the first reading), the RUL version whose new-device fit the
-    indicators are measured against, and each metric's median residual over the life's first
-    day (the indicators' zero; null until the life has a day of readings). Plain numbers."""
+    indicators are measured against, and each metric's median residual (and, for a version
+    with gain indicators, each one's gain) over the life's first day (the indicators' zero;
+    null until the life has a day of readings). Plain numbers."""
 
     device = models.OneToOneField(
         Device, primary_key=True, on_delete=models.CASCADE, related_name="life"
@@ -249,9 +250,11 @@ class DeviceLife(models.Model):
     version = models.ForeignKey(
         ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    signals = models.JSONField(help_text="the metrics of the baseline, in order")
+    signals = models.JSONField(
+        help_text="what the baseline holds, in order: the metrics, then their gains (metric%)"
+    )
     baseline = models.JSONField(
-        null=True, blank=True, help_text="the first day's median residual per metric"
+        null=True, blank=True, help_text="the first day's median residual per signal"
     )
     updated_at = models.DateTimeField(help_text="the minute that last renewed the row")
 

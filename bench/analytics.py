@@ -232,7 +232,8 @@ if rul is not None:
     rul_lives = lifetime.Lives(codes.astype(np.int64), born, np.full(len(codes), np.nan),
                                wear_ml.epoch_hours(rul_history.index.get_level_values("minute")))
     f = lifetime.life_features(rul_history, rul_lives, model_rul.coefficients,
-                               base=np.zeros((len(codes), len(model_rul.metrics))))
+                               base=np.zeros((len(codes), model_rul.baseline_size)),
+                               levels=model_rul.levels)
     model_rul.predict(f[np.r_[codes[1:] != codes[:-1], True]])
 health_ml.health_rules(latest, {{i: {{}} for i in latest.index}}, battery_drop=None)
 recent = window[window.index.get_level_values("minute")

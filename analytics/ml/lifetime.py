@@ -150,6 +150,18 @@ def lives_of(
     return Lives(life, born, failed, now)
 
 
+def _new_rows(values: pd.DataFrame, lives: Lives) -> NDArray[np.bool_]:
+    """The complete rows of each life's first two days: new devices."""
+    position = pd.Series(lives.life).groupby(lives.life).cumcount().to_numpy()
+    rows = (lives.life >= 0) & (position < wear.NEW_READINGS)
+    return np.asarray(rows & values.notna().all(axis=1).to_numpy(), dtype=bool)
+
+
+def new_device_levels(values: pd.DataFrame, lives: Lives) -> NDArray[np.float64]:
+    """The metrics' levels on new devices (``wear.new_levels``), the gain indicators' floor."""
+    return wear.new_levels(values.to_numpy(dtype=float), _new_rows(values, lives))
+
+
 def new_device_fit(values: pd.DataFrame, lives: Lives) -> list[NDArray[np.float64]]:
     """The new-device coefficients (``wear.new_fit``) from the complete rows of each life's
     first two days, robustly: refitted ``ROBUST_PASSES`` times without the rows where a
@@ -158,9 +170,7 @@ def new_device_fit(values: pd.DataFrame, lives: Lives) -> list[NDArray[np.float6
     drifts and stuck sensors; fitted on them, the coefficients carry their load into every
     indicator (on the simulator, the edge gateways' trajectory fell from 57 % of minutes
     within ±15 % to 8 %). ValueError when there are too few rows."""
-    position = pd.Series(lives.life).groupby(lives.life).cumcount().to_numpy()
-    rows = (lives.life >= 0) & (position < wear.NEW_READINGS)
-    rows &= values.notna().all(axis=1).to_numpy()
+    rows = _new_rows(values, lives)
     if rows.sum() < MIN_NEW_ROWS:
         raise ValueError(
             f"{int(rows.sum())} complete minutes of new devices, {MIN_NEW_ROWS} needed"
@@ -189,13 +199,15 @@ def life_features(
     base: ArrayLike | None = None,
     window: bool = True,
     windows: Sequence[int] = wear.WINDOWS,
+    levels: ArrayLike | None = None,
 ) -> pd.DataFrame:
     """Window features (``<s>``, ``<s>_m<w>``, ``<s>_sl<w>``, ``<s>_ewm``) and health
     indicators of ``values`` (index device, minute, sorted; a column per metric), both per
     life: a repaired machine's windows start afresh. ``base``: the lives' frozen baselines
     where known (``wear.health_indicators``). Indexed like ``values``. A model
     that needs fewer (``LifetimeModel.parts``) leaves out the window features (``window``)
-    or some of the indicators' rolling medians (``windows``; none: no indicators)."""
+    or some of the indicators' rolling medians (``windows``; none: no indicators). With the
+    metrics' ``levels`` (``new_device_levels``) the gain indicators too."""
     metrics = list(values.columns)
     x = values.reset_index()
     x["minute"] = x["minute"].astype("int64")
@@ -219,6 +231,7 @@ def life_features(
         life=lives.life,
         born_h=lives.born_h,
         base=base,
+        levels=levels,
     )
     # The hour of the week (Monday 00:00 UTC = 0): a plant's calendar (quieter nights and
     # weekends) sets how fast its use, so its wear, runs in the hours ahead.
@@ -228,8 +241,9 @@ def life_features(
 
 def on_clock(features: pd.DataFrame, clock: Clock | None) -> pd.DataFrame:
     """``features`` (``life_features``: the life's age in wall hours) with the age on
-    ``clock``, as a model on that clock reads them (None: as they are)."""
-    if clock is None:
+    ``clock``, as a model on that clock reads them (None: as they are). Features without the
+    age (the window candidate's own: it never reads it) are the same on any clock."""
+    if clock is None or "age_h" not in features:
         return features
     now = wear.epoch_hours(features.index.get_level_values("minute"))
     age = features["age_h"].to_numpy(dtype=float)
@@ -354,6 +368,17 @@ class LifetimeModel:
     bands: rul.ConformalBands | None = field(default=None)
     clock: Clock | None = None
     projected: int = DAY_PROJECTED  # the indicators' median the trajectory reads, in minutes
+    levels: NDArray[np.float64] | None = None  # with the gain indicators: the metrics' levels
+
+    @property
+    def indicators(self) -> list[str]:
+        """What a life's frozen baseline (``wear.life_baseline``) holds for it, in order: each
+        metric's residual, then with ``levels`` each one's gain (``wear.GAIN`` appended)."""
+        return wear.indicator_names(self.metrics, self.levels)
+
+    @property
+    def baseline_size(self) -> int:
+        return len(self.indicators)
 
     @property
     def history_readings(self) -> int:
@@ -372,6 +397,7 @@ class LifetimeModel:
         return {
             "window": self.name in ("window", "both"),
             "windows": {"window": (), "trajectory": (self.projected,)}.get(self.name, wear.WINDOWS),
+            "levels": self.levels,
         }
 
     def point(self, features: pd.DataFrame, own_life: ArrayLike | None = None) -> NDArray:
@@ -418,11 +444,13 @@ def lifetime_fit(
     rows: ArrayLike | None = None,
     library: trajectory.Trajectories | None = None,
     clock: Clock | None = None,
+    levels: NDArray[np.float64] | None = None,
 ) -> LifetimeModel:
     """Candidate ``name`` fitted on every ``every``-th known row (of ``rows``), its lives
     measured on ``clock`` (None: wall hours; ``features`` and ``lives`` are on wall hours
     either way); the trajectory candidates use ``library`` (on that clock; fitted on the lives
-    within ``rows`` when not given)."""
+    within ``rows`` when not given). ``levels``: the metrics' levels ``features`` read their
+    gain indicators with (None: they have none), kept by a candidate that reads indicators."""
     needs_library = name in ("trajectory", "wear+trajectory")
     features, lives = on_clock(features, clock), lives.on(clock)
     end_h = float(clock.hours(end_h)) if clock is not None else end_h
@@ -454,4 +482,5 @@ def lifetime_fit(
         log=log,
         clock=clock,
         projected=PROJECTED,
+        levels=levels if name != "window" else None,
     )

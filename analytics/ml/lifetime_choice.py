@@ -30,6 +30,7 @@ from .lifetime import (
     lifetime_fit,
     lifetime_target,
     new_device_fit,
+    new_device_levels,
     on_clock,
     with_projection,
 )
@@ -203,7 +204,8 @@ def lifetime_train(
     the capped hours the model knows."""
     metrics = list(values.columns)
     coefficients = new_device_fit(values, lives)
-    features = life_features(values, lives, coefficients)
+    levels = new_device_levels(values, lives)
+    features = life_features(values, lives, coefficients, levels=levels)
     clock = clock_fit(values)
     choice = lifetime_choose(features, metrics, coefficients, lives, end_h=end_h, clock=clock)
     if require_held_out and not choice.lives:
@@ -221,6 +223,7 @@ def lifetime_train(
         end_h=end_h,
         every=TRAIN_EVERY,
         clock=choice.clock,
+        levels=levels,
     )
     if choice.lives:
         target, _ = lifetime_target(lives, end_h)

@@ -8,7 +8,16 @@ and go) minus its median over the life's first day is the indicator (``<m>_hi<w>
 window *w* in readings), with its change over the last day (``<m>_dhi``) and the life's age in
 hours (``age_h``): a worn bearing's vibration or an overheating motor's temperature says how far
 the life has gone, the age how fast it goes. A silence longer than ``GAP`` (a repair) starts a
-new life. Pure: arrays and frames in, a frame out; each row sees its own past only.
+new life.
+
+Wear that adds to a metric (a bearing's vibration, an overheating motor's temperature) moves the
+residual by the same amount at any load. Wear that takes a share off it (a seal leak's flow and
+pressure: the pump delivers that much less of what it would) moves it in proportion to the load,
+so its medians swing with the shifts and fall at weekends. Given the metrics' levels
+(``new_levels``), each metric also has a gain indicator (``<m>%_hi<w>``, ``<m>%_dhi``): the
+same from its residual as a share of the value the fit expected (``gain_residuals``), which
+such wear moves alike at every load. Pure: arrays and frames in, a frame out; each row sees its
+own past only.
 """
 
 import warnings
@@ -25,6 +34,8 @@ NEW_READINGS = 2880  # a life's first two days of minutes: a new device, for ``n
 BASELINE = 1440  # readings: the life's first day, the indicator's zero
 WINDOWS = (60, 240, 720, 1440)  # readings: the rolling medians
 MIN_READINGS = 60
+GAIN = "%"  # a gain indicator's name: the metric's (metric keys never hold it) with this
+GAIN_FLOOR = 0.1  # an expected value under this share of the metric's level reads no gain
 
 
 def lives(units: ArrayLike, times: ArrayLike, gap: np.timedelta64 = GAP) -> NDArray[np.int64]:
@@ -72,16 +83,58 @@ def residuals_of(
     )
 
 
+def new_levels(values: ArrayLike, rows: ArrayLike) -> NDArray[np.float64]:
+    """Each metric's level: its median size over ``rows`` (new devices' minutes)."""
+    x = np.asarray(values, dtype=float)[np.asarray(rows, dtype=bool)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a metric never reported: NaN
+        return np.asarray(np.nanmedian(np.abs(x), axis=0), dtype=float)
+
+
+def gain_residuals(
+    values: ArrayLike, residuals: ArrayLike, levels: ArrayLike
+) -> NDArray[np.float64]:
+    """Each residual as a share of the value the fit expected (``values`` less ``residuals``);
+    NaN where that is under ``GAIN_FLOOR`` of the metric's level (near zero or below it a share
+    says nothing)."""
+    x, r = np.asarray(values, dtype=float), np.asarray(residuals, dtype=float)
+    expected = x - r
+    floor = GAIN_FLOOR * np.asarray(levels, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(expected > floor, r / expected, np.nan)
+
+
+def indicator_residuals(
+    values: ArrayLike,
+    times: ArrayLike,
+    coefficients: Sequence[NDArray[np.float64]],
+    levels: ArrayLike | None = None,
+) -> NDArray[np.float64]:
+    """The residuals the indicators are medians of: each metric's (``residuals_of``), then,
+    with ``levels``, each one's gain (``gain_residuals``): rows x metrics, or x 2 metrics."""
+    r = residuals_of(values, times, coefficients)
+    if levels is None:
+        return r
+    return np.hstack([r, gain_residuals(values, r, levels)])
+
+
+def indicator_names(metrics: Sequence[str], levels: ArrayLike | None = None) -> list[str]:
+    """The names of ``indicator_residuals``' columns."""
+    return [*metrics, *([f"{m}{GAIN}" for m in metrics] if levels is not None else [])]
+
+
 def life_baseline(
     values: ArrayLike,
     times: ArrayLike,
     coefficients: Sequence[NDArray[np.float64]],
     baseline: int = BASELINE,
+    levels: ArrayLike | None = None,
 ) -> NDArray[np.float64]:
     """The indicators' zero of a life from its first rows (``values``, in time order): each
-    metric's median residual over the first ``baseline`` rows (NaN skipped), as
-    ``health_indicators`` freezes it; NaN where the rows are fewer."""
-    r = residuals_of(values, times, coefficients)[:baseline]
+    residual's median (``indicator_residuals``: with ``levels`` the gains' too) over the first
+    ``baseline`` rows (NaN skipped), as ``health_indicators`` freezes it; NaN where the rows are
+    fewer."""
+    r = indicator_residuals(values, times, coefficients, levels)[:baseline]
     if len(r) < baseline:
         return np.full(r.shape[1], np.nan)
     with warnings.catch_warnings():
@@ -106,6 +159,7 @@ def health_indicators(
     life: ArrayLike | None = None,
     born_h: ArrayLike | None = None,
     base: ArrayLike | None = None,
+    levels: ArrayLike | None = None,
 ) -> pd.DataFrame:
     """``age_h`` and, for each metric *m* (``values``' columns, rows sorted by unit then time),
     ``<m>_hi<w>`` for each of ``windows`` and ``<m>_dhi`` (see the module docstring); the
@@ -114,9 +168,9 @@ def health_indicators(
 
     A caller that knows the lives passes them: ``life`` (each row's life id, instead of the
     silences longer than ``gap``), ``born_h`` (each row's life start in hours since the epoch,
-    instead of its life's first row) and ``base`` (rows x metrics: the life's frozen baseline
-    where finite, for rows whose life began before the rows given: the apply cycle's last
-    days of a long life)."""
+    instead of its life's first row) and ``base`` (rows x ``indicator_names``: the life's
+    frozen baseline where finite, for rows whose life began before the rows given: the apply
+    cycle's last days of a long life). With the metrics' ``levels`` the gain indicators too."""
     x = values.to_numpy(dtype=float)
     life = lives(units, times, gap) if life is None else np.asarray(life)
     position = pd.Series(np.ones(len(x))).groupby(life).cumsum().to_numpy() - 1
@@ -125,10 +179,10 @@ def health_indicators(
         born = pd.Series(hours).groupby(life).transform("min").to_numpy()
     else:
         born = np.asarray(born_h, dtype=float)
-    given = np.full(x.shape, np.nan) if base is None else np.asarray(base, dtype=float)
+    residual = indicator_residuals(x, times, coefficients, levels)
+    given = np.full(residual.shape, np.nan) if base is None else np.asarray(base, dtype=float)
     out: dict[str, NDArray[np.float64]] = {"age_h": hours - born}
-    residual = residuals_of(x, times, coefficients)
-    for j, metric in enumerate(values.columns):
+    for j, metric in enumerate(indicator_names(list(values.columns), levels)):
         r = pd.Series(residual[:, j])
         if np.isfinite(given[:, j]).all():  # every row's zero given: nothing to find
             base_j = given[:, j]

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from analytics.ml import lifetime, wear
+from analytics.ml.clock import Clock
 from analytics.ml.lifetime_choice import SHARE_MARGIN, _closest
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
@@ -135,9 +136,11 @@ def test_a_version_stored_before_the_clock_and_the_half_day_median_reads_as_it_w
     None
 ):
     model = lifetime.LifetimeModel("trajectory", ["a"], [], None, None, log=True)
-    del model.__dict__["clock"], model.__dict__["projected"]  # as an older pickle holds it
+    for name in ("clock", "projected", "levels"):
+        del model.__dict__[name]  # as an older pickle holds it
     assert model.clock is None and model.projected == 1440 != lifetime.PROJECTED
     assert model.parts["windows"] == (1440,) and model.history_readings == 1440
+    assert model.levels is None and model.indicators == ["a"] and model.parts["levels"] is None
 
 
 def test_of_shares_within_the_margin_the_smaller_rmse_is_chosen() -> None:
@@ -148,3 +151,18 @@ def test_of_shares_within_the_margin_the_smaller_rmse_is_chosen() -> None:
     assert _closest(names, shares, {**rmses, "b": 60.0}) == "a"
     assert _closest(names, shares, {**rmses, "b": float("nan")}) == "a"  # no RMSE: never better
     assert _closest(["x", "y"], {"x": 0.5, "y": 0.5}, {"x": 3.0, "y": 3.0}) == "y"  # the later
+
+
+def test_the_window_candidate_s_own_features_read_on_the_use_clock() -> None:
+    # Its features (``parts``: no indicators) hold no age; on a clock they are as they are.
+    model = lifetime.LifetimeModel(
+        "window", ["a"], [], None, None, log=False, clock=Clock(tuple([1.2] * 120 + [0.5] * 48))
+    )
+    assert model.parts["windows"] == ()
+    index = pd.MultiIndex.from_arrays(
+        [["d"] * 3, pd.date_range(T0, periods=3, freq="min")], names=["device", "minute"]
+    )
+    features = pd.DataFrame({"a": [1.0, 2.0, 3.0]}, index=index)
+    assert lifetime.on_clock(features, model.clock).equals(features)
+    aged = features.assign(age_h=[10.0, 10.0, 10.0])
+    assert not lifetime.on_clock(aged, model.clock)["age_h"].equals(aged["age_h"])

@@ -109,7 +109,7 @@ def _pure(model: lifetime.LifetimeModel, device: Device, minute: datetime) -> An
     lives = lifetime.lives_of(
         index.get_level_values("device"), index.get_level_values("minute"), failures
     )
-    features = lifetime.life_features(frame, lives, model.coefficients)
+    features = lifetime.life_features(frame, lives, model.coefficients, levels=model.levels)
     if model.library is not None:
         features = lifetime.with_projection(features, model.metrics, model.library)
     return model.predict(features.iloc[[-1]]), frame, features
@@ -197,7 +197,10 @@ def test_trained_on_runs_to_failure_the_cycle_predicts_as_the_pure_functions_do(
     assert (state.started_at, state.version_id) == (born, version.id)
     first_day = frame.iloc[: wear.BASELINE]
     zero = wear.life_baseline(
-        first_day.to_numpy(), first_day.index.get_level_values("minute"), model.coefficients
+        first_day.to_numpy(),
+        first_day.index.get_level_values("minute"),
+        model.coefficients,
+        levels=model.levels,
     )
     assert state.baseline == pytest.approx(list(zero), rel=1e-12)
 
@@ -220,7 +223,10 @@ def test_trained_on_runs_to_failure_the_cycle_predicts_as_the_pure_functions_do(
             end=start + timedelta(minutes=lifetimes.FIRST_DAY_MINUTES),
         ).iloc[: wear.BASELINE]
         own = wear.life_baseline(
-            rows.to_numpy(), rows.index.get_level_values("minute"), model.coefficients
+            rows.to_numpy(),
+            rows.index.get_level_values("minute"),
+            model.coefficients,
+            levels=model.levels,
         )
         assert zeros[device_id] == pytest.approx(list(own), rel=1e-12)
 
@@ -246,7 +252,10 @@ def test_trained_on_runs_to_failure_the_cycle_predicts_as_the_pure_functions_do(
     assert state.baseline is not None and state.baseline != pytest.approx(list(zero))
     rows = frame[frame.index.get_level_values("minute") >= first.repaired_at].iloc[: wear.BASELINE]
     renewed = wear.life_baseline(
-        rows.to_numpy(), rows.index.get_level_values("minute"), model.coefficients
+        rows.to_numpy(),
+        rows.index.get_level_values("minute"),
+        model.coefficients,
+        levels=model.levels,
     )
     assert state.baseline == pytest.approx(list(renewed), rel=1e-12)
 

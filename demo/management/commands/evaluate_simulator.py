@@ -339,8 +339,9 @@ class Command(BaseCommand):
             "RUL: capped at "
             f"{lifetime.KNEE_HOURS:.0f} h, windows "
             f"{', '.join(str(w) for w in lifetime.WINDOWS)} min, with health "
-            "indicators (each metric's residual against new devices' fit on the others, its "
-            f"rolling medians over {', '.join(str(w) for w in wear.WINDOWS)} min less its median "
+            "indicators (each metric's residual against new devices' fit on the others, and "
+            "that residual as a share of the value expected, its gain; their rolling medians "
+            f"over {', '.join(str(w) for w in wear.WINDOWS)} min less their median "
             "over the life's first day, their change over a day, the life's age, the hour of the "
             "week): the window features on hours, the indicators alone or with them on "
             "log(1 + hours), or the half-day indicators' power-law path extrapolated to the "
@@ -384,7 +385,9 @@ class Command(BaseCommand):
                 )
             )
         test_x, test_lives = type_lives(holdout, kind, detector.metrics)
-        test = lifetime.life_features(test_x, test_lives, rul_model.coefficients)
+        test = lifetime.life_features(
+            test_x, test_lives, rul_model.coefficients, levels=rul_model.levels
+        )
         predict = rul_model.point
         test_truth = holdout.rul[selected]
         life = last_of_lives(holdout, test_truth.index).to_numpy()
