@@ -5,7 +5,7 @@ of them with its interval (``lifetime_train``) — as the platform trains it and
 evaluation measures it.
 Pure: frames and arrays in, a model out."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -60,7 +60,8 @@ class Choice:
     lives (the rows ``measured``), how many lives those were, the chosen one's predictions
     there (``measured_point``) and at every ``TRAIN_EVERY``-th row of the held-out lives
     (``held``, ``point``) for the interval — each by a model fitted without that life — and
-    the chosen one's clock (None: wall hours)."""
+    the chosen one's clock (None: wall hours), and every candidate's predictions over the
+    rows ``measured`` (``measured_points``)."""
 
     name: str
     shares: dict[str, float]
@@ -71,6 +72,7 @@ class Choice:
     point: NDArray[np.float64]
     measured_point: NDArray[np.float64]
     clock: Clock | None = None
+    measured_points: dict[str, NDArray[np.float64]] = field(default_factory=dict)
 
     @property
     def candidate(self) -> str:
@@ -165,6 +167,7 @@ def lifetime_choose(
         predicted[chosen][held],
         predicted[chosen][end],
         clock if chosen.endswith(USE) else None,
+        {name: p[end] for name, p in predicted.items()},
     )
 
 

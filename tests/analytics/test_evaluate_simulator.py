@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
-from analytics.ml import detectors, frames
+from analytics.ml import detectors, frames, lifetime
 from analytics.ml.anomaly import confusion
 from demo import cycle_evaluation, fleet_history
 from demo.management.commands import evaluate_simulator as command
@@ -89,6 +89,25 @@ def test_the_printed_figures_are_those_of_the_arrays(fleets: tuple[Path, Path]) 
         r = confusion(flags, truth[complete])
         assert f"F1 {r['f1']:.2f}, false {r['far']:.1%}, missed {r['mar']:.1%}" in line, name
     assert cycle["threshold 6"].any() and not cycle["threshold 6"].all()
+
+
+def test_every_candidate_s_cross_validated_predictions_give_its_share(
+    fleets: tuple[Path, Path],
+) -> None:
+    # What bench/rul_candidates.py compares with a validation fleet: each candidate's
+    # predictions over the measured rows, by models fitted without their lives.
+    train = command.load(fleets[0], "training")
+    metrics = list(train.minutes.dropna(axis=1, how="all").columns)
+    _, choice = command.rul_train(train, "pump", metrics)
+    _, lives = command.type_lives(train, "pump", metrics)
+    assert choice.lives >= 2 and set(choice.measured_points) == set(choice.shares)
+    actual, life = lives.hours_left[choice.measured], lives.life[choice.measured]
+    for name, predicted in choice.measured_points.items():
+        assert len(predicted) == choice.measured.sum() and np.isfinite(predicted).all()
+        good = np.abs(predicted - actual) <= lifetime.TOLERANCE * actual
+        by_life = [good[life == i].mean() for i in np.unique(life)]
+        assert choice.shares[name] == pytest.approx(np.mean(by_life)), name
+    assert np.array_equal(choice.measured_points[choice.name], choice.measured_point)
 
 
 def test_the_last_fifth_of_each_life_is_what_rul_is_measured_on(fleets: tuple[Path, Path]) -> None:
