@@ -13,7 +13,8 @@ the life's age). The candidates (``CANDIDATES``), chosen on held-out lives
 - ``wear`` / ``both``: on the indicators alone or with the window features, on log(1 + hours)
   (a relative error, as ±15 % is);
 - ``trajectory``: the half-day indicators' power-law path to the closest training lives'
-  failure levels (``trajectory.project``), the knee where no life fits;
+  failure levels (``trajectory.project``; each life's path in its indicators or their gains,
+  ``projection.library_fit``), the knee where no life fits;
 - ``wear+trajectory``: boosting on the indicators and the projection;
 
 each with its lives counted in wall hours or on the type's use clock (``clock.py``).
@@ -35,6 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import rul, trajectory, wear
 from .clock import Clock, week_hours
 from .features import window_features
+from .projection import PROJECTED, PROJECTION, library_fit, with_projection
 
 # Lives are about 720 h (the longest about twice that): the last 20 % of a life is under 300 h
 # for nearly all of them, and 300 h before failure wear is about 0.6^1.6 = 44 % of its final
@@ -45,7 +47,6 @@ WINDOWS = (60, 360, 1440)  # minutes: an hour, a shift, a day (the load's cycle)
 # fleet's cross-validation on the use clock it beat a day (the load's cycle: less ripple, but
 # 12 h of lag) for pumps, compressors and motors (+3, +4 and +1 points), not for edge gateways
 # (-3); 4 hours scored the same as half a day over pumps, compressors and edge gateways.
-PROJECTED = 720
 DAY_PROJECTED = 1440  # what versions trained before it was recorded in the model read
 TRAIN_EVERY = 10  # minutes: neighbouring minutes say nearly the same, every tenth trains
 VALIDATION_EVERY = 30  # minutes: the candidates' fits on the first 70 % take every thirtieth
@@ -58,7 +59,6 @@ FALLBACK = "both"  # chosen when no held-out life ends in the range
 MIN_NEW_ROWS = 60  # complete minutes of new devices the coefficients need at least
 ROBUST_Z = 3.5  # robust standard deviations: a new device's minute further out is left out …
 ROBUST_PASSES = 2  # … of the fit, refitted this many times
-PROJECTION = ("proj_rul", "proj_share", "proj_mismatch")
 # The interval's bands by range of the predicted hours: near failure, mid-life, at the knee.
 BAND_EDGES = (100.0, 200.0)
 
@@ -290,64 +290,6 @@ def lifetime_target(
     return np.minimum(hours, knee), known
 
 
-def lag_h(window: int) -> float:
-    """Hours: a rolling median over ``window`` minutes stands for the age half of it back."""
-    return window / 120
-
-
-def library_fit(
-    features: pd.DataFrame,
-    metrics: list[str],
-    lives: Lives,
-    rows: ArrayLike | None = None,
-    *,
-    window: int = PROJECTED,
-) -> trajectory.Trajectories | None:
-    """The trajectory library of the failed lives (those wholly within ``rows``) on the
-    indicators' ``window``-minute medians; None: none."""
-    keep = np.ones(len(features), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
-    keep = pd.Series(keep).groupby(lives.life).transform("all").to_numpy(dtype=bool)
-    keep = keep & (lives.life >= 0) & np.isfinite(lives.failed_h)
-    if not keep.any():
-        return None
-    columns = [f"{m}_hi{window}" for m in metrics]
-    try:
-        return trajectory.trajectory_fit(
-            features.loc[keep, columns].to_numpy(dtype=float),
-            features.loc[keep, "age_h"].to_numpy(dtype=float),
-            lives.life[keep],
-            lives.failure_age_h[keep],
-            lag_h=lag_h(window),
-        )
-    except ValueError:  # no failed life long enough
-        return None
-
-
-def with_projection(
-    features: pd.DataFrame,
-    metrics: list[str],
-    library: trajectory.Trajectories | None,
-    own_life: ArrayLike | None = None,
-    *,
-    window: int = PROJECTED,
-) -> pd.DataFrame:
-    """``features`` with the projection's RUL, elapsed share and mismatch (``PROJECTION``);
-    ``own_life``: each row's life, left out of the library (a training row's). NaN without a
-    library."""
-    if library is None:
-        return features.assign(**{c: np.nan for c in PROJECTION})
-    projection = trajectory.project(
-        library,
-        features[[f"{m}_hi{window}" for m in metrics]].to_numpy(dtype=float),
-        features["age_h"].to_numpy(dtype=float),
-        lag_h=lag_h(window),
-        own_life=own_life,
-    )
-    return features.assign(
-        proj_rul=projection.rul_h, proj_share=projection.share, proj_mismatch=projection.mismatch
-    )
-
-
 @dataclass
 class LifetimeModel:
     """A fitted candidate: the metrics in order, the new-device coefficients the indicators are
@@ -450,15 +392,25 @@ def lifetime_fit(
     measured on ``clock`` (None: wall hours; ``features`` and ``lives`` are on wall hours
     either way); the trajectory candidates use ``library`` (on that clock; fitted on the lives
     within ``rows`` when not given). ``levels``: the metrics' levels ``features`` read their
-    gain indicators with (None: they have none), kept by a candidate that reads indicators."""
+    gain indicators with (None: they have none), kept by a candidate that reads indicators (the
+    trajectory: where its library reads gains)."""
     needs_library = name in ("trajectory", "wear+trajectory")
     features, lives = on_clock(features, clock), lives.on(clock)
     end_h = float(clock.hours(end_h)) if clock is not None else end_h
     if needs_library and library is None:
         library = library_fit(features, metrics, lives, rows)
     if name == "trajectory":
+        levels = levels if library is not None and library.reads_gains else None
         return LifetimeModel(
-            name, metrics, coefficients, library, None, log=True, clock=clock, projected=PROJECTED
+            name,
+            metrics,
+            coefficients,
+            library,
+            None,
+            True,
+            clock=clock,
+            projected=PROJECTED,
+            levels=levels,
         )
     if name == "wear+trajectory" and "proj_rul" not in features:
         features = with_projection(features, metrics, library, own_life=lives.life)

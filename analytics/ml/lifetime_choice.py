@@ -19,21 +19,19 @@ from .lifetime import (
     FALLBACK,
     FOLDS,
     LAST_SHARE,
-    PROJECTION,
     TOLERANCE,
     TRAIN_EVERY,
     VALIDATION_EVERY,
     LifetimeModel,
     Lives,
-    library_fit,
     life_features,
     lifetime_fit,
     lifetime_target,
     new_device_fit,
     new_device_levels,
     on_clock,
-    with_projection,
 )
+from .projection import PROJECTION, library_fit, with_projection
 
 USE = "@use"  # a candidate's name with this suffix: its lives measured on the use clock
 SHARE_MARGIN = 0.02  # shares closer than this to the best are taken as equal (``_closest``)

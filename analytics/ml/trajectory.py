@@ -17,6 +17,12 @@ device on another failure mode's path matches badly), and the failure age ``t / 
 lives' median failure age less the age is the projected RUL. The indicator is a rolling median
 over ``window`` readings: it stands for the age half a window back, which ``lag_h`` corrects.
 
+Where wear takes a share off a metric rather than adding to it (a seal leak's flow: its
+departure at any hour is as large as the load then), the path follows the indicator's gain, its
+departure as a share of the value expected, and the departure itself swings with the load. Given
+both forms, each training life is read in the one its path follows the more smoothly, and a row
+is compared with each life in that life's form.
+
 Needs only the current indicators and the life's age per row (state the platform keeps: the
 life's start, its first day's baseline, the last day's minutes). Pure: arrays in, arrays out.
 """
@@ -47,6 +53,14 @@ class Trajectories:
     exponents: NDArray[np.float64]
     ids: NDArray[np.int64]
     scale: NDArray[np.float64]
+    # Given the gains too (``trajectory_fit``): the lives read on them, and their noise scale.
+    # None: a library of one form (or stored before there were two).
+    gains: NDArray[np.bool_] | None = None
+    gain_scale: NDArray[np.float64] | None = None
+
+    @property
+    def reads_gains(self) -> bool:
+        return self.gains is not None and bool(self.gains.any())
 
 
 def _end_level(h: NDArray[np.float64], tail: int) -> NDArray[np.float64]:
@@ -62,36 +76,76 @@ def trajectory_fit(
     *,
     lag_h: float = 0.0,
     tail: int = 60,
+    gains: ArrayLike | None = None,
 ) -> Trajectories:
     """The library from the rows of training lives: ``indicators`` (rows, metrics), each row's
     age in its life, its life's id and the age at which the life failed (NaN: censored, left
     out). The end level is the median of a life's last ``tail`` rows; the noise scale of a
     metric, the median over lives of its indicator's spread (median absolute deviation) over
-    the life's first part, where wear has barely begun, about a straight line."""
-    h = np.asarray(indicators, dtype=float)
+    the life's first part, where wear has barely begun, about a straight line.
+
+    With ``gains`` (the same rows' gain indicators, ``wear.gain_residuals``' medians) each life
+    is read in the form its path follows the more smoothly (``_roughness``): the departures
+    where its wear adds to the metrics (an overheating's degrees, whatever the load), the
+    gains where it takes a share off them (a seal leak's flow: its departure swings with the
+    load, its share does not)."""
+    forms = [np.asarray(indicators, dtype=float)]
+    if gains is not None:
+        forms.append(np.asarray(gains, dtype=float))
     age = np.asarray(age_h, dtype=float) - lag_h
     ids = np.asarray(life)
     failed = np.asarray(failure_age_h, dtype=float)
-    ends, spreads, exponents, kept = [], [], [], []
+    fits: list[list[tuple[NDArray[np.float64], ...]]] = [[] for _ in forms]
+    chosen, kept = [], []
     for k in np.unique(ids):
         rows = ids == k
         total = failed[rows][0]
         if not np.isfinite(total) or rows.sum() < 2 * tail:
             continue
-        own, share = h[rows], age[rows] / total
-        spreads.append(_noise(own[share < EARLY], age[rows][share < EARLY]))
-        exponent, level = _power_law(own, share, _end_level(own, tail))
-        ends.append(level)
-        exponents.append(exponent)
+        share = age[rows] / total
+        roughness = []
+        for h, fitted in zip(forms, fits, strict=True):
+            own = h[rows]
+            exponent, level = _power_law(own, share, _end_level(own, tail))
+            fitted.append((_noise(own[share < EARLY], age[rows][share < EARLY]), exponent, level))
+            roughness.append(_roughness(own, share, exponent, level))
+        chosen.append(int(np.argmin(np.nan_to_num(roughness, nan=np.inf))))
         kept.append(k)
     if not kept:
         raise ValueError("no complete life to learn trajectories from")
-    scale = np.nanmedian(np.array(spreads), axis=0)
-    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-    end = np.array(ends)
-    exponent = np.array(exponents)
-    exponent[np.abs(end) < SIGNIFICANT * scale] = np.nan
-    return Trajectories(end, exponent, np.array(kept, dtype=np.int64), scale)
+    scales = []
+    for fitted in fits:
+        scale = np.nanmedian(np.array([f[0] for f in fitted]), axis=0)
+        scales.append(np.where(np.isfinite(scale) & (scale > 0), scale, 1.0))
+    form = np.array(chosen)
+    end = np.array([fits[c][i][2] for i, c in enumerate(form)])
+    exponent = np.array([fits[c][i][1] for i, c in enumerate(form)])
+    exponent[np.abs(end) < SIGNIFICANT * np.array(scales)[form]] = np.nan
+    if gains is None:
+        return Trajectories(end, exponent, np.array(kept, dtype=np.int64), scales[0])
+    return Trajectories(
+        end, exponent, np.array(kept, dtype=np.int64), scales[0], form == 1, scales[1]
+    )
+
+
+def _roughness(
+    h: NDArray[np.float64],
+    share: NDArray[np.float64],
+    exponent: NDArray[np.float64],
+    level: NDArray[np.float64],
+) -> float:
+    """How far a life's indicators wander about their power-law paths over its later part: per
+    metric with a path, the median absolute departure as a share of its level at the failure;
+    the median of those (NaN: no metric has a path)."""
+    late = (share > LATE) & (share < 1)
+    clear = np.isfinite(exponent) & (level != 0)
+    if not late.any() or not clear.any():
+        return np.nan
+    path = level[clear] * share[late, None] ** exponent[clear]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a metric without values: NaN
+        wander = np.nanmedian(np.abs(h[late][:, clear] - path), axis=0) / np.abs(level[clear])
+        return float(np.nanmedian(wander))
 
 
 def _noise(h: NDArray[np.float64], age: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -143,16 +197,27 @@ def project(
     lag_h: float = 0.0,
     own_life: ArrayLike | None = None,
     neighbours: int = NEIGHBOURS,
+    gains: ArrayLike | None = None,
 ) -> Projection:
     """Each row's projection against the library (see the module docstring); ``own_life``
-    (each row's life id) leaves a training row's own life out of its library. NaN where the
-    indicators are missing or no library life fits."""
+    (each row's life id) leaves a training row's own life out of its library; ``gains``: the
+    rows' gain indicators, which the library's lives read on them compare (``reads_gains``;
+    ValueError without them). NaN where the indicators are missing or no library life fits."""
     h = np.asarray(indicators, dtype=float)
+    if library.reads_gains and gains is None:
+        raise ValueError("the library reads gain indicators: give them")
+    g = np.asarray(gains, dtype=float) if library.reads_gains else h
     age = np.asarray(age_h, dtype=float)
     own = np.asarray(own_life) if own_life is not None else np.full(len(h), -1)
     parts = [
         _project(
-            library, h[i : i + CHUNK], age[i : i + CHUNK], lag_h, own[i : i + CHUNK], neighbours
+            library,
+            h[i : i + CHUNK],
+            g[i : i + CHUNK],
+            age[i : i + CHUNK],
+            lag_h,
+            own[i : i + CHUNK],
+            neighbours,
         )
         for i in range(0, len(h), CHUNK)
     ]
@@ -166,18 +231,24 @@ def project(
 def _project(
     library: Trajectories,
     h: NDArray[np.float64],
+    gains: NDArray[np.float64],
     age: NDArray[np.float64],
     lag_h: float,
     own: NDArray[np.int64],
     neighbours: int,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    z = h / library.scale  # rows, metrics
-    end = library.ends / library.scale  # lives, metrics
+    z = (h / library.scale)[:, None, :]  # rows, lives (each life's form), metrics
+    scale = library.scale[None]  # lives, metrics
+    if library.reads_gains:
+        assert library.gains is not None and library.gain_scale is not None
+        z = np.where(library.gains[None, :, None], (gains / library.gain_scale)[:, None, :], z)
+        scale = np.where(library.gains[:, None], library.gain_scale[None], scale)
+    end = library.ends / scale  # lives, metrics
     clear = np.isfinite(library.exponents)
     p = np.where(clear, library.exponents, 1.0)
     weight = np.where(clear, np.abs(end), 0.0)  # lives, metrics
     # each life's elapsed share from each of its clear metrics, then their weighted mean
-    ratio = np.clip(z[:, None, :] / np.where(end == 0, np.nan, end)[None], 1e-6, 2.0)
+    ratio = np.clip(z / np.where(end == 0, np.nan, end)[None], 1e-6, 2.0)
     with np.errstate(over="ignore"):  # a tiny exponent: inf, then not usable
         per_metric = ratio ** (1.0 / p[None])
     usable = np.isfinite(per_metric) & (weight[None] > 0)
@@ -189,7 +260,7 @@ def _project(
         path = np.where(
             clear[None], end[None] * f[:, :, None] ** p[None], end[None] * f[:, :, None]
         )
-        mismatch = np.sqrt(np.nanmean((z[:, None, :] - path) ** 2, axis=2))
+        mismatch = np.sqrt(np.nanmean((z - path) ** 2, axis=2))
     mismatch[(total == 0) | ~np.isfinite(f) | (f <= 0) | (own[:, None] == library.ids[None])] = (
         np.inf
     )

@@ -166,3 +166,43 @@ def test_the_window_candidate_s_own_features_read_on_the_use_clock() -> None:
     assert lifetime.on_clock(features, model.clock).equals(features)
     aged = features.assign(age_h=[10.0, 10.0, 10.0])
     assert not lifetime.on_clock(aged, model.clock)["age_h"].equals(aged["age_h"])
+
+
+def test_a_trajectory_whose_library_reads_gains_keeps_the_levels_they_need() -> None:
+    # Two lives whose wear takes a share off the metric under a swinging load: their gains
+    # follow the path, so the library reads them, and the model keeps the levels the apply
+    # cycle computes them with (its baseline then holds the gains' zeros too).
+    rows, lives = [], []
+    for k, total in enumerate((300.0, 400.0)):
+        age = np.arange(0.0, total, 0.5)
+        expected = 20 + 40 * (0.6 + 0.3 * np.sin(2 * np.pi * age / 24))
+        gain = -0.5 * (age / total) ** 2 + np.random.default_rng(k).normal(0, 2e-4, len(age))
+        rows.append(pd.DataFrame({"a_hi720": gain * expected, "a%_hi720": gain, "age_h": age}))
+        born = 1000.0 * k
+        lives.append((np.full(len(age), k), np.full(len(age), born), born + total, born + age))
+    features = pd.concat(rows, ignore_index=True)
+    index = pd.MultiIndex.from_arrays(
+        [
+            np.repeat(["d0", "d1"], [len(r) for r in rows]),
+            pd.date_range(T0, periods=len(features), freq="min"),
+        ],
+        names=["device", "minute"],
+    )
+    features.index = index
+    life = lifetime.Lives(
+        np.concatenate([x[0] for x in lives]),
+        np.concatenate([x[1] for x in lives]),
+        np.concatenate([np.full(len(x[0]), x[2]) for x in lives]),
+        np.concatenate([x[3] for x in lives]),
+    )
+    levels = np.array([44.0])
+    fit = {"end_h": 2000.0, "every": 1, "levels": levels}
+    model = lifetime.lifetime_fit(features, ["a"], [], life, "trajectory", **fit)
+    assert model.library is not None and model.library.reads_gains
+    assert model.levels is levels and model.parts["levels"] is levels
+    assert model.indicators == ["a", "a%"]
+    # Without the gains among the features: the indicators alone, no levels kept.
+    alone = lifetime.lifetime_fit(
+        features.drop(columns="a%_hi720"), ["a"], [], life, "trajectory", **fit
+    )
+    assert alone.library is not None and not alone.library.reads_gains and alone.levels is None

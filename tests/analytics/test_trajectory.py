@@ -66,3 +66,52 @@ def test_no_complete_life_is_an_error() -> None:
         trajectory.trajectory_fit(
             rows[:, 1:], rows[:, 0], np.zeros(len(rows)), np.full(100, np.nan)
         )
+
+
+def test_each_life_is_read_in_the_form_its_wear_takes() -> None:
+    # Two failure modes under a load that swings over the day: one adds to the first metric
+    # (an overheating's degrees: its departure follows the path whatever the load), the other
+    # takes a share off the second (a seal leak's flow: its departure swings with the load,
+    # its gain, the departure over the value expected, follows the path).
+    def life(total_h: float, mode: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        age = np.arange(0.0, total_h, 1.0)
+        expected = 20 + 40 * (0.6 + 0.3 * np.sin(2 * np.pi * age / 24))
+        gain, absolute = np.zeros((len(age), 2)), np.zeros((len(age), 2))
+        path = (age / total_h) ** (1.6 if mode == 0 else 2.0)
+        absolute[:, 0] = (10.0 * path if mode == 0 else 0) + rng.normal(0, 0.01, len(age))
+        gain[:, 0] = absolute[:, 0] / expected
+        gain[:, 1] = (-0.5 * path if mode == 1 else 0) + rng.normal(0, 0.0002, len(age))
+        absolute[:, 1] = gain[:, 1] * expected
+        return np.c_[age, absolute], gain
+
+    lives = [
+        life(t, mode, seed)
+        for seed, (t, mode) in enumerate([(500.0, 0), (800.0, 0), (600.0, 1), (900.0, 1)])
+    ]
+    rows = np.concatenate([a for a, _ in lives])
+    ids = np.concatenate([np.full(len(a), k) for k, (a, _) in enumerate(lives)])
+    failed = np.concatenate([np.full(len(a), a[-1, 0] + 1.0) for a, _ in lives])
+    gains = np.concatenate([g for _, g in lives])
+    library = trajectory.trajectory_fit(rows[:, 1:], rows[:, 0], ids, failed, gains=gains)
+    assert library.gains is not None and library.gains.tolist() == [False, False, True, True]
+    assert library.reads_gains and library.gain_scale is not None
+    assert library.ends[2:, 1] == pytest.approx([-0.5, -0.5], rel=0.02)
+    assert library.ends[:2, 0] == pytest.approx([10.0, 10.0], rel=0.02)
+    # A seal leak 0.9 through a 700 h life, at any load (expected value 30 or 50): its gains
+    # read on the second mode's lives, each in its own scale.
+    for expected in (30.0, 50.0):
+        gain = np.array([[0.0, -0.5 * 0.9**2.0]])
+        at = gain * expected
+        out = trajectory.project(library, at, np.array([630.0]), gains=gain)
+        assert out.share[0] == pytest.approx(0.9, abs=0.01)
+        assert out.failure_age_h[0] == pytest.approx(700.0, rel=0.02)
+    # An overheating 0.9 through its life: read on the first mode's lives.
+    at = np.array([[10.0 * 0.9**1.6, 0.0]])
+    out = trajectory.project(library, at, np.array([540.0]), gains=at / 40)
+    assert out.failure_age_h[0] == pytest.approx(600.0, rel=0.02)
+    with pytest.raises(ValueError, match="gain indicators"):
+        trajectory.project(library, at, np.array([540.0]))
+    # One form given: no life reads gains.
+    alone = trajectory.trajectory_fit(rows[:, 1:], rows[:, 0], ids, failed)
+    assert alone.gains is None and not alone.reads_gains
