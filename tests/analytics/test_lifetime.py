@@ -196,13 +196,16 @@ def test_a_trajectory_whose_library_reads_gains_keeps_the_levels_they_need() -> 
         np.concatenate([x[3] for x in lives]),
     )
     levels = np.array([44.0])
-    fit = {"end_h": 2000.0, "every": 1, "levels": levels}
-    model = lifetime.lifetime_fit(features, ["a"], [], life, "trajectory", **fit)
+
+    def fit(frame: pd.DataFrame) -> lifetime.LifetimeModel:
+        return lifetime.lifetime_fit(
+            frame, ["a"], [], life, "trajectory", end_h=2000.0, every=1, levels=levels
+        )
+
+    model = fit(features)
     assert model.library is not None and model.library.reads_gains
     assert model.levels is levels and model.parts["levels"] is levels
     assert model.indicators == ["a", "a%"]
     # Without the gains among the features: the indicators alone, no levels kept.
-    alone = lifetime.lifetime_fit(
-        features.drop(columns="a%_hi720"), ["a"], [], life, "trajectory", **fit
-    )
+    alone = fit(features.drop(columns="a%_hi720"))
     assert alone.library is not None and not alone.library.reads_gains and alone.levels is None
