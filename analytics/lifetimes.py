@@ -317,11 +317,11 @@ def _apply_chunk(
         np.full(len(values), np.nan),
         wear.epoch_hours(values.index.get_level_values("minute")),
     )
-    features = lifetime.life_features(
-        values, life, model.coefficients, base=np.vstack(bases), **model.parts
-    )
     ends = np.cumsum([len(p) for p in parts]) - 1
-    predicted = model.predict(features.iloc[ends])
+    features = lifetime.life_features(
+        values, life, model.coefficients, base=np.vstack(bases), at=ends, **model.parts
+    )
+    predicted = model.predict(features)
     for row, device_id in enumerate(last):
         result = results[device_id]
         result.rul = round(float(predicted.point[row]), 2)

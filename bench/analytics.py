@@ -233,8 +233,9 @@ if rul is not None:
                                wear_ml.epoch_hours(rul_history.index.get_level_values("minute")))
     f = lifetime.life_features(rul_history, rul_lives, model_rul.coefficients,
                                base=np.zeros((len(codes), model_rul.baseline_size)),
-                               levels=model_rul.levels)
-    model_rul.predict(f[np.r_[codes[1:] != codes[:-1], True]])
+                               at=np.flatnonzero(np.r_[codes[1:] != codes[:-1], True]),
+                               **model_rul.parts)
+    model_rul.predict(f)
 health_ml.health_rules(latest, {{i: {{}} for i in latest.index}}, battery_drop=None)
 recent = window[window.index.get_level_values("minute")
                 >= minute - timedelta(minutes=rules.context_minutes(pump))]

@@ -35,7 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import rul, trajectory, wear
 from .clock import Clock, week_hours
-from .features import window_features
+from .features import EWM_ALPHA, window_features
 from .projection import PROJECTED, PROJECTION, library_fit, with_projection
 
 # Lives are about 720 h (the longest about twice that): the last 20 % of a life is under 300 h
@@ -48,6 +48,9 @@ WINDOWS = (60, 360, 1440)  # minutes: an hour, a shift, a day (the load's cycle)
 # 12 h of lag) for pumps, compressors and motors (+3, +4 and +1 points), not for edge gateways
 # (-3); 4 hours scored the same as half a day over pumps, compressors and edge gateways.
 DAY_PROJECTED = 1440  # what versions trained before it was recorded in the model read
+# Rows: a window feature's reach back — the longest window, and the exponential mean's, whose
+# weight (1 - alpha)^n falls under a float's resolution by then (0.9^400 = 5e-19).
+WINDOW_TAIL = max(*WINDOWS, int(np.ceil(np.log(1e-18) / np.log(1 - EWM_ALPHA))))
 TRAIN_EVERY = 10  # minutes: neighbouring minutes say nearly the same, every tenth trains
 VALIDATION_EVERY = 30  # minutes: the candidates' fits on the first 70 % take every thirtieth
 FOLDS = 3  # groups of failed lives the candidates are cross-validated over
@@ -200,6 +203,7 @@ def life_features(
     window: bool = True,
     windows: Sequence[int] = wear.WINDOWS,
     levels: ArrayLike | None = None,
+    at: ArrayLike | None = None,
 ) -> pd.DataFrame:
     """Window features (``<s>``, ``<s>_m<w>``, ``<s>_sl<w>``, ``<s>_ewm``) and health
     indicators of ``values`` (index device, minute, sorted; a column per metric), both per
@@ -207,19 +211,14 @@ def life_features(
     where known (``wear.health_indicators``). Indexed like ``values``. A model
     that needs fewer (``LifetimeModel.parts``) leaves out the window features (``window``)
     or some of the indicators' rolling medians (``windows``; none: no indicators). With the
-    metrics' ``levels`` (``new_device_levels``) the gain indicators too."""
-    metrics = list(values.columns)
-    x = values.reset_index()
-    x["minute"] = x["minute"].astype("int64")
-    x["_life"] = lives.life
+    metrics' ``levels`` (``new_device_levels``) the gain indicators too. ``at``: the positions
+    of the rows wanted (ascending; the apply cycle's each life's last), the same figures
+    computed for those rows alone."""
+    rows = np.arange(len(values)) if at is None else np.asarray(at, dtype=np.int64)
     if window:
-        features = window_features(
-            x, unit="_life", order="minute", signals=metrics, windows=WINDOWS, expanding=False
-        )
-        features = features.loc[x.index]
+        features = _window_features(values, lives.life, rows if at is not None else None)
     else:
-        features = pd.DataFrame(index=x.index)
-    features.index = values.index
+        features = pd.DataFrame(index=values.index[rows])
     if not windows:
         return features
     indicators = wear.health_indicators(
@@ -232,11 +231,42 @@ def life_features(
         born_h=lives.born_h,
         base=base,
         levels=levels,
+        at=at,
     )
     # The hour of the week (Monday 00:00 UTC = 0): a plant's calendar (quieter nights and
     # weekends) sets how fast its use, so its wear, runs in the hours ahead.
-    indicators["week_h"] = week_hours(lives.now_h)
+    indicators["week_h"] = week_hours(lives.now_h[rows])
     return pd.concat([features, indicators], axis=1)
+
+
+def _window_features(
+    values: pd.DataFrame, life: NDArray[np.int64], at: NDArray[np.int64] | None
+) -> pd.DataFrame:
+    """``life_features``' window features, of every row or of the rows ``at`` alone: those
+    from the last ``WINDOW_TAIL`` rows of each one's life (its windows' and its exponential
+    mean's reach), each run of them a unit of its own."""
+    metrics = list(values.columns)
+    x = values.reset_index()
+    x["minute"] = x["minute"].astype("int64")
+    x["_life"] = life
+    kept = np.arange(len(x))
+    if at is not None:
+        reach = np.maximum(at - WINDOW_TAIL + 1, wear.life_firsts(life)[at])
+        marks = np.zeros(len(x) + 1, dtype=np.int64)
+        np.add.at(marks, reach, 1)
+        np.add.at(marks, at + 1, -1)
+        kept = np.flatnonzero(np.cumsum(marks[:-1]) > 0)
+        x = x.iloc[kept].reset_index(drop=True)
+        run = np.ones(len(kept), dtype=bool)
+        run[1:] = (np.diff(kept) != 1) | (life[kept][1:] != life[kept][:-1])
+        x["_life"] = np.cumsum(run)
+    features = window_features(
+        x, unit="_life", order="minute", signals=metrics, windows=WINDOWS, expanding=False
+    ).loc[x.index]
+    if at is not None:
+        features = features.iloc[np.searchsorted(kept, at)]
+    features.index = values.index if at is None else values.index[at]
+    return features
 
 
 def on_clock(features: pd.DataFrame, clock: Clock | None) -> pd.DataFrame:

@@ -147,6 +147,38 @@ def _rolling_median(r: pd.Series, life: NDArray[np.int64], w: int) -> NDArray[np
     return rolled.reset_index(level=0, drop=True).sort_index().to_numpy()
 
 
+AT_BLOCK = 512  # rows a time: ``_median_at`` holds this many x the window
+
+
+def life_firsts(life: ArrayLike) -> NDArray[np.int64]:
+    """Each row's life's first row (its position; each life's rows contiguous)."""
+    k = np.asarray(life)
+    rows = np.arange(len(k))
+    start = np.r_[True, k[1:] != k[:-1]] if len(k) else np.zeros(0, dtype=bool)
+    return np.maximum.accumulate(np.where(start, rows, 0)).astype(np.int64)
+
+
+def _median_at(
+    r: NDArray[np.float64], first: NDArray[np.int64], at: NDArray[np.int64], w: int, least: int
+) -> NDArray[np.float64]:
+    """At the rows ``at`` alone, the median of ``r`` over the last ``w`` rows of the row's life
+    up to itself, NaN skipped; NaN where fewer than ``least`` are finite: pandas' rolling median
+    (its even count's mean of the middle two included) at those rows, without the others."""
+    out = np.full(len(at), np.nan)
+    span = np.arange(w)
+    for b in range(0, len(at), AT_BLOCK):
+        rows = at[b : b + AT_BLOCK]
+        lo = np.maximum(rows - w + 1, first[rows])
+        index = lo[:, None] + span[None, :]
+        block = np.where(index <= rows[:, None], r[np.minimum(index, len(r) - 1)], np.nan)
+        block.sort(axis=1)  # NaN last
+        count = np.isfinite(block).sum(axis=1)
+        k = np.arange(len(rows))
+        middle = (block[k, np.maximum(count - 1, 0) // 2] + block[k, count // 2]) / 2
+        out[b : b + AT_BLOCK] = np.where(count >= max(least, 1), middle, np.nan)
+    return out
+
+
 def health_indicators(
     values: pd.DataFrame,
     units: ArrayLike,
@@ -160,6 +192,7 @@ def health_indicators(
     born_h: ArrayLike | None = None,
     base: ArrayLike | None = None,
     levels: ArrayLike | None = None,
+    at: ArrayLike | None = None,
 ) -> pd.DataFrame:
     """``age_h`` and, for each metric *m* (``values``' columns, rows sorted by unit then time),
     ``<m>_hi<w>`` for each of ``windows`` and ``<m>_dhi`` (see the module docstring); the
@@ -170,10 +203,11 @@ def health_indicators(
     silences longer than ``gap``), ``born_h`` (each row's life start in hours since the epoch,
     instead of its life's first row) and ``base`` (rows x ``indicator_names``: the life's
     frozen baseline where finite, for rows whose life began before the rows given: the apply
-    cycle's last days of a long life). With the metrics' ``levels`` the gain indicators too."""
+    cycle's last days of a long life). With the metrics' ``levels`` the gain indicators too.
+    ``at``: the positions of the rows wanted (ascending), the others not computed: the same
+    figures, indexed like those rows (the apply cycle wants each life's last)."""
     x = values.to_numpy(dtype=float)
     life = lives(units, times, gap) if life is None else np.asarray(life)
-    position = pd.Series(np.ones(len(x))).groupby(life).cumsum().to_numpy() - 1
     hours = epoch_hours(times)
     if born_h is None:
         born = pd.Series(hours).groupby(life).transform("min").to_numpy()
@@ -181,8 +215,16 @@ def health_indicators(
         born = np.asarray(born_h, dtype=float)
     residual = indicator_residuals(x, times, coefficients, levels)
     given = np.full(residual.shape, np.nan) if base is None else np.asarray(base, dtype=float)
+    names = indicator_names(list(values.columns), levels)
+    if at is not None:
+        rows = np.asarray(at, dtype=np.int64)
+        frame = _indicators_at(residual, given, life_firsts(life), rows, names, windows, baseline)
+        frame.insert(0, "age_h", (hours - born)[rows])
+        frame.index = values.index[rows]
+        return frame
+    position = pd.Series(np.ones(len(x))).groupby(life).cumsum().to_numpy() - 1
     out: dict[str, NDArray[np.float64]] = {"age_h": hours - born}
-    for j, metric in enumerate(indicator_names(list(values.columns), levels)):
+    for j, metric in enumerate(names):
         r = pd.Series(residual[:, j])
         if np.isfinite(given[:, j]).all():  # every row's zero given: nothing to find
             base_j = given[:, j]
@@ -199,3 +241,41 @@ def health_indicators(
         longest = pd.Series(out[f"{metric}_hi{max(windows)}"])
         out[f"{metric}_dhi"] = (longest - longest.groupby(life).shift(baseline)).to_numpy()
     return pd.DataFrame(out, index=values.index)
+
+
+def _indicators_at(
+    residual: NDArray[np.float64],
+    given: NDArray[np.float64],
+    first: NDArray[np.int64],
+    at: NDArray[np.int64],
+    names: Sequence[str],
+    windows: Sequence[int],
+    baseline: int,
+) -> pd.DataFrame:
+    """``health_indicators``' columns but ``age_h`` at the rows ``at`` alone: each median
+    taken over its window at those rows (and, for the daily change, ``baseline`` rows before
+    them), the zero over the life's first rows up to them."""
+    earlier = at - baseline
+    back = earlier >= first[at]  # the row a day back is in the same life
+    both = np.r_[at, earlier[back]]
+    position = both - first[both]
+    zero_row = first[both] + np.minimum(position, baseline - 1)
+    out: dict[str, NDArray[np.float64]] = {}
+    for j, metric in enumerate(names):
+        r = residual[:, j]
+        zero = given[both, j]
+        unknown = ~np.isfinite(zero)
+        if unknown.any():
+            zero[unknown] = _median_at(r, first, zero_row[unknown], baseline, 1)
+        for w in windows:
+            wanted = at if w != max(windows) else both
+            out[f"{metric}_hi{w}"] = (
+                _median_at(r, first, wanted, w, min(MIN_READINGS, w)) - zero[: len(wanted)]
+            )
+        longest = out[f"{metric}_hi{max(windows)}"]
+        change = np.full(len(at), np.nan)
+        change[back] = longest[len(at) :]
+        change = longest[: len(at)] - change
+        out[f"{metric}_hi{max(windows)}"] = longest[: len(at)]
+        out[f"{metric}_dhi"] = change
+    return pd.DataFrame(out)

@@ -209,3 +209,44 @@ def test_a_trajectory_whose_library_reads_gains_keeps_the_levels_they_need() -> 
     # Without the gains among the features: the indicators alone, no levels kept.
     alone = fit(features.drop(columns="a%_hi720"))
     assert alone.library is not None and not alone.library.reads_gains and alone.levels is None
+
+
+def test_the_features_of_some_rows_alone_are_those_rows_of_every_row_s() -> None:
+    # Lives of 3,000, 1,500, 40 and 2,880 minutes, a tenth of one metric missing, one life's
+    # zero given: the rows asked for include lives' first minutes, the minute before and after
+    # the first day, and the minute a rolling median first has enough readings.
+    rng = np.random.default_rng(3)
+    parts = []
+    for device, n in enumerate([3000, 1500, 40, 2880]):
+        load = rng.uniform(0.2, 1.0, n)
+        part = pd.DataFrame(
+            {
+                "a": 5 + 10 * load + rng.normal(0, 0.3, n) + np.arange(n) / 500,
+                "b": 20 + 30 * load + rng.normal(0, 0.5, n),
+            },
+            index=pd.MultiIndex.from_arrays(
+                [[device] * n, pd.date_range(T0, periods=n, freq="min")],
+                names=["device", "minute"],
+            ),
+        )
+        part.iloc[rng.choice(n, n // 10), 0] = np.nan
+        parts.append(part)
+    values = pd.concat(parts)
+    device = values.index.get_level_values("device").to_numpy()
+    times = values.index.get_level_values("minute")
+    hours = wear.epoch_hours(times)
+    lives = lifetime.Lives(
+        device.astype(np.int64), hours[0] - device, np.full(len(values), np.nan), hours
+    )
+    coefficients = wear.new_fit(values.fillna(0).to_numpy(), times, np.ones(len(values), bool))
+    base = np.full((len(values), 4), np.nan)
+    base[device == 0] = [0.1, -0.2, 0.01, np.nan]
+    levels = np.array([10.0, 40.0])
+    full = lifetime.life_features(values, lives, coefficients, base=base, levels=levels)
+    ends = np.cumsum([len(p) for p in parts]) - 1
+    at = np.unique(np.r_[rng.choice(len(values), 200, replace=False), ends, 0, 59, 60, 1439, 1440])
+    some = lifetime.life_features(values, lives, coefficients, base=base, levels=levels, at=at)
+    assert some.index.equals(full.index[at])
+    assert list(some.columns) == list(full.columns)
+    assert some.to_numpy() == pytest.approx(full.iloc[at].to_numpy(), rel=1e-12, nan_ok=True)
+    assert np.isfinite(some["a%_dhi"]).any() and np.isnan(some["a_hi1440"]).any()
