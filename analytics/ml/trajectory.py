@@ -23,6 +23,11 @@ departure as a share of the value expected, and the departure itself swings with
 both forms, each training life is read in the one its path follows the more smoothly, and a row
 is compared with each life in that life's form.
 
+Each metric counts in a life in the larger of its noise scale (measured at the start of the
+lives, where wear has barely begun) and how far that life wandered about its path in it
+(``_wander``): wear can carry into a metric with the load (a seal leak into a pump's current,
+fitted on the flow it drained), a swing the start of a life never shows.
+
 Needs only the current indicators and the life's age per row (state the platform keeps: the
 life's start, its first day's baseline, the last day's minutes). Pure: arrays in, arrays out.
 """
@@ -57,6 +62,9 @@ class Trajectories:
     # None: a library of one form (or stored before there were two).
     gains: NDArray[np.bool_] | None = None
     gain_scale: NDArray[np.float64] | None = None
+    # Per life and metric, how far the life's indicator wandered about its path (``_wander``),
+    # its noise scale where larger. None: stored before it was kept (the metrics' scale alone).
+    wander: NDArray[np.float64] | None = None
 
     @property
     def reads_gains(self) -> bool:
@@ -96,20 +104,22 @@ def trajectory_fit(
     ids = np.asarray(life)
     failed = np.asarray(failure_age_h, dtype=float)
     fits: list[list[tuple[NDArray[np.float64], ...]]] = [[] for _ in forms]
-    chosen, kept = [], []
+    chosen, kept, wanders = [], [], []
     for k in np.unique(ids):
         rows = ids == k
         total = failed[rows][0]
         if not np.isfinite(total) or rows.sum() < 2 * tail:
             continue
         share = age[rows] / total
-        roughness = []
+        roughness, wander = [], []
         for h, fitted in zip(forms, fits, strict=True):
             own = h[rows]
             exponent, level = _power_law(own, share, _end_level(own, tail))
             fitted.append((_noise(own[share < EARLY], age[rows][share < EARLY]), exponent, level))
             roughness.append(_roughness(own, share, exponent, level))
+            wander.append(_wander(own, share, exponent, level))
         chosen.append(int(np.argmin(np.nan_to_num(roughness, nan=np.inf))))
+        wanders.append(wander[chosen[-1]])
         kept.append(k)
     if not kept:
         raise ValueError("no complete life to learn trajectories from")
@@ -121,11 +131,31 @@ def trajectory_fit(
     end = np.array([fits[c][i][2] for i, c in enumerate(form)])
     exponent = np.array([fits[c][i][1] for i, c in enumerate(form)])
     exponent[np.abs(end) < SIGNIFICANT * np.array(scales)[form]] = np.nan
+    ids = np.array(kept, dtype=np.int64)
     if gains is None:
-        return Trajectories(end, exponent, np.array(kept, dtype=np.int64), scales[0])
+        return Trajectories(end, exponent, ids, scales[0], wander=np.array(wanders))
     return Trajectories(
-        end, exponent, np.array(kept, dtype=np.int64), scales[0], form == 1, scales[1]
+        end, exponent, ids, scales[0], form == 1, scales[1], wander=np.array(wanders)
     )
+
+
+def _wander(
+    h: NDArray[np.float64],
+    share: NDArray[np.float64],
+    exponent: NDArray[np.float64],
+    level: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Per metric, the median absolute departure of a life's indicator from its path over the
+    life's later part (no clear path: the straight line to its end level, as ``project``
+    reads it); NaN where the part has no values. A metric its wear carries in with the load
+    (a seal leak's current, fitted on the flow it lost) wanders far more than its noise at the
+    start of the life says: it counts for as little as it follows its path."""
+    late = (share > LATE) & (share < 1)
+    p = np.where(np.isfinite(exponent), exponent, 1.0)
+    path = level[None] * share[late, None] ** p[None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a metric without values: NaN
+        return np.asarray(np.nanmedian(np.abs(h[late] - path), axis=0), dtype=float)
 
 
 def _roughness(
@@ -237,12 +267,15 @@ def _project(
     own: NDArray[np.int64],
     neighbours: int,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    z = (h / library.scale)[:, None, :]  # rows, lives (each life's form), metrics
-    scale = library.scale[None]  # lives, metrics
+    value = h[:, None, :]  # rows, lives (each life's form), metrics
+    scale = np.broadcast_to(library.scale[None], library.ends.shape)  # lives, metrics
     if library.reads_gains:
         assert library.gains is not None and library.gain_scale is not None
-        z = np.where(library.gains[None, :, None], (gains / library.gain_scale)[:, None, :], z)
+        value = np.where(library.gains[None, :, None], gains[:, None, :], value)
         scale = np.where(library.gains[:, None], library.gain_scale[None], scale)
+    if library.wander is not None:
+        scale = np.fmax(scale, library.wander)
+    z = value / scale[None]
     end = library.ends / scale  # lives, metrics
     clear = np.isfinite(library.exponents)
     p = np.where(clear, library.exponents, 1.0)

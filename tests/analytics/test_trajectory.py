@@ -1,6 +1,8 @@
 """Trajectory extrapolation: power-law paths of the health indicators learned from complete
 lives, a new life's failure age read off where its indicators stand."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -115,3 +117,40 @@ def test_each_life_is_read_in_the_form_its_wear_takes() -> None:
     # One form given: no life reads gains.
     alone = trajectory.trajectory_fit(rows[:, 1:], rows[:, 0], ids, failed)
     assert alone.gains is None and not alone.reads_gains
+
+
+def test_a_metric_its_wear_carries_in_with_the_load_counts_as_little_as_it_follows_its_path() -> (
+    None
+):
+    # A seal leak's lives: the gain of the metric it takes a share off (the second) follows
+    # its path; the first metric, fitted on the one the leak drained, takes in a share of the
+    # leak that swings with the load (by half either way over the day) — at the start of a
+    # life, where the noise scale is measured, the swing is nothing.
+    def life(total_h: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        age = np.arange(0.0, total_h, 1.0)
+        path = (age / total_h) ** 2.0
+        gain = np.c_[
+            0.2 * path * (1 + 0.5 * np.sin(2 * np.pi * age / 24)),
+            -0.5 * path,
+        ] + rng.normal(0, 0.0002, (len(age), 2))
+        expected = 20 + 40 * (0.6 + 0.3 * np.sin(2 * np.pi * age / 24))
+        return np.c_[age, gain * expected[:, None]], gain
+
+    lives = [life(t, seed) for seed, t in enumerate([600.0, 900.0, 750.0])]
+    rows = np.concatenate([a for a, _ in lives])
+    ids = np.concatenate([np.full(len(a), k) for k, (a, _) in enumerate(lives)])
+    failed = np.concatenate([np.full(len(a), a[-1, 0] + 1.0) for a, _ in lives])
+    gains = np.concatenate([g for _, g in lives])
+    library = trajectory.trajectory_fit(rows[:, 1:], rows[:, 0], ids, failed, gains=gains)
+    assert library.gains is not None and library.gains.all()
+    assert library.wander is not None and (library.wander[:, 0] > 50 * library.wander[:, 1]).all()
+    # 0.9 through a 700 h life at the load's trough: the first metric half its usual share.
+    gain = np.array([[0.2 * 0.9**2.0 * 0.5, -0.5 * 0.9**2.0]])
+    out = trajectory.project(library, gain * 30, np.array([630.0]), gains=gain)
+    assert out.share[0] == pytest.approx(0.9, abs=0.01)
+    assert out.failure_age_h[0] == pytest.approx(700.0, rel=0.02)
+    # measured on the noise at the start of the life alone, the swing moves the share
+    alone = dataclasses.replace(library, wander=None)
+    off = trajectory.project(alone, gain * 30, np.array([630.0]), gains=gain)
+    assert abs(off.failure_age_h[0] - 700.0) > 0.05 * 700.0
