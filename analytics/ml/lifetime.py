@@ -246,27 +246,25 @@ def _window_features(
     from the last ``WINDOW_TAIL`` rows of each one's life (its windows' and its exponential
     mean's reach), each run of them a unit of its own."""
     metrics = list(values.columns)
-    x = values.reset_index()
-    x["minute"] = x["minute"].astype("int64")
-    x["_life"] = life
-    kept = np.arange(len(x))
+    unit = life
     if at is not None:
         reach = np.maximum(at - WINDOW_TAIL + 1, wear.life_firsts(life)[at])
-        marks = np.zeros(len(x) + 1, dtype=np.int64)
+        marks = np.zeros(len(values) + 1, dtype=np.int64)
         np.add.at(marks, reach, 1)
         np.add.at(marks, at + 1, -1)
         kept = np.flatnonzero(np.cumsum(marks[:-1]) > 0)
-        x = x.iloc[kept].reset_index(drop=True)
+        values = values.iloc[kept]
         run = np.ones(len(kept), dtype=bool)
         run[1:] = (np.diff(kept) != 1) | (life[kept][1:] != life[kept][:-1])
-        x["_life"] = np.cumsum(run)
+        unit = np.cumsum(run)
+    x = values.reset_index()
+    x["minute"] = x["minute"].astype("int64")
+    x["_life"] = unit
     features = window_features(
         x, unit="_life", order="minute", signals=metrics, windows=WINDOWS, expanding=False
     ).loc[x.index]
-    if at is not None:
-        features = features.iloc[np.searchsorted(kept, at)]
-    features.index = values.index if at is None else values.index[at]
-    return features
+    features.index = values.index
+    return features if at is None else features.iloc[np.searchsorted(kept, at)]
 
 
 def on_clock(features: pd.DataFrame, clock: Clock | None) -> pd.DataFrame:

@@ -116,8 +116,8 @@ def trajectory_fit(
             own = h[rows]
             exponent, level = _power_law(own, share, _end_level(own, tail))
             fitted.append((_noise(own[share < EARLY], age[rows][share < EARLY]), exponent, level))
-            roughness.append(_roughness(own, share, exponent, level))
             wander.append(_wander(own, share, exponent, level))
+            roughness.append(_roughness(wander[-1], exponent, level))
         chosen.append(int(np.argmin(np.nan_to_num(roughness, nan=np.inf))))
         wanders.append(wander[chosen[-1]])
         kept.append(k)
@@ -131,11 +131,11 @@ def trajectory_fit(
     end = np.array([fits[c][i][2] for i, c in enumerate(form)])
     exponent = np.array([fits[c][i][1] for i, c in enumerate(form)])
     exponent[np.abs(end) < SIGNIFICANT * np.array(scales)[form]] = np.nan
-    ids = np.array(kept, dtype=np.int64)
+    lives = np.array(kept, dtype=np.int64)
     if gains is None:
-        return Trajectories(end, exponent, ids, scales[0], wander=np.array(wanders))
+        return Trajectories(end, exponent, lives, scales[0], wander=np.array(wanders))
     return Trajectories(
-        end, exponent, ids, scales[0], form == 1, scales[1], wander=np.array(wanders)
+        end, exponent, lives, scales[0], form == 1, scales[1], wander=np.array(wanders)
     )
 
 
@@ -159,23 +159,15 @@ def _wander(
 
 
 def _roughness(
-    h: NDArray[np.float64],
-    share: NDArray[np.float64],
-    exponent: NDArray[np.float64],
-    level: NDArray[np.float64],
+    wander: NDArray[np.float64], exponent: NDArray[np.float64], level: NDArray[np.float64]
 ) -> float:
-    """How far a life's indicators wander about their power-law paths over its later part: per
-    metric with a path, the median absolute departure as a share of its level at the failure;
-    the median of those (NaN: no metric has a path)."""
-    late = (share > LATE) & (share < 1)
+    """How far a life's indicators wander about their power-law paths over its later part
+    (``_wander``): per metric with a path, its wander as a share of its level at the failure;
+    the median of those (NaN: no metric has a path, or the part has no values)."""
     clear = np.isfinite(exponent) & (level != 0)
-    if not late.any() or not clear.any():
-        return np.nan
-    path = level[clear] * share[late, None] ** exponent[clear]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a metric without values: NaN
-        wander = np.nanmedian(np.abs(h[late][:, clear] - path), axis=0) / np.abs(level[clear])
-        return float(np.nanmedian(wander))
+        warnings.simplefilter("ignore", RuntimeWarning)  # nothing to take the median of: NaN
+        return float(np.nanmedian(wander[clear] / np.abs(level[clear])))
 
 
 def _noise(h: NDArray[np.float64], age: NDArray[np.float64]) -> NDArray[np.float64]:
